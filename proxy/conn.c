@@ -1,0 +1,187 @@
+/* conn.c - one client connection: explicit state, protocol chosen by the first byte, fairness and backpressure. */
+#include "conn.h"
+
+#include <stdlib.h>
+
+#include "linecmd.h"
+#include "log.h"
+#include "sbuf.h"
+#include "stats.h"
+
+struct conn {
+    uint64_t          id;
+    worker           *w;
+    sbuf             *sb;
+    const conn_proto *proto;
+    void             *pstate;
+    enum conn_state   state;
+    writer_job       *job;          /* in flight when CONN_WAITING */
+    int               budget;       /* requests left in this turn */
+    int               out_paused;   /* stopped for backpressure until the output drains */
+    int               eof;          /* the client half-closed */
+};
+
+static void conn_free(conn *c)
+{
+    if (c->proto && c->proto->close)
+        c->proto->close(c, c->pstate);
+    if (c->job)
+        c->job->owner = NULL; /* it comes back to the worker, which then releases it */
+    sbuf_free(c->sb);
+    stats_add(STATS_CONN_CURRENT, -1);
+    worker_conn_closed(c->w, c);
+    free(c);
+}
+
+/* After serving: push output out, apply the output limits, decide whether to read more. */
+static void after_serving(conn *c, int more_input)
+{
+    const config *cfg = worker_shared_of(c->w)->cfg;
+    sbuf_flush(c->sb);
+    size_t pending = sbuf_pending(c->sb);
+    if (c->state == CONN_CLOSING)
+        return;
+    if ((int64_t)pending > cfg->output_hard_limit) {
+        log_msg(LOG_WARN, c->id, "dropped: %zu bytes of unread output passed output_hard_limit", pending);
+        stats_add(STATS_CONN_DROPPED, 1);
+        c->state = CONN_CLOSING;
+        sbuf_abort(c->sb, "output hard limit");
+        return;
+    }
+    if ((int64_t)pending > cfg->output_soft_limit)
+        c->out_paused = 1;
+    if (c->state == CONN_WAITING || c->out_paused) {
+        sbuf_set_reading(c->sb, 0);
+    } else if (more_input) {
+        /* The budget ran out with requests still buffered: let the other clients have a turn. */
+        sbuf_set_reading(c->sb, 0);
+        sbuf_rescan(c->sb);
+    } else if (c->eof || worker_stopping(c->w)) {
+        c->state = CONN_CLOSING;
+        sbuf_close_when_flushed(c->sb, c->eof ? "client closed" : "server shutting down");
+    } else {
+        sbuf_set_reading(c->sb, 1);
+    }
+}
+
+static size_t on_data(void *ctx, const char *data, size_t len, int eof)
+{
+    conn *c = ctx;
+    c->eof = eof;
+    if (c->state != CONN_ACTIVE || c->out_paused)
+        return 0;
+    if (!c->proto) {
+        if (len == 0) {
+            after_serving(c, 0);
+            return 0;
+        }
+        /* A PostgreSQL client's first packet starts with a zero byte; a line never does. */
+        c->proto = &linecmd_proto;
+        c->pstate = c->proto->open(c);
+        if (!c->pstate) {
+            c->state = CONN_CLOSING;
+            sbuf_abort(c->sb, "out of memory");
+            return len;
+        }
+    }
+    c->budget = worker_shared_of(c->w)->cfg->requests_per_event;
+    size_t used = c->proto->on_data(c, c->pstate, data, len, eof);
+    /* A spent budget with input left means there may be more requests waiting. */
+    after_serving(c, c->budget <= 0 && used < len);
+    return used;
+}
+
+static void on_drain(void *ctx)
+{
+    conn *c = ctx;
+    const config *cfg = worker_shared_of(c->w)->cfg;
+    if (c->out_paused && (int64_t)sbuf_pending(c->sb) <= cfg->output_soft_limit / 2) {
+        c->out_paused = 0;
+        sbuf_rescan(c->sb);
+    }
+}
+
+static void on_close(void *ctx, const char *why)
+{
+    conn *c = ctx;
+    log_msg(LOG_DEBUG, c->id, "closed: %s", why);
+    conn_free(c);
+}
+
+static const sbuf_ops conn_sbuf_ops = {on_data, on_drain, on_close};
+
+conn *conn_new(worker *w, int fd, uint64_t id)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = id;
+    c->w = w;
+    const config *cfg = worker_shared_of(w)->cfg;
+    /* Room for one maximal line plus what arrives behind it. */
+    c->sb = sbuf_new(worker_base(w), fd, &conn_sbuf_ops, c, (size_t)cfg->max_line + 65536);
+    if (!c->sb) {
+        free(c);
+        return NULL;
+    }
+    stats_add(STATS_CONN_CURRENT, 1);
+    stats_add(STATS_CONN_TOTAL, 1);
+    return c;
+}
+
+void conn_shutdown(conn *c)
+{
+    if (c->state == CONN_ACTIVE)
+        after_serving(c, 0);
+}
+
+uint64_t conn_id(const conn *c) { return c->id; }
+const worker_shared *conn_shared(const conn *c) { return worker_shared_of(c->w); }
+db_conn *conn_reader(const conn *c) { return worker_reader(c->w); }
+buf *conn_out(conn *c) { return sbuf_out(c->sb); }
+
+int conn_may_serve(conn *c)
+{
+    if (c->state != CONN_ACTIVE || c->budget <= 0)
+        return 0;
+    if ((int64_t)sbuf_pending(c->sb) > worker_shared_of(c->w)->cfg->output_soft_limit) {
+        c->out_paused = 1;
+        return 0;
+    }
+    c->budget--;
+    return 1;
+}
+
+static void job_done(writer_job *job) { worker_post_job(job->owner_ctx, job); }
+
+void conn_submit(conn *c, writer_job *job)
+{
+    job->owner = c;
+    job->owner_ctx = c->w;
+    job->done = job_done;
+    c->job = job;
+    c->state = CONN_WAITING;
+    worker_job_submitted(c->w);
+    writer_submit(worker_shared_of(c->w)->wr, job);
+}
+
+void conn_job_returned(writer_job *job)
+{
+    conn *c = job->owner;
+    if (!c) {
+        job->release(job);
+        return;
+    }
+    c->job = NULL;
+    c->state = CONN_ACTIVE;
+    c->proto->on_job_done(c, c->pstate, job);
+    /* Serve what queued up behind the write. */
+    c->budget = 0;
+    after_serving(c, 1);
+}
+
+void conn_close_after_flush(conn *c)
+{
+    c->state = CONN_CLOSING;
+    sbuf_close_when_flushed(c->sb, "quit");
+}

@@ -1,0 +1,54 @@
+/* conn.h - one client connection: explicit state, protocol chosen by the first byte, fairness and backpressure. */
+#ifndef LC_CONN_H
+#define LC_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "worker.h"
+#include "writer.h"
+
+typedef struct conn conn;
+
+/* A wire protocol spoken on a connection. */
+typedef struct conn_proto {
+    const char *name;
+    /* Create the protocol's state for c; returns NULL on failure. */
+    void  *(*open)(conn *c);
+    /* Serve complete requests from data[0..len); return the bytes consumed. Ask conn_may_serve
+     * before each request; stop when it says no. eof: the client will send nothing more. */
+    size_t (*on_data)(conn *c, void *state, const char *data, size_t len, int eof);
+    /* A job this protocol submitted has its reply (worker thread): append it, release the job. */
+    void   (*on_job_done)(conn *c, void *state, writer_job *job);
+    void   (*close)(conn *c, void *state);
+} conn_proto;
+
+enum conn_state {
+    CONN_ACTIVE,   /* serving requests */
+    CONN_WAITING,  /* a writer job is in flight: input stays buffered until it returns */
+    CONN_CLOSING,  /* flushing its last output */
+};
+
+/* Take over an accepted socket on worker w (worker thread). */
+conn *conn_new(worker *w, int fd, uint64_t id);
+/* Finish what is in flight, flush, close (shutdown). */
+void conn_shutdown(conn *c);
+
+uint64_t             conn_id(const conn *c);
+const worker_shared *conn_shared(const conn *c);
+db_conn             *conn_reader(const conn *c);
+/* Where replies go. */
+buf                 *conn_out(conn *c);
+/* May the protocol serve one more request now? (not waiting, within the per-event budget, output
+ * under the soft limit). A yes counts against the budget. */
+int                  conn_may_serve(conn *c);
+/* Send job to the writer; the connection waits until on_job_done. job->release frees it. */
+void                 conn_submit(conn *c, writer_job *job);
+/* A job of some connection came back to its worker (worker thread): hands it to the connection,
+ * or releases it when the connection has gone. */
+void                 conn_job_returned(writer_job *job);
+/* Stop serving; close once the output is written (QUIT). */
+void                 conn_close_after_flush(conn *c);
+
+#endif

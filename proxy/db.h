@@ -1,0 +1,43 @@
+/* db.h - a connection to the main database: pragmas, a statement LRU, the sandbox authorizer, SQLSTATE mapping. */
+#ifndef LC_DB_H
+#define LC_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct db_conn db_conn;
+typedef struct db_stmt db_stmt;
+
+enum db_role { DB_READER, DB_WRITER };
+
+/* What the authorizer saw while a statement was prepared. */
+enum db_stmt_flag {
+    DB_STMT_TXN = 1 << 0, /* BEGIN / COMMIT / ROLLBACK / SAVEPOINT / RELEASE */
+};
+
+/* Open the database file with the configured pragmas. A writer also applies the schema (WAL mode,
+ * then schema_apply); readers are query_only. Returns NULL with a message in err. */
+db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen);
+void     db_close(db_conn *db);
+sqlite3 *db_handle(db_conn *db);
+
+/* Prepare the first statement of sql[0..len) through the LRU cache (keyed on those exact bytes).
+ * *used is set to the bytes it spans, so a caller walks a multi-statement body. *out is NULL for a
+ * body that is only whitespace or comments. Returns a SQLite result code; on error db_errmsg tells. */
+int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *used);
+/* Reset a statement after use so it holds no snapshot and no bindings. */
+void db_stmt_done(db_stmt *s);
+sqlite3_stmt *db_stmt_handle(db_stmt *s);
+unsigned      db_stmt_flags(db_stmt *s);
+
+/* The message of the last failure on this connection (ours when the authorizer refused). */
+const char *db_errmsg(db_conn *db);
+/* The SQLSTATE for a SQLite result code and the connection's last message. */
+const char *db_sqlstate(db_conn *db, int rc);
+
+/* Run SQL with no result wanted (BEGIN, COMMIT, ...). Returns a SQLite result code. */
+int db_exec(db_conn *db, const char *sql);
+
+#endif

@@ -1,0 +1,717 @@
+/* linecmd.c - the line protocol session: commands (CALL, PREPARE, BATCH, FORMAT, …) and SQL lines, routed to a reader or the writer. */
+#include "linecmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uthash.h>
+
+#include "catalog.h"
+#include "lineproto.h"
+#include "query.h"
+#include "stats.h"
+
+#define LINECMD_MAX_ARGS 256
+
+/* A statement made with PREPARE: local to the connection. */
+typedef struct prepared {
+    char          *name;
+    char          *sql;
+    size_t         len;
+    query_plan    *plan;
+    int            readonly;
+    UT_hash_handle hh;
+} prepared;
+
+typedef struct batch_line {
+    size_t off, len;
+    int    too_long;
+} batch_line;
+
+typedef struct line_sess {
+    lp_framer   fr;
+    lp_format   fmt;
+    prepared   *prep;
+    int         batch_n;      /* lines the pending BATCH announced; 0 when none */
+    int         batch_got;
+    buf         batch_text;   /* the collected lines, back to back */
+    batch_line *blines;
+    buf         scratch;      /* decoded CALL arguments of the line being served */
+} line_sess;
+
+/* A line, understood: what to run and with what, or the reply decided without running. */
+typedef struct resolved {
+    query_item it;
+    lp_arg     args[LINECMD_MAX_ARGS];
+    int        readonly;
+    char       msg[256];
+} resolved;
+
+/* A job for the writer that owns copies of everything its items point to. */
+typedef struct line_job {
+    writer_job  wj;
+    query_item *items;
+    lp_arg     *args;
+    buf         arena;
+} line_job;
+
+static const char *const help_lines[] = {
+    "<sql>\tany SQLite statement, one per line; a trailing ; is optional",
+    "CALL <name> [args...]\trun a named query (or a PREPAREd one); args are JSON values or bare words",
+    "PREPARE <name> AS <sql>\tprepare a statement for this connection, run it with CALL",
+    "DEALLOCATE <name>|ALL\tforget a prepared statement",
+    "BATCH <n>\tthe next n lines are one unit: all-or-nothing when any of them writes",
+    "FORMAT tsv|json\tchoose how rows are written",
+    "STATS\tserver counters",
+    "PING\tanswers +PONG",
+    "HELP\tthis list",
+    "QUIT\tclose the connection",
+};
+
+static void reply_error(conn *c, const char *state, const char *msg)
+{
+    lp_put_error(conn_out(c), state, msg);
+    stats_add(STATS_ERRORS, 1);
+}
+
+static query_limits limits_of(conn *c)
+{
+    query_limits lim = {conn_shared(c)->cfg->max_result_bytes};
+    return lim;
+}
+
+/* ---- understanding one line ------------------------------------------------ */
+
+static int word_is(const char *w, size_t n, const char *kw)
+{
+    return strlen(kw) == n && strncasecmp(w, kw, n) == 0;
+}
+
+static void skip_space(const char **p, const char *end)
+{
+    while (*p < end && (**p == ' ' || **p == '\t'))
+        (*p)++;
+}
+
+static size_t word_len(const char *p, const char *end)
+{
+    const char *q = p;
+    while (q < end && *q != ' ' && *q != '\t')
+        q++;
+    return (size_t)(q - p);
+}
+
+static void set_error(resolved *r, const char *state, const char *fmt, const char *a, size_t alen)
+{
+    snprintf(r->msg, sizeof r->msg, fmt, (int)alen, a);
+    r->it.err_state = state;
+    r->it.err_msg = r->msg;
+    r->readonly = 1;
+}
+
+/* CALL <name> [args]: find the query (this connection's PREPAREd ones first) and parse arguments. */
+static void resolve_call(line_sess *s, conn *c, const char *p, const char *end, resolved *r)
+{
+    skip_space(&p, end);
+    size_t nlen = word_len(p, end);
+    if (nlen == 0) {
+        set_error(r, "42601", "CALL needs a query name%.*s", "", 0);
+        return;
+    }
+    const char *name = p;
+    p += nlen;
+    const query_plan *plan;
+    prepared *pr;
+    HASH_FIND(hh, s->prep, name, nlen, pr);
+    if (pr) {
+        r->it.sql = pr->sql;
+        r->it.len = pr->len;
+        r->it.name = pr->name;
+        plan = pr->plan;
+        r->readonly = pr->readonly;
+    } else {
+        const catalog_entry *e = catalog_find(conn_shared(c)->cat, name, nlen);
+        if (!e) {
+            set_error(r, "42883", "unknown named query '%.*s'", name, nlen);
+            return;
+        }
+        r->it.sql = e->q->sql;
+        r->it.len = strlen(e->q->sql);
+        r->it.name = e->q->name;
+        plan = e->plan;
+        r->readonly = e->readonly;
+    }
+    buf_reset(&s->scratch);
+    if (buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
+        set_error(r, "53200", "out of memory%.*s", "", 0);
+        return;
+    }
+    char why[160];
+    int n = lp_parse_args(p, (size_t)(end - p), r->args, LINECMD_MAX_ARGS, s->scratch.data, why, sizeof why);
+    if (n < 0) {
+        set_error(r, "22023", "%.*s", why, strlen(why));
+        return;
+    }
+    if (n != query_plan_nparams(plan)) {
+        buf names;
+        buf_init(&names);
+        query_plan_describe(plan, &names);
+        snprintf(r->msg, sizeof r->msg, "%s takes %d argument%s (%.*s), got %d", r->it.name,
+                 query_plan_nparams(plan), query_plan_nparams(plan) == 1 ? "" : "s",
+                 (int)names.len, names.data ? names.data : "", n);
+        buf_free(&names);
+        r->it.err_state = "22023";
+        r->it.err_msg = r->msg;
+        r->readonly = 1;
+        return;
+    }
+    r->it.plan = plan;
+    r->it.args = r->args;
+    r->it.nargs = n;
+}
+
+/* A SQL line: prepare it on this worker's reader to learn whether it writes. */
+static void resolve_sql(conn *c, const char *line, size_t len, resolved *r)
+{
+    r->it.sql = line;
+    r->it.len = len;
+    db_conn *db = conn_reader(c);
+    db_stmt *ds;
+    size_t used;
+    int rc = db_prepare(db, line, len, &ds, &used);
+    if (rc != SQLITE_OK || !ds) {
+        /* Running it reports the error exactly as SQLite words it. */
+        r->readonly = 1;
+        return;
+    }
+    if (db_stmt_flags(ds) & DB_STMT_TXN) {
+        set_error(r, "0A000", "explicit transactions are not supported yet: use BATCH or a named query%.*s", "", 0);
+        return;
+    }
+    r->readonly = sqlite3_stmt_readonly(db_stmt_handle(ds));
+}
+
+/* Understand a line that can stand inside a BATCH (SQL, CALL, PING); others are refused there. */
+static void resolve_line(line_sess *s, conn *c, const char *line, size_t len, resolved *r)
+{
+    memset(&r->it, 0, sizeof r->it);
+    r->readonly = 1;
+    const char *p = line, *end = line + len;
+    skip_space(&p, end);
+    size_t wl = word_len(p, end);
+    if (word_is(p, wl, "CALL")) {
+        stats_cmd(STATS_CMD_CALL);
+        resolve_call(s, c, p + wl, end, r);
+    } else if (word_is(p, wl, "PING")) {
+        stats_cmd(STATS_CMD_PING);
+        r->it.literal = "+PONG\n";
+    } else if (word_is(p, wl, "BATCH") || word_is(p, wl, "PREPARE") || word_is(p, wl, "DEALLOCATE") ||
+               word_is(p, wl, "FORMAT") || word_is(p, wl, "QUIT") || word_is(p, wl, "HELP") ||
+               word_is(p, wl, "STATS")) {
+        set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
+    } else {
+        stats_cmd(STATS_CMD_SQL);
+        resolve_sql(c, line, len, r);
+    }
+}
+
+/* ---- jobs for the writer ------------------------------------------------------ */
+
+static void line_job_release(writer_job *wj)
+{
+    line_job *j = (line_job *)wj;
+    buf_free(&j->wj.reply);
+    buf_free(&j->arena);
+    free(j->items);
+    free(j->args);
+    free(j);
+}
+
+/* Where a pointer of an item will point once the arena stops moving. */
+typedef struct fixup {
+    size_t sql_off, msg_off, args_first;
+    int    sql_copied, msg_copied;
+} fixup;
+
+typedef struct job_builder {
+    line_job *job;
+    fixup    *fix;
+    size_t   *arg_off;   /* per argument: its text's offset in the arena */
+    int       n, nargs;
+} job_builder;
+
+static int jb_init(job_builder *b, int nitems, conn *c)
+{
+    memset(b, 0, sizeof *b);
+    b->job = calloc(1, sizeof *b->job);
+    b->fix = calloc((size_t)nitems, sizeof *b->fix);
+    if (b->job)
+        b->job->items = calloc((size_t)nitems, sizeof *b->job->items);
+    if (!b->job || !b->fix || !b->job->items) {
+        if (b->job)
+            free(b->job->items);
+        free(b->job);
+        free(b->fix);
+        return -1;
+    }
+    buf_init(&b->job->arena);
+    buf_init(&b->job->wj.reply);
+    b->job->wj.release = line_job_release;
+    b->job->wj.limits = limits_of(c);
+    return 0;
+}
+
+/* Copy a resolved line into the job: its SQL, error message and argument texts go to the arena. */
+static int jb_add(job_builder *b, const resolved *r)
+{
+    line_job *j = b->job;
+    query_item *it = &j->items[b->n];
+    fixup *f = &b->fix[b->n];
+    *it = r->it;
+    if (r->it.sql) {
+        f->sql_off = j->arena.len;
+        f->sql_copied = 1;
+        buf_append(&j->arena, r->it.sql, r->it.len);
+    }
+    if (r->it.err_msg) {
+        f->msg_off = j->arena.len;
+        f->msg_copied = 1;
+        buf_append(&j->arena, r->it.err_msg, strlen(r->it.err_msg) + 1);
+    }
+    f->args_first = (size_t)b->nargs;
+    if (r->it.nargs > 0) {
+        lp_arg *a = realloc(j->args, sizeof *a * (size_t)(b->nargs + r->it.nargs));
+        size_t *o = realloc(b->arg_off, sizeof *o * (size_t)(b->nargs + r->it.nargs));
+        if (a)
+            j->args = a;
+        if (o)
+            b->arg_off = o;
+        if (!a || !o)
+            return -1;
+        for (int i = 0; i < r->it.nargs; i++) {
+            j->args[b->nargs + i] = r->it.args[i];
+            b->arg_off[b->nargs + i] = j->arena.len;
+            if (r->it.args[i].type == LP_ARG_TEXT)
+                buf_append(&j->arena, r->it.args[i].s, r->it.args[i].len);
+        }
+        b->nargs += r->it.nargs;
+    }
+    b->n++;
+    return j->arena.oom ? -1 : 0;
+}
+
+/* The arena is complete: turn offsets into pointers. */
+static line_job *jb_finish(job_builder *b)
+{
+    line_job *j = b->job;
+    for (int i = 0; i < b->nargs; i++)
+        if (j->args[i].type == LP_ARG_TEXT)
+            j->args[i].s = j->arena.data + b->arg_off[i];
+    for (int i = 0; i < b->n; i++) {
+        query_item *it = &j->items[i];
+        if (b->fix[i].sql_copied)
+            it->sql = j->arena.data + b->fix[i].sql_off;
+        if (b->fix[i].msg_copied)
+            it->err_msg = j->arena.data + b->fix[i].msg_off;
+        if (it->nargs > 0)
+            it->args = j->args + b->fix[i].args_first;
+    }
+    j->wj.items = j->items;
+    j->wj.nitems = b->n;
+    free(b->fix);
+    free(b->arg_off);
+    return j;
+}
+
+static void jb_abort(job_builder *b)
+{
+    line_job_release(&b->job->wj);
+    free(b->fix);
+    free(b->arg_off);
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+static void count_item(const resolved *r)
+{
+    if (r->it.literal || r->it.err_state)
+        return;
+    stats_add(STATS_QUERIES, 1);
+    stats_add(r->readonly ? STATS_READS : STATS_WRITES, 1);
+}
+
+/* Run one resolved line: reads here on the worker, writes through the writer. */
+static void run_single(line_sess *s, conn *c, resolved *r)
+{
+    count_item(r);
+    if (r->readonly) {
+        query_limits lim = limits_of(c);
+        db_conn *db = conn_reader(c);
+        /* Several statements of one named query read one snapshot. */
+        int txn = r->it.plan && query_plan_nstmts(r->it.plan) > 1;
+        if (txn)
+            db_exec(db, "BEGIN");
+        if (query_run(db, &r->it, s->fmt, &lim, conn_out(c), NULL) < 0)
+            stats_add(STATS_ERRORS, 1);
+        if (txn)
+            db_exec(db, "COMMIT");
+        return;
+    }
+    job_builder b;
+    if (jb_init(&b, 1, c) < 0 || jb_add(&b, r) < 0) {
+        if (b.job)
+            jb_abort(&b);
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    line_job *j = jb_finish(&b);
+    j->wj.fmt = s->fmt;
+    conn_submit(c, &j->wj);
+}
+
+static void batch_reset(line_sess *s)
+{
+    s->batch_n = 0;
+    s->batch_got = 0;
+    buf_reset(&s->batch_text);
+    free(s->blines);
+    s->blines = NULL;
+}
+
+/* Every line of the BATCH is here: run them as one unit. */
+static void run_batch(line_sess *s, conn *c)
+{
+    int n = s->batch_n;
+    job_builder b;
+    resolved *r = malloc(sizeof *r);
+    if (!r || jb_init(&b, n, c) < 0) {
+        free(r);
+        for (int i = 0; i < n; i++)
+            lp_put_error(conn_out(c), "53200", "out of memory");
+        query_put_batch_status(conn_out(c), n, 0, "53200");
+        batch_reset(s);
+        return;
+    }
+    int writes = 0, oom = 0;
+    for (int i = 0; i < n && !oom; i++) {
+        batch_line *bl = &s->blines[i];
+        if (bl->too_long) {
+            memset(&r->it, 0, sizeof r->it);
+            set_error(r, "54000", "line too long%.*s", "", 0);
+        } else {
+            resolve_line(s, c, s->batch_text.data + bl->off, bl->len, r);
+        }
+        count_item(r);
+        writes |= !r->readonly;
+        oom = jb_add(&b, r) < 0;
+    }
+    free(r);
+    batch_reset(s);
+    if (oom) {
+        jb_abort(&b);
+        for (int i = 0; i < n; i++)
+            lp_put_error(conn_out(c), "53200", "out of memory");
+        query_put_batch_status(conn_out(c), n, 0, "53200");
+        return;
+    }
+    line_job *j = jb_finish(&b);
+    j->wj.fmt = s->fmt;
+    j->wj.batch = 1;
+    if (writes) {
+        conn_submit(c, &j->wj);
+        return;
+    }
+    /* Only reads: run here, in one read transaction so every line sees the same snapshot. */
+    db_conn *db = conn_reader(c);
+    char state[6] = "";
+    db_exec(db, "BEGIN");
+    int failed = query_run_batch(db, j->items, n, s->fmt, &j->wj.limits, conn_out(c), state);
+    db_exec(db, "COMMIT");
+    query_put_batch_status(conn_out(c), n, failed, state);
+    if (failed >= 0)
+        stats_add(STATS_ERRORS, 1);
+    line_job_release(&j->wj);
+}
+
+static void batch_collect(line_sess *s, conn *c, const char *line, size_t len, int too_long)
+{
+    batch_line *bl = &s->blines[s->batch_got++];
+    bl->off = s->batch_text.len;
+    bl->len = too_long ? 0 : len;
+    bl->too_long = too_long;
+    if (!too_long)
+        buf_append(&s->batch_text, line, len);
+    if (s->batch_got == s->batch_n)
+        run_batch(s, c);
+}
+
+/* ---- commands that only the line protocol has ---------------------------------- */
+
+static void cmd_batch(line_sess *s, conn *c, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_BATCH);
+    skip_space(&p, end);
+    char tmp[24];
+    size_t wl = word_len(p, end);
+    const char *after = p + wl;
+    skip_space(&after, end);
+    if (wl == 0 || wl >= sizeof tmp || after != end) {
+        reply_error(c, "42601", "usage: BATCH <n>");
+        return;
+    }
+    memcpy(tmp, p, wl);
+    tmp[wl] = '\0';
+    char *e;
+    long n = strtol(tmp, &e, 10);
+    int max = conn_shared(c)->cfg->max_batch;
+    if (*e || n < 1) {
+        reply_error(c, "22023", "BATCH needs a line count of at least 1");
+        return;
+    }
+    if (n > max) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "BATCH of %ld lines is over max_batch (%d)", n, max);
+        reply_error(c, "54000", msg);
+        return;
+    }
+    s->blines = calloc((size_t)n, sizeof *s->blines);
+    if (!s->blines) {
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    s->batch_n = (int)n;
+    s->batch_got = 0;
+}
+
+static void cmd_prepare(line_sess *s, conn *c, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_PREPARE);
+    skip_space(&p, end);
+    size_t nlen = word_len(p, end);
+    const char *name = p;
+    p += nlen;
+    skip_space(&p, end);
+    size_t aslen = word_len(p, end);
+    if (nlen == 0 || !word_is(p, aslen, "AS")) {
+        reply_error(c, "42601", "usage: PREPARE <name> AS <sql>");
+        return;
+    }
+    p += aslen;
+    skip_space(&p, end);
+    prepared *pr;
+    HASH_FIND(hh, s->prep, name, nlen, pr);
+    if (pr) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "prepared statement \"%.*s\" already exists", (int)(nlen > 100 ? 100 : nlen), name);
+        reply_error(c, "42P05", msg);
+        return;
+    }
+    int readonly;
+    char why[512];
+    query_plan *plan = query_plan_build(conn_reader(c), p, (size_t)(end - p), &readonly, why, sizeof why);
+    if (!plan) {
+        reply_error(c, "42601", why);
+        return;
+    }
+    pr = calloc(1, sizeof *pr);
+    if (pr) {
+        pr->name = strndup(name, nlen);
+        pr->sql = strndup(p, (size_t)(end - p));
+    }
+    if (!pr || !pr->name || !pr->sql) {
+        if (pr) {
+            free(pr->name);
+            free(pr->sql);
+        }
+        free(pr);
+        query_plan_free(plan);
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    pr->len = (size_t)(end - p);
+    pr->plan = plan;
+    pr->readonly = readonly;
+    HASH_ADD_KEYPTR(hh, s->prep, pr->name, nlen, pr);
+    buf_printf(conn_out(c), "+OK prepared %s params=%d %s\n", pr->name, query_plan_nparams(plan),
+               readonly ? "read" : "write");
+}
+
+static void prepared_free(prepared *pr)
+{
+    free(pr->name);
+    free(pr->sql);
+    query_plan_free(pr->plan);
+    free(pr);
+}
+
+static void cmd_deallocate(line_sess *s, conn *c, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_DEALLOCATE);
+    skip_space(&p, end);
+    size_t nlen = word_len(p, end);
+    if (word_is(p, nlen, "PREPARE")) { /* DEALLOCATE PREPARE name, as PostgreSQL allows */
+        p += nlen;
+        skip_space(&p, end);
+        nlen = word_len(p, end);
+    }
+    if (word_is(p, nlen, "ALL")) {
+        prepared *pr, *tmp;
+        int n = 0;
+        HASH_ITER(hh, s->prep, pr, tmp) {
+            HASH_DEL(s->prep, pr);
+            prepared_free(pr);
+            n++;
+        }
+        buf_printf(conn_out(c), "+OK %d deallocated\n", n);
+        return;
+    }
+    prepared *pr;
+    HASH_FIND(hh, s->prep, p, nlen, pr);
+    if (!pr) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "prepared statement \"%.*s\" does not exist", (int)(nlen > 100 ? 100 : nlen), p);
+        reply_error(c, "26000", msg);
+        return;
+    }
+    HASH_DEL(s->prep, pr);
+    prepared_free(pr);
+    buf_puts(conn_out(c), "+OK 1 deallocated\n");
+}
+
+static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_FORMAT);
+    skip_space(&p, end);
+    size_t wl = word_len(p, end);
+    if (word_is(p, wl, "tsv"))
+        s->fmt = LP_FMT_TSV;
+    else if (word_is(p, wl, "json"))
+        s->fmt = LP_FMT_JSON;
+    else {
+        reply_error(c, "22023", "usage: FORMAT tsv|json");
+        return;
+    }
+    buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
+}
+
+static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
+{
+    if (memchr(line, '\0', len)) {
+        if (s->batch_n) {
+            batch_collect(s, c, "", 0, 0);
+            return;
+        }
+        reply_error(c, "22021", "a request may not contain a NUL byte");
+        return;
+    }
+    if (s->batch_n) {
+        batch_collect(s, c, line, len, 0);
+        return;
+    }
+    const char *p = line, *end = line + len;
+    skip_space(&p, end);
+    if (p == end)
+        return; /* an empty line is no request, as in Redis' inline protocol */
+    size_t wl = word_len(p, end);
+    if (word_is(p, wl, "PING")) {
+        stats_cmd(STATS_CMD_PING);
+        buf_puts(conn_out(c), "+PONG\n");
+    } else if (word_is(p, wl, "QUIT")) {
+        stats_cmd(STATS_CMD_QUIT);
+        buf_puts(conn_out(c), "+BYE\n");
+        conn_close_after_flush(c);
+    } else if (word_is(p, wl, "HELP")) {
+        stats_cmd(STATS_CMD_HELP);
+        for (size_t i = 0; i < sizeof help_lines / sizeof *help_lines; i++) {
+            buf_putc(conn_out(c), '=');
+            buf_puts(conn_out(c), help_lines[i]);
+            buf_putc(conn_out(c), '\n');
+        }
+        buf_puts(conn_out(c), "+OK\n");
+    } else if (word_is(p, wl, "STATS")) {
+        stats_cmd(STATS_CMD_STATS);
+        stats_put_lines(conn_out(c));
+        buf_puts(conn_out(c), "+OK\n");
+    } else if (word_is(p, wl, "BATCH")) {
+        cmd_batch(s, c, p + wl, end);
+    } else if (word_is(p, wl, "PREPARE")) {
+        cmd_prepare(s, c, p + wl, end);
+    } else if (word_is(p, wl, "DEALLOCATE")) {
+        cmd_deallocate(s, c, p + wl, end);
+    } else if (word_is(p, wl, "FORMAT")) {
+        cmd_format(s, c, p + wl, end);
+    } else {
+        resolved *r = malloc(sizeof *r);
+        if (!r) {
+            reply_error(c, "53200", "out of memory");
+            return;
+        }
+        resolve_line(s, c, line, len, r);
+        run_single(s, c, r);
+        free(r);
+    }
+}
+
+/* ---- the protocol ---------------------------------------------------------------- */
+
+static void *ls_open(conn *c)
+{
+    line_sess *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    lp_framer_init(&s->fr, (size_t)conn_shared(c)->cfg->max_line);
+    buf_init(&s->batch_text);
+    buf_init(&s->scratch);
+    return s;
+}
+
+static size_t ls_on_data(conn *c, void *state, const char *data, size_t len, int eof)
+{
+    line_sess *s = state;
+    size_t off = 0;
+    (void)eof; /* an unfinished last line is never run: it may be a cut-off statement */
+    while (off < len && conn_may_serve(c)) {
+        size_t line_len, consumed;
+        lp_frame_result r = lp_frame(&s->fr, data + off, len - off, &line_len, &consumed);
+        const char *line = data + off;
+        off += consumed;
+        if (r == LP_NEED_MORE)
+            break;
+        if (r == LP_TOO_LONG) {
+            if (s->batch_n)
+                batch_collect(s, c, NULL, 0, 1);
+            else
+                reply_error(c, "54000", "line too long");
+            continue;
+        }
+        serve_line(s, c, line, line_len);
+    }
+    return off;
+}
+
+static void ls_on_job_done(conn *c, void *state, writer_job *job)
+{
+    (void)state;
+    if (job->failed >= 0)
+        stats_add(STATS_ERRORS, 1);
+    buf_append(conn_out(c), job->reply.data, job->reply.len);
+    job->release(job);
+}
+
+static void ls_close(conn *c, void *state)
+{
+    (void)c;
+    line_sess *s = state;
+    prepared *pr, *tmp;
+    HASH_ITER(hh, s->prep, pr, tmp) {
+        HASH_DEL(s->prep, pr);
+        prepared_free(pr);
+    }
+    batch_reset(s);
+    buf_free(&s->batch_text);
+    buf_free(&s->scratch);
+    free(s);
+}
+
+const conn_proto linecmd_proto = {"line", ls_open, ls_on_data, ls_on_job_done, ls_close};

@@ -1,0 +1,54 @@
+/* query.h - runs request bodies on a database connection: parameter plans, one item, a batch of items, line-protocol replies. */
+#ifndef LC_QUERY_H
+#define LC_QUERY_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "db.h"
+#include "lineproto.h"
+
+/* How positional CALL arguments reach the parameters of each statement of a body: named parameters
+ * (:x @x $x) are distinct by name in order of first appearance, every anonymous ? is a new one. */
+typedef struct query_plan query_plan;
+
+/* Prepare every statement of sql[0..len) on db and build its plan. *readonly says whether all of
+ * them only read. Returns NULL with err set (the SQLite problem, or transaction control in a body). */
+query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen);
+void        query_plan_free(query_plan *p);
+int         query_plan_nparams(const query_plan *p);
+int         query_plan_nstmts(const query_plan *p);
+/* "id, email" style list of parameter names for error messages. */
+void        query_plan_describe(const query_plan *p, buf *out);
+
+/* One unit of work: a body with its arguments, or a reply decided before running. */
+typedef struct query_item {
+    const char       *sql;       /* one or more statements */
+    size_t            len;
+    const query_plan *plan;      /* NULL: a plain line, one statement, no parameters allowed */
+    const lp_arg     *args;
+    int               nargs;
+    const char       *name;      /* named query, for messages; NULL for plain SQL */
+    const char       *literal;   /* when set, the whole reply (e.g. "+PONG\n"): nothing runs */
+    const char       *err_state; /* when set, the item fails with this SQLSTATE and err_msg */
+    const char       *err_msg;
+} query_item;
+
+typedef struct query_limits {
+    int64_t max_result_bytes;
+} query_limits;
+
+/* Run one item, appending its whole reply (result sets, then one status line) to out.
+ * Returns 0, or -1 when it failed: its reply is then exactly one -ERR line and, when state is
+ * not NULL, the SQLSTATE is copied there (6 bytes). The caller owns transaction boundaries. */
+int query_run(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out, char *state);
+
+/* Run items in order, each with its reply; after the first failure the rest are answered
+ * "-ERR 25P02 batch aborted" without running. Returns the index of the failed item, or -1. */
+int query_run_batch(db_conn *db, const query_item *items, int n, lp_format fmt, const query_limits *lim,
+                    buf *out, char *state);
+
+/* The BATCH's final status line: "+OK batch <n>" or "-ERR <state> batch failed at line <k>". */
+void query_put_batch_status(buf *out, int n, int failed, const char *state);
+
+#endif

@@ -1,0 +1,41 @@
+/* worker.h - a worker thread: its own event_base, read connection and clients; fed through an inbox and an eventfd. */
+#ifndef LC_WORKER_H
+#define LC_WORKER_H
+
+#include "catalog.h"
+#include "config.h"
+#include "db.h"
+#include "writer.h"
+
+struct event_base;
+typedef struct worker worker;
+
+/* What every worker shares, read-only once the server runs. */
+typedef struct worker_shared {
+    const config  *cfg;
+    writer        *wr;
+    const catalog *cat;
+} worker_shared;
+
+/* Open the worker's read connection and start its thread. Returns NULL with err set. */
+worker *worker_start(int index, const worker_shared *sh, char *err, size_t errlen);
+/* Hand a freshly accepted socket to the worker (any thread). */
+void worker_add_conn(worker *w, int fd);
+/* A writer job of one of this worker's connections is done (called on the writer thread). */
+void worker_post_job(worker *w, writer_job *job);
+/* Ask the worker to finish its clients and exit; worker_join waits for it and frees it. */
+void worker_stop(worker *w);
+void worker_join(worker *w);
+
+/* For the connections living on this worker (worker thread only). */
+struct event_base   *worker_base(worker *w);
+db_conn             *worker_reader(worker *w);
+const worker_shared *worker_shared_of(worker *w);
+int                  worker_stopping(worker *w);
+/* A connection of this worker closed (conn.c calls it). */
+struct conn;
+void worker_conn_closed(worker *w, struct conn *c);
+/* A connection sent a job to the writer: the worker will not exit before it is back. */
+void worker_job_submitted(worker *w);
+
+#endif
