@@ -67,6 +67,7 @@ static const struct setting settings[] = {
     S_BOOL  (foreign_keys,       "on", RESTART, "enforce FOREIGN KEY constraints"),
     S_ENUM  (log_level,          "info", log_level_words, LIVE, "least severe message written to the log"),
     S_INT   (max_batch,          "10000", 1, 1000000, LIVE, "lines in one BATCH"),
+    S_SIZE  (max_batch_bytes,    "64m", KiB, GiB, LIVE, "bytes of all the lines of one BATCH together"),
     S_INT   (max_connections,    "1024", 1, 1000000, LIVE, "clients connected at once; more are refused"),
     S_SIZE  (max_line,           "1m", 16, GiB, RESTART, "bytes in one request line"),
     S_SIZE  (max_result_bytes,   "64m", KiB, GiB, LIVE, "encoded bytes in one reply; a larger result is an error"),

@@ -24,6 +24,7 @@ typedef struct config {
     /* limits per connection */
     int64_t max_line;           /* bytes in one request line */
     int     max_batch;          /* lines in one BATCH */
+    int64_t max_batch_bytes;    /* bytes of all the lines of one BATCH */
     int64_t max_result_bytes;   /* encoded bytes in one reply */
     int64_t output_soft_limit;  /* stop reading a client whose unsent output passes this */
     int64_t output_hard_limit;  /* drop it past this */

@@ -26,7 +26,7 @@ typedef struct prepared {
 
 typedef struct batch_line {
     size_t off, len;
-    int    too_long;
+    int    too_long; /* 1: over max_line, 2: over max_batch_bytes */
 } batch_line;
 
 typedef struct line_sess {
@@ -398,7 +398,7 @@ static void run_batch(line_sess *s, conn *c)
         batch_line *bl = &s->blines[i];
         if (bl->too_long) {
             memset(&r->it, 0, sizeof r->it);
-            set_error(r, "54000", "line too long%.*s", "", 0);
+            set_error(r, "54000", bl->too_long == 1 ? "line too long%.*s" : "BATCH larger than max_batch_bytes%.*s", "", 0);
         } else {
             resolve_line(s, c, s->batch_text.data + bl->off, bl->len, r);
         }
@@ -436,6 +436,9 @@ static void run_batch(line_sess *s, conn *c)
 
 static void batch_collect(line_sess *s, conn *c, const char *line, size_t len, int too_long)
 {
+    /* The lines wait in memory until the last arrives: bound them as a whole, too. */
+    if (!too_long && (int64_t)(s->batch_text.len + len) > conn_shared(c)->cfg->max_batch_bytes)
+        too_long = 2;
     batch_line *bl = &s->blines[s->batch_got++];
     bl->off = s->batch_text.len;
     bl->len = too_long ? 0 : len;

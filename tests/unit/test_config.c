@@ -164,7 +164,7 @@ static void test_table_alphabetical(void **state)
         snprintf(prev, sizeof prev, "%s", name);
         count++;
     }
-    assert_int_equal(count, 21);
+    assert_true(count >= 22); /* grows as settings are added; catches a dump that stops early */
     free(text);
 }
 
