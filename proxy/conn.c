@@ -136,6 +136,7 @@ void conn_shutdown(conn *c)
 }
 
 uint64_t conn_id(const conn *c) { return c->id; }
+enum conn_state conn_state_of(const conn *c) { return c->state; }
 const worker_shared *conn_shared(const conn *c) { return worker_shared_of(c->w); }
 db_conn *conn_reader(const conn *c) { return worker_reader(c->w); }
 buf *conn_out(conn *c) { return sbuf_out(c->sb); }

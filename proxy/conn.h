@@ -36,6 +36,7 @@ conn *conn_new(worker *w, int fd, uint64_t id);
 void conn_shutdown(conn *c);
 
 uint64_t             conn_id(const conn *c);
+enum conn_state      conn_state_of(const conn *c);
 const worker_shared *conn_shared(const conn *c);
 db_conn             *conn_reader(const conn *c);
 /* Where replies go. */

@@ -674,13 +674,19 @@ static size_t ls_on_data(conn *c, void *state, const char *data, size_t len, int
     line_sess *s = state;
     size_t off = 0;
     (void)eof; /* an unfinished last line is never run: it may be a cut-off statement */
-    while (off < len && conn_may_serve(c)) {
+    while (off < len && conn_state_of(c) == CONN_ACTIVE) {
         size_t line_len, consumed;
         lp_frame_result r = lp_frame(&s->fr, data + off, len - off, &line_len, &consumed);
+        /* A line left unconsumed is found again next time: the framer restarts after LP_LINE. */
+        if (r == LP_LINE && !conn_may_serve(c))
+            break;
         const char *line = data + off;
         off += consumed;
-        if (r == LP_NEED_MORE)
-            break;
+        if (r == LP_NEED_MORE) {
+            if (consumed == 0)
+                break;
+            continue; /* the end of a discarded line: complete lines may follow */
+        }
         if (r == LP_TOO_LONG) {
             if (s->batch_n)
                 batch_collect(s, c, NULL, 0, 1);

@@ -318,6 +318,8 @@ static int nq_finish(nq_set *set, nq_pending *pd, const nq_header *h, const char
 /* Moves the pending entries into the set; all or nothing. */
 static int nq_commit(nq_set *set, nq_pending *pd)
 {
+    if (pd->n == 0)
+        return 0;
     size_t need = set->n + pd->n;
     if (need > set->cap) {
         size_t cap = set->cap ? set->cap : 16;

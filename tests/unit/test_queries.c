@@ -65,6 +65,7 @@ static int setup(void **state)
     char err[256] = "";
     if (sqlite3_open(":memory:", &db) != SQLITE_OK)
         return -1;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL); /* as the server opens it */
     sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     if (schema_apply(db, err, sizeof err) != 0) {
         print_error("schema_apply: %s\n", err);

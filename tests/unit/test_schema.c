@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "schema.h"
 
@@ -80,6 +81,7 @@ static sqlite3 *open_db_rt(int recursive_triggers)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     exec_ok(db, "PRAGMA foreign_keys = ON");
     execf(db, "PRAGMA recursive_triggers = %d", recursive_triggers);
     char err[256] = "";
@@ -176,6 +178,40 @@ static void test_apply_twice_keeps_data(void **state)
     assert_int_equal(scalar(db, "SELECT total_views FROM user_stats WHERE user_id = 1"), 7);
     check_recompute(db, "after re-applying");
     sqlite3_close(db);
+}
+
+/* A database file reopened by a later start, even read-only: nothing to do, and no write lock needed. */
+static void test_reopen_file_keeps_data(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_schema_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sqlite3 *db = NULL;
+    char err[256] = "";
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON");
+    assert_int_equal(schema_apply(db, err, sizeof err), 0);
+    add_user(db, 1);
+    sqlite3_close(db);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(schema_apply(db, err, sizeof err), 0);
+    assert_int_equal(scalar(db, "SELECT users FROM global_stats"), 1);
+    sqlite3_close(db);
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (schema_apply(db, err, sizeof err) != 0)
+        fail_msg("read-only: %s", err);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM user_stats"), 1);
+    sqlite3_close(db);
+    char side[64];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
 }
 
 static void test_newer_version_refused(void **state)
@@ -691,6 +727,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_apply),
         cmocka_unit_test(test_apply_twice_keeps_data),
+        cmocka_unit_test(test_reopen_file_keeps_data),
         cmocka_unit_test(test_newer_version_refused),
         cmocka_unit_test(test_migrate_from_v1_backfills_stats),
         cmocka_unit_test(test_failing_script_is_named),
