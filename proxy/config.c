@@ -53,6 +53,9 @@ static const struct word synchronous_words[] = {
 static const struct word temp_store_words[] = {
     { "default", CONFIG_TEMP_DEFAULT }, { "file", CONFIG_TEMP_FILE }, { "memory", CONFIG_TEMP_MEMORY }, { NULL, 0 },
 };
+static const struct word cache_mode_words[] = {
+    { "off", CONFIG_CACHE_OFF }, { "all", CONFIG_CACHE_ALL }, { "expensive", CONFIG_CACHE_EXPENSIVE }, { NULL, 0 },
+};
 static const struct word log_level_words[] = {
     { "error", CONFIG_LOG_ERROR }, { "warn", CONFIG_LOG_WARN }, { "info", CONFIG_LOG_INFO },
     { "debug", CONFIG_LOG_DEBUG }, { NULL, 0 },
@@ -63,6 +66,14 @@ static const struct word log_level_words[] = {
 static const struct setting settings[] = {
     S_STRING(bind,               "127.0.0.1", 1, RESTART, "address to listen on"),
     S_INT   (busy_timeout_ms,    "5000", 0, INT_MAX, RESTART, "milliseconds SQLite waits for a lock before giving up"),
+    S_SIZE  (cache_hot_bytes,    "64m", 0, INT64_MAX, RESTART, "tier 1 (in-process hot map) cap, in real bytes"),
+    S_SIZE  (cache_max_bytes,    "256m", 0, INT64_MAX, RESTART, "tier 2 (in-memory SQLite cache database) cap"),
+    S_SIZE  (cache_max_entry_bytes, "1m", 0, GiB, LIVE, "results larger than this are not cached"),
+    S_INT   (cache_min_ms,       "5", 0, INT_MAX, LIVE, "with cache_mode=expensive, reads faster than this are not cached"),
+    S_ENUM  (cache_mode,         "all", cache_mode_words, LIVE, "which reads are cached: all, expensive or off"),
+    S_INT   (cache_shards,       "16", 1, 1024, RESTART, "tier 1 lock shards (rounded up to a power of two)"),
+    S_INT   (cache_sweep_ms,     "1000", 10, 3600000, RESTART, "how often expired cache entries are removed"),
+    S_INT   (cache_ttl,          "60", 1, INT_MAX, LIVE, "seconds a cached result is served"),
     S_STRING(db_path,            "data.db", 1, RESTART, "SQLite database file"),
     S_BOOL  (foreign_keys,       "on", RESTART, "enforce FOREIGN KEY constraints"),
     S_ENUM  (log_level,          "info", log_level_words, LIVE, "least severe message written to the log"),

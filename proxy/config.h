@@ -13,6 +13,7 @@
 enum config_synchronous { CONFIG_SYNC_NORMAL = 1, CONFIG_SYNC_FULL = 2 };
 enum config_temp_store  { CONFIG_TEMP_DEFAULT = 0, CONFIG_TEMP_FILE = 1, CONFIG_TEMP_MEMORY = 2 };
 enum config_log_level   { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
+enum config_cache_mode  { CONFIG_CACHE_OFF = 0, CONFIG_CACHE_ALL = 1, CONFIG_CACHE_EXPENSIVE = 2 };
 
 /* The values, after defaults, file and command line have been applied. Strings are owned (config_free). */
 typedef struct config {
@@ -40,6 +41,15 @@ typedef struct config {
     int     busy_timeout_ms;
     int     stmt_cache_size;    /* prepared statements kept per database connection */
     char   *query_files;        /* extra named-query files, comma separated */
+    /* result cache */
+    int     cache_mode;         /* enum config_cache_mode */
+    int     cache_min_ms;       /* with cache_mode=expensive: reads faster than this are not cached */
+    int     cache_ttl;          /* seconds a result is served */
+    int64_t cache_hot_bytes;    /* tier 1 (hot map) cap */
+    int64_t cache_max_bytes;    /* tier 2 (in-memory SQLite) cap */
+    int64_t cache_max_entry_bytes; /* larger results are not cached */
+    int     cache_shards;       /* tier 1 lock shards, a power of two */
+    int     cache_sweep_ms;     /* how often expired entries are removed */
     /* logging */
     int     log_level;          /* enum config_log_level */
     /* not a setting: the -c file, kept so a reload can read it again; NULL if none */

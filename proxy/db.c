@@ -9,9 +9,16 @@
 
 #include "schema.h"
 
+typedef struct db_tables {
+    int   n;
+    char *names[DB_STMT_MAX_TABLES];
+} db_tables;
+
 struct db_stmt {
     sqlite3_stmt  *st;
     unsigned       flags;
+    db_tables      reads, writes;
+    void          *memo;
     size_t         used;    /* bytes of the key the statement spans */
     char          *key;     /* the exact text it was prepared from (the rest of the body included) */
     size_t         keylen;
@@ -24,6 +31,7 @@ struct db_conn {
     db_stmt *stmts;
     int      stmt_cap;
     unsigned prep_flags;    /* collected by the authorizer during one prepare */
+    db_tables prep_reads, prep_writes;
     char     denied[160];   /* why the authorizer refused, for a better message than "not authorized" */
 };
 
@@ -34,11 +42,65 @@ static const char *const pragma_read_args[] = {
     "foreign_key_check", "integrity_check", "quick_check", "table_list", NULL,
 };
 
+/* Functions whose result is not fixed by their arguments and the data: a read calling one is never cached.
+ * The date and time functions are here whole: with 'now' (or no argument) they read the clock. */
+static const char *const nondet_functions[] = {
+    "random", "randomblob", "changes", "total_changes", "last_insert_rowid", "date", "time",
+    "datetime", "julianday", "strftime", "unixepoch", "current_date", "current_time",
+    "current_timestamp", "sqlite_offset", NULL,
+};
+
+static void tables_add(db_conn *db, db_tables *t, const char *name)
+{
+    if (!name || !*name)
+        return;
+    for (int i = 0; i < t->n; i++)
+        if (strcasecmp(t->names[i], name) == 0)
+            return;
+    if (t->n == DB_STMT_MAX_TABLES) {
+        db->prep_flags |= DB_STMT_MANY;
+        return;
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        db->prep_flags |= DB_STMT_MANY; /* unknown tables: the caller treats it as uncacheable */
+        return;
+    }
+    t->names[t->n++] = copy;
+}
+
+static void tables_clear(db_tables *t)
+{
+    for (int i = 0; i < t->n; i++)
+        free(t->names[i]);
+    t->n = 0;
+}
+
 static int authorize(void *ud, int action, const char *a, const char *b, const char *dbname, const char *trigger)
 {
     db_conn *db = ud;
     (void)dbname;
     switch (action) {
+    case SQLITE_READ:
+        tables_add(db, &db->prep_reads, a);
+        return SQLITE_OK;
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+        /* Trigger bodies and foreign-key cascades are authorized too, so their tables land here. */
+        tables_add(db, &db->prep_writes, a);
+        return SQLITE_OK;
+    case SQLITE_FUNCTION:
+        for (const char *const *f = nondet_functions; *f; f++)
+            if (b && strcasecmp(b, *f) == 0)
+                db->prep_flags |= DB_STMT_NONDET;
+        return SQLITE_OK;
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VIEW: case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_VIEW: case SQLITE_ALTER_TABLE: case SQLITE_CREATE_VTABLE: case SQLITE_DROP_VTABLE:
+    case SQLITE_REINDEX: case SQLITE_ANALYZE:
+        db->prep_flags |= DB_STMT_DDL;
+        return SQLITE_OK;
     case SQLITE_TRANSACTION:
     case SQLITE_SAVEPOINT:
         db->prep_flags |= DB_STMT_TXN;
@@ -107,7 +169,8 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
     sqlite3_busy_timeout(c->db, cfg->busy_timeout_ms);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
-    /* Triggers that bump updated_at guard themselves; recursion stays on so FK cascades fire triggers. */
+    /* Recursive triggers on, so INSERT OR REPLACE runs the delete triggers of the rows it replaces and
+     * the statistics stay right; the updated_at triggers guard themselves against recursion. */
     char sql[160];
     static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
     static const char *const temp_names[] = {"DEFAULT", "FILE", "MEMORY"};
@@ -131,6 +194,8 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
     snprintf(sql, sizeof sql, "PRAGMA foreign_keys=%s", cfg->foreign_keys ? "ON" : "OFF");
     if (pragma(c->db, sql, err, errlen) < 0)
         goto fail;
+    if (pragma(c->db, "PRAGMA recursive_triggers=ON", err, errlen) < 0)
+        goto fail;
     if (role == DB_WRITER) {
         if (schema_apply(c->db, err, errlen) < 0)
             goto fail;
@@ -144,6 +209,16 @@ fail:
     return NULL;
 }
 
+static void stmt_free(db_stmt *s)
+{
+    sqlite3_finalize(s->st);
+    tables_clear(&s->reads);
+    tables_clear(&s->writes);
+    free(s->memo);
+    free(s->key);
+    free(s);
+}
+
 void db_close(db_conn *db)
 {
     if (!db)
@@ -151,10 +226,10 @@ void db_close(db_conn *db)
     db_stmt *s, *tmp;
     HASH_ITER(hh, db->stmts, s, tmp) {
         HASH_DEL(db->stmts, s);
-        sqlite3_finalize(s->st);
-        free(s->key);
-        free(s);
+        stmt_free(s);
     }
+    tables_clear(&db->prep_reads);
+    tables_clear(&db->prep_writes);
     sqlite3_close_v2(db->db);
     free(db);
 }
@@ -175,6 +250,8 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     }
     db->prep_flags = 0;
     db->denied[0] = '\0';
+    tables_clear(&db->prep_reads);
+    tables_clear(&db->prep_writes);
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     if (len > (size_t)INT32_MAX)
@@ -193,6 +270,11 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     memcpy(key, sql, len);
     s->st = st;
     s->flags = db->prep_flags;
+    /* Hand the collected names over to the statement. */
+    s->reads = db->prep_reads;
+    s->writes = db->prep_writes;
+    db->prep_reads.n = 0;
+    db->prep_writes.n = 0;
     s->used = tail ? (size_t)(tail - sql) : len;
     s->key = key;
     s->keylen = len;
@@ -203,9 +285,7 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
         if (old == s)
             break;
         HASH_DEL(db->stmts, old);
-        sqlite3_finalize(old->st);
-        free(old->key);
-        free(old);
+        stmt_free(old);
     }
     *out = st ? s : NULL;
     *used = s->used;
@@ -220,6 +300,20 @@ void db_stmt_done(db_stmt *s)
 
 sqlite3_stmt *db_stmt_handle(db_stmt *s) { return s->st; }
 unsigned db_stmt_flags(db_stmt *s) { return s->flags; }
+
+int db_stmt_reads(db_stmt *s, const char *const **names)
+{
+    *names = (const char *const *)s->reads.names;
+    return s->reads.n;
+}
+
+int db_stmt_writes(db_stmt *s, const char *const **names)
+{
+    *names = (const char *const *)s->writes.names;
+    return s->writes.n;
+}
+
+void **db_stmt_memo(db_stmt *s) { return &s->memo; }
 
 const char *db_errmsg(db_conn *db)
 {

@@ -14,8 +14,13 @@ enum db_role { DB_READER, DB_WRITER };
 
 /* What the authorizer saw while a statement was prepared. */
 enum db_stmt_flag {
-    DB_STMT_TXN = 1 << 0, /* BEGIN / COMMIT / ROLLBACK / SAVEPOINT / RELEASE */
+    DB_STMT_TXN    = 1 << 0, /* BEGIN / COMMIT / ROLLBACK / SAVEPOINT / RELEASE */
+    DB_STMT_NONDET = 1 << 1, /* calls random(), datetime(), changes(), …: its result is not cacheable */
+    DB_STMT_DDL    = 1 << 2, /* changes the schema */
+    DB_STMT_MANY   = 1 << 3, /* touches more tables than DB_STMT_MAX_TABLES */
 };
+
+#define DB_STMT_MAX_TABLES 32
 
 /* Open the database file with the configured pragmas. A writer also applies the schema (WAL mode,
  * then schema_apply); readers are query_only. Returns NULL with a message in err. */
@@ -31,6 +36,13 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
 void db_stmt_done(db_stmt *s);
 sqlite3_stmt *db_stmt_handle(db_stmt *s);
 unsigned      db_stmt_flags(db_stmt *s);
+/* Tables the statement reads (through views, subqueries, CTEs) or writes (triggers and foreign-key
+ * cascades included), as the authorizer saw them at prepare time. Names live as long as the statement. */
+int           db_stmt_reads(db_stmt *s, const char *const **names);
+int           db_stmt_writes(db_stmt *s, const char *const **names);
+/* A slot for the layer above to memoize what it derives from the statement (e.g. table ids);
+ * freed with free() when the statement leaves the cache. */
+void        **db_stmt_memo(db_stmt *s);
 
 /* The message of the last failure on this connection (ours when the authorizer refused). */
 const char *db_errmsg(db_conn *db);

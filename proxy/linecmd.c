@@ -341,21 +341,34 @@ static void count_item(const resolved *r)
     stats_add(r->readonly ? STATS_READS : STATS_WRITES, 1);
 }
 
+typedef struct read_ctx {
+    line_sess          *s;
+    conn               *c;
+    const query_limits *lim;
+} read_ctx;
+
+/* A read, on this worker's connection; several statements of one named query read one snapshot. */
+static int run_read(void *ud, const query_item *it, buf *out, char *state)
+{
+    read_ctx *rc = ud;
+    db_conn *db = conn_reader(rc->c);
+    int txn = it->plan && query_plan_nstmts(it->plan) > 1;
+    if (txn)
+        db_exec(db, "BEGIN");
+    int r = query_run(db, it, rc->s->fmt, rc->lim, out, state);
+    if (txn)
+        db_exec(db, "COMMIT");
+    return r;
+}
+
 /* Run one resolved line: reads here on the worker, writes through the writer. */
 static void run_single(line_sess *s, conn *c, resolved *r)
 {
     count_item(r);
     if (r->readonly) {
         query_limits lim = limits_of(c);
-        db_conn *db = conn_reader(c);
-        /* Several statements of one named query read one snapshot. */
-        int txn = r->it.plan && query_plan_nstmts(r->it.plan) > 1;
-        if (txn)
-            db_exec(db, "BEGIN");
-        if (query_run(db, &r->it, s->fmt, &lim, conn_out(c), NULL) < 0)
-            stats_add(STATS_ERRORS, 1);
-        if (txn)
-            db_exec(db, "COMMIT");
+        read_ctx ctx = {s, c, &lim};
+        run_read(&ctx, &r->it, conn_out(c), NULL);
         return;
     }
     job_builder b;
@@ -422,15 +435,11 @@ static void run_batch(line_sess *s, conn *c)
         conn_submit(c, &j->wj);
         return;
     }
-    /* Only reads: run here, in one read transaction so every line sees the same snapshot. */
-    db_conn *db = conn_reader(c);
+    /* Only reads: run here, each line as it would run alone. */
     char state[6] = "";
-    db_exec(db, "BEGIN");
-    int failed = query_run_batch(db, j->items, n, s->fmt, &j->wj.limits, conn_out(c), state);
-    db_exec(db, "COMMIT");
+    read_ctx ctx = {s, c, &j->wj.limits};
+    int failed = query_run_batch(j->items, n, run_read, &ctx, conn_out(c), state);
     query_put_batch_status(conn_out(c), n, failed, state);
-    if (failed >= 0)
-        stats_add(STATS_ERRORS, 1);
     line_job_release(&j->wj);
 }
 
@@ -702,8 +711,6 @@ static size_t ls_on_data(conn *c, void *state, const char *data, size_t len, int
 static void ls_on_job_done(conn *c, void *state, writer_job *job)
 {
     (void)state;
-    if (job->failed >= 0)
-        stats_add(STATS_ERRORS, 1);
     buf_append(conn_out(c), job->reply.data, job->reply.len);
     job->release(job);
 }

@@ -1,9 +1,11 @@
 /* query.c - runs request bodies on a database connection: parameter plans, one item, a batch of items, line-protocol replies. */
 #include "query.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 struct query_plan {
@@ -215,6 +217,7 @@ static void put_row(buf *out, lp_format fmt, sqlite3_stmt *st, int ncols, lp_val
 
 static int fail(buf *out, size_t start, const char *state, const char *msg, char *state_out)
 {
+    stats_add(STATS_ERRORS, 1);
     buf_truncate(out, start);
     out->oom = 0;
     lp_put_error(out, state, msg);
@@ -253,7 +256,52 @@ static int run_stmt(sqlite3_stmt *st, lp_format fmt, const query_limits *lim, bu
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static void add_names(query_analysis *a, const char **dst, int *n, const char *const *names, int k)
+{
+    for (int i = 0; i < k; i++) {
+        int seen = 0;
+        for (int j = 0; j < *n && !seen; j++)
+            seen = strcasecmp(dst[j], names[i]) == 0;
+        if (seen)
+            continue;
+        if (*n == DB_STMT_MAX_TABLES) {
+            a->flags |= DB_STMT_MANY;
+            return;
+        }
+        dst[(*n)++] = names[i];
+    }
+}
+
+int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t off = 0;
+    while (off < len && !is_blank(sql + off, len - off)) {
+        db_stmt *ds;
+        size_t used;
+        int rc = db_prepare(db, sql + off, len - off, &ds, &used);
+        if (rc != SQLITE_OK)
+            return rc;
+        off += used;
+        if (!ds)
+            break;
+        out->flags |= db_stmt_flags(ds);
+        const char *const *names;
+        int k = db_stmt_reads(ds, &names);
+        add_names(out, out->reads, &out->nreads, names, k);
+        k = db_stmt_writes(ds, &names);
+        add_names(out, out->writes, &out->nwrites, names, k);
+    }
+    return SQLITE_OK;
+}
+
 int query_run(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out, char *state)
+{
+    return query_run_ex(db, it, fmt, lim, out, state, NULL, NULL);
+}
+
+int query_run_ex(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out,
+                 char *state, const char *status_extra, query_info *info)
 {
     size_t start = out->len;
     if (it->literal) {
@@ -320,20 +368,24 @@ int query_run(db_conn *db, const query_item *it, lp_format fmt, const query_limi
     if (idx == 0)
         return fail(out, start, "42601", "empty statement", state);
     double ms = now_ms() - t0;
+    if (info) {
+        info->data_len = out->len - start;
+        info->rows = rows;
+        info->ms = ms;
+    }
     if (wrote) {
         sqlite3_int64 last = sqlite3_last_insert_rowid(h);
-        buf_printf(out, "+OK %lld changed last_id=%lld ms=%.3f\n", (long long)changes,
-                   (long long)last, ms);
+        buf_printf(out, "+OK %lld changed last_id=%lld ms=%.3f%s\n", (long long)changes,
+                   (long long)last, ms, status_extra ? status_extra : "");
     } else {
-        buf_printf(out, "+OK %lld rows ms=%.3f\n", (long long)rows, ms);
+        buf_printf(out, "+OK %lld rows ms=%.3f%s\n", (long long)rows, ms, status_extra ? status_extra : "");
     }
     if (out->oom)
         return fail(out, start, "53200", "out of memory", state);
     return 0;
 }
 
-int query_run_batch(db_conn *db, const query_item *items, int n, lp_format fmt, const query_limits *lim,
-                    buf *out, char *state)
+int query_run_batch(const query_item *items, int n, query_runner run, void *ud, buf *out, char *state)
 {
     int failed = -1;
     for (int i = 0; i < n; i++) {
@@ -341,7 +393,7 @@ int query_run_batch(db_conn *db, const query_item *items, int n, lp_format fmt, 
             lp_put_error(out, "25P02", "batch aborted");
             continue;
         }
-        if (query_run(db, &items[i], fmt, lim, out, state) < 0)
+        if (run(ud, &items[i], out, state) < 0)
             failed = i;
     }
     return failed;

@@ -21,6 +21,18 @@ int         query_plan_nstmts(const query_plan *p);
 /* "id, email" style list of parameter names for error messages. */
 void        query_plan_describe(const query_plan *p, buf *out);
 
+/* What the statements of a body touch, from the authorizer at prepare time. */
+typedef struct query_analysis {
+    unsigned    flags;                      /* OR of enum db_stmt_flag over the statements */
+    int         nreads, nwrites;
+    const char *reads[DB_STMT_MAX_TABLES];  /* valid until the next prepare on the connection */
+    const char *writes[DB_STMT_MAX_TABLES];
+} query_analysis;
+
+/* Walk the statements of sql[0..len) through db's statement cache and collect what they touch.
+ * More than DB_STMT_MAX_TABLES tables in all sets DB_STMT_MANY. Returns a SQLite result code. */
+int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out);
+
 /* One unit of work: a body with its arguments, or a reply decided before running. */
 typedef struct query_item {
     const char       *sql;       /* one or more statements */
@@ -32,21 +44,35 @@ typedef struct query_item {
     const char       *literal;   /* when set, the whole reply (e.g. "+PONG\n"): nothing runs */
     const char       *err_state; /* when set, the item fails with this SQLSTATE and err_msg */
     const char       *err_msg;
+    int               ttl;       /* cache TTL from a named query's attributes; 0 when not given */
+    int               nocache;   /* a named query marked nocache */
 } query_item;
 
 typedef struct query_limits {
     int64_t max_result_bytes;
 } query_limits;
 
+/* What query_run reports about a successful run, for the cache. */
+typedef struct query_info {
+    size_t  data_len;  /* bytes of data lines (result sets) before the status line */
+    int64_t rows;
+    double  ms;
+} query_info;
+
 /* Run one item, appending its whole reply (result sets, then one status line) to out.
  * Returns 0, or -1 when it failed: its reply is then exactly one -ERR line and, when state is
  * not NULL, the SQLSTATE is copied there (6 bytes). The caller owns transaction boundaries. */
 int query_run(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out, char *state);
+/* The same, with extra "key=value" text for the status line (e.g. " cache=miss") and a report. */
+int query_run_ex(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out,
+                 char *state, const char *status_extra, query_info *info);
 
-/* Run items in order, each with its reply; after the first failure the rest are answered
- * "-ERR 25P02 batch aborted" without running. Returns the index of the failed item, or -1. */
-int query_run_batch(db_conn *db, const query_item *items, int n, lp_format fmt, const query_limits *lim,
-                    buf *out, char *state);
+/* How a batch runs one item: like query_run (0, or -1 with one -ERR line and the SQLSTATE). */
+typedef int (*query_runner)(void *ud, const query_item *it, buf *out, char *state);
+
+/* Run items in order through run, each with its reply; after the first failure the rest are
+ * answered "-ERR 25P02 batch aborted" without running. Returns the index of the failed item, or -1. */
+int query_run_batch(const query_item *items, int n, query_runner run, void *ud, buf *out, char *state);
 
 /* The BATCH's final status line: "+OK batch <n>" or "-ERR <state> batch failed at line <k>". */
 void query_put_batch_status(buf *out, int n, int failed, const char *state);

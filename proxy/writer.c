@@ -21,21 +21,26 @@ struct writer {
     int             stopping;
 };
 
+typedef struct run_ctx {
+    writer     *w;
+    writer_job *job;
+} run_ctx;
+
+static int run_item(void *ud, const query_item *it, buf *out, char *state)
+{
+    run_ctx *rc = ud;
+    return query_run(rc->w->db, it, rc->job->fmt, &rc->job->limits, out, state);
+}
+
 /* Run one job's items inside the current transaction; returns the failed index or -1. */
 static int run_job(writer *w, writer_job *job)
 {
     char state[6] = "";
+    run_ctx ctx = {w, job};
     buf_reset(&job->reply);
-    int failed;
-    if (job->batch) {
-        failed = query_run_batch(w->db, job->items, job->nitems, job->fmt, &job->limits, &job->reply, state);
+    int failed = query_run_batch(job->items, job->nitems, run_item, &ctx, &job->reply, state);
+    if (job->batch)
         query_put_batch_status(&job->reply, job->nitems, failed, state);
-    } else {
-        failed = -1;
-        for (int i = 0; i < job->nitems && failed < 0; i++)
-            if (query_run(w->db, &job->items[i], job->fmt, &job->limits, &job->reply, state) < 0)
-                failed = i;
-    }
     job->failed = failed;
     return failed;
 }
