@@ -41,6 +41,10 @@ typedef struct config {
     int     busy_timeout_ms;
     int     stmt_cache_size;    /* prepared statements kept per database connection */
     char   *query_files;        /* extra named-query files, comma separated */
+    /* the writer */
+    int     group_commit_max;   /* requests in one commit group */
+    int     group_commit_wait_us; /* extra wait for a group to fill; 0 = none */
+    int     idle_in_transaction_timeout; /* seconds an open transaction may sit idle */
     /* result cache */
     int     cache_mode;         /* enum config_cache_mode */
     int     cache_min_ms;       /* with cache_mode=expensive: reads faster than this are not cached */

@@ -166,6 +166,15 @@ void conn_submit(conn *c, writer_job *job)
     writer_submit(worker_shared_of(c->w)->wr, job);
 }
 
+void conn_submit_detached(conn *c, writer_job *job)
+{
+    job->owner = NULL;
+    job->owner_ctx = c->w;
+    job->done = job_done;
+    worker_job_submitted(c->w);
+    writer_submit(worker_shared_of(c->w)->wr, job);
+}
+
 void conn_job_returned(writer_job *job)
 {
     conn *c = job->owner;

@@ -46,6 +46,8 @@ buf                 *conn_out(conn *c);
 int                  conn_may_serve(conn *c);
 /* Send job to the writer; the connection waits until on_job_done. job->release frees it. */
 void                 conn_submit(conn *c, writer_job *job);
+/* Send a job nobody waits for (the rollback of a closing connection's transaction). */
+void                 conn_submit_detached(conn *c, writer_job *job);
 /* A job of some connection came back to its worker (worker thread): hands it to the connection,
  * or releases it when the connection has gone. */
 void                 conn_job_returned(writer_job *job);

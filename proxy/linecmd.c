@@ -38,6 +38,7 @@ typedef struct line_sess {
     buf         batch_text;   /* the collected lines, back to back */
     batch_line *blines;
     buf         scratch;      /* decoded CALL arguments of the line being served */
+    int         txn;          /* enum writer_tx_state: an open transaction runs on the writer */
 } line_sess;
 
 /* A line, understood: what to run and with what, or the reply decided without running. */
@@ -62,6 +63,7 @@ static const char *const help_lines[] = {
     "PREPARE <name> AS <sql>\tprepare a statement for this connection, run it with CALL",
     "DEALLOCATE <name>|ALL\tforget a prepared statement",
     "BATCH <n>\tthe next n lines are one unit: all-or-nothing when any of them writes",
+    "BEGIN | COMMIT | ROLLBACK\ta transaction: its statements, reads included, run on the writer",
     "FORMAT tsv|json\tchoose how rows are written",
     "STATS\tserver counters",
     "PING\tanswers +PONG",
@@ -186,7 +188,7 @@ static void resolve_sql(conn *c, const char *line, size_t len, resolved *r)
         return;
     }
     if (db_stmt_flags(ds) & DB_STMT_TXN) {
-        set_error(r, "0A000", "explicit transactions are not supported yet: use BATCH or a named query%.*s", "", 0);
+        set_error(r, "0A000", "transaction control must stand alone at the start of a line%.*s", "", 0);
         return;
     }
     r->readonly = sqlite3_stmt_readonly(db_stmt_handle(ds));
@@ -245,9 +247,9 @@ static int jb_init(job_builder *b, int nitems, conn *c)
 {
     memset(b, 0, sizeof *b);
     b->job = calloc(1, sizeof *b->job);
-    b->fix = calloc((size_t)nitems, sizeof *b->fix);
+    b->fix = calloc(nitems ? (size_t)nitems : 1, sizeof *b->fix);
     if (b->job)
-        b->job->items = calloc((size_t)nitems, sizeof *b->job->items);
+        b->job->items = calloc(nitems ? (size_t)nitems : 1, sizeof *b->job->items);
     if (!b->job || !b->fix || !b->job->items) {
         if (b->job)
             free(b->job->items);
@@ -361,11 +363,20 @@ static int run_read(void *ud, const query_item *it, buf *out, char *state)
     return r;
 }
 
-/* Run one resolved line: reads here on the worker, writes through the writer. */
+static void submit(line_sess *s, conn *c, line_job *j, enum writer_tx tx)
+{
+    j->wj.fmt = s->fmt;
+    j->wj.tx = tx;
+    j->wj.session = conn_id(c);
+    conn_submit(c, &j->wj);
+}
+
+/* Run one resolved line: reads here on the worker, writes (and, inside a transaction, everything)
+ * through the writer. */
 static void run_single(line_sess *s, conn *c, resolved *r)
 {
     count_item(r);
-    if (r->readonly) {
+    if (r->readonly && !s->txn) {
         query_limits lim = limits_of(c);
         read_ctx ctx = {s, c, &lim};
         run_read(&ctx, &r->it, conn_out(c), NULL);
@@ -379,8 +390,7 @@ static void run_single(line_sess *s, conn *c, resolved *r)
         return;
     }
     line_job *j = jb_finish(&b);
-    j->wj.fmt = s->fmt;
-    conn_submit(c, &j->wj);
+    submit(s, c, j, s->txn ? WRITER_IN_TX : WRITER_PLAIN);
 }
 
 static void batch_reset(line_sess *s)
@@ -429,12 +439,12 @@ static void run_batch(line_sess *s, conn *c)
         return;
     }
     line_job *j = jb_finish(&b);
-    j->wj.fmt = s->fmt;
     j->wj.batch = 1;
-    if (writes) {
-        conn_submit(c, &j->wj);
+    if (writes || s->txn) {
+        submit(s, c, j, s->txn ? WRITER_IN_TX : WRITER_PLAIN);
         return;
     }
+    j->wj.fmt = s->fmt;
     /* Only reads: run here, each line as it would run alone. */
     char state[6] = "";
     read_ctx ctx = {s, c, &j->wj.limits};
@@ -607,6 +617,71 @@ static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
     buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
 }
 
+enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP };
+
+/* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
+ * the client's text, opens and ends transactions. */
+static enum tx_word tx_word(const char *p, const char *end)
+{
+    size_t wl = word_len(p, end);
+    const char *q = p + wl;
+    skip_space(&q, end);
+    size_t nl = word_len(q, end);
+    if (word_is(p, wl, "BEGIN") || (word_is(p, wl, "START") && word_is(q, nl, "TRANSACTION")))
+        return TX_BEGIN;
+    if (word_is(p, wl, "COMMIT") || word_is(p, wl, "END"))
+        return TX_COMMIT;
+    if (word_is(p, wl, "SAVEPOINT") || word_is(p, wl, "RELEASE"))
+        return TX_SAVEPOINT_OP;
+    if (word_is(p, wl, "ROLLBACK") || word_is(p, wl, "ABORT")) {
+        /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name goes back to a savepoint only. */
+        if (word_is(q, nl, "TRANSACTION")) {
+            q += nl;
+            skip_space(&q, end);
+            nl = word_len(q, end);
+        }
+        return word_is(q, nl, "TO") ? TX_SAVEPOINT_OP : TX_ROLLBACK;
+    }
+    return TX_NOT;
+}
+
+static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, size_t len)
+{
+    stats_cmd(STATS_CMD_SQL);
+    if (w == TX_BEGIN && s->txn) {
+        reply_error(c, "25001", "there is already a transaction in progress");
+        return;
+    }
+    if (w != TX_BEGIN && !s->txn) {
+        reply_error(c, "25P01", "there is no transaction in progress");
+        return;
+    }
+    job_builder b;
+    resolved *r = NULL;
+    int nitems = w == TX_SAVEPOINT_OP;
+    if (jb_init(&b, nitems ? 1 : 0, c) < 0 || (nitems && !(r = calloc(1, sizeof *r)))) {
+        if (b.job)
+            jb_abort(&b);
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    if (nitems) {
+        r->it.sql = line;
+        r->it.len = len;
+        if (jb_add(&b, r) < 0) {
+            free(r);
+            jb_abort(&b);
+            reply_error(c, "53200", "out of memory");
+            return;
+        }
+        free(r);
+    }
+    line_job *j = jb_finish(&b);
+    j->wj.savepoint_op = w == TX_SAVEPOINT_OP;
+    submit(s, c, j, w == TX_BEGIN ? WRITER_BEGIN : w == TX_COMMIT ? WRITER_COMMIT
+                  : w == TX_ROLLBACK ? WRITER_ROLLBACK : WRITER_IN_TX);
+}
+
 static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 {
     if (memchr(line, '\0', len)) {
@@ -626,6 +701,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     if (p == end)
         return; /* an empty line is no request, as in Redis' inline protocol */
     size_t wl = word_len(p, end);
+    enum tx_word tw;
     if (word_is(p, wl, "PING")) {
         stats_cmd(STATS_CMD_PING);
         buf_puts(conn_out(c), "+PONG\n");
@@ -653,6 +729,10 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         cmd_deallocate(s, c, p + wl, end);
     } else if (word_is(p, wl, "FORMAT")) {
         cmd_format(s, c, p + wl, end);
+    } else if ((tw = tx_word(p, end)) != TX_NOT) {
+        serve_tx(s, c, tw, line, len);
+    } else if (s->txn == WRITER_TX_FAILED) {
+        reply_error(c, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
     } else {
         resolved *r = malloc(sizeof *r);
         if (!r) {
@@ -710,15 +790,26 @@ static size_t ls_on_data(conn *c, void *state, const char *data, size_t len, int
 
 static void ls_on_job_done(conn *c, void *state, writer_job *job)
 {
-    (void)state;
+    line_sess *s = state;
+    if (job->tx != WRITER_PLAIN)
+        s->txn = job->tx_state;
     buf_append(conn_out(c), job->reply.data, job->reply.len);
     job->release(job);
 }
 
 static void ls_close(conn *c, void *state)
 {
-    (void)c;
     line_sess *s = state;
+    if (s->txn) {
+        /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
+        job_builder b;
+        if (jb_init(&b, 0, c) == 0) {
+            line_job *j = jb_finish(&b);
+            j->wj.tx = WRITER_ABORT;
+            j->wj.session = conn_id(c);
+            conn_submit_detached(c, &j->wj);
+        }
+    }
     prepared *pr, *tmp;
     HASH_ITER(hh, s->prep, pr, tmp) {
         HASH_DEL(s->prep, pr);

@@ -113,7 +113,12 @@ int server_run(const config *cfg)
         db_close(wdb);
         return 1;
     }
-    if (!(wr = writer_start(wdb, 1000, err, sizeof err))) {
+    writer_opts wo = {
+        .group_max = cfg->group_commit_max,
+        .group_wait_us = cfg->group_commit_wait_us,
+        .idle_tx_s = cfg->idle_in_transaction_timeout,
+    };
+    if (!(wr = writer_start(wdb, &wo, err, sizeof err))) {
         log_error("%s", err);
         db_close(wdb);
         catalog_free(cat);

@@ -1,25 +1,51 @@
-/* writer.c - the one writer: owns the only write connection and commits queued jobs in groups. */
+/* writer.c - the one writer: owns the only write connection, commits queued jobs in groups, runs client transactions. */
 #include "writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "log.h"
 #include "stats.h"
 
-/* Locking: `lock` guards head/tail/stopping only; the database connection is touched by the
- * writer thread alone, so running jobs needs no lock. */
+/* Locking: `lock` guards the queue (head, tail) and `stopping`; everything else (the database
+ * connection, the open session) belongs to the writer thread, which runs jobs without the lock. */
 struct writer {
     db_conn        *db;
-    int             group_max;
+    writer_opts     opts;
     pthread_t       thread;
     pthread_mutex_t lock;
     pthread_cond_t  wake;
     writer_job     *head, *tail;
     int             stopping;
+    /* writer thread only */
+    uint64_t        session;        /* owner of the open client transaction; 0 when none */
+    int             session_failed; /* a statement failed: only ROLLBACK (or COMMIT, which rolls back) now */
 };
+
+static void hook_begin(writer *w)
+{
+    if (w->opts.hooks.begin)
+        w->opts.hooks.begin(w->opts.hooks.ud);
+}
+
+static void hook_note(writer *w, const writer_job *job)
+{
+    if (!w->opts.hooks.note)
+        return;
+    for (int i = 0; i < job->nitems; i++)
+        w->opts.hooks.note(w->opts.hooks.ud, w->db, &job->items[i]);
+}
+
+static void hook_end(writer *w, int committed)
+{
+    if (w->opts.hooks.end)
+        w->opts.hooks.end(w->opts.hooks.ud, committed);
+}
 
 typedef struct run_ctx {
     writer     *w;
@@ -38,6 +64,7 @@ static int run_job(writer *w, writer_job *job)
     char state[6] = "";
     run_ctx ctx = {w, job};
     buf_reset(&job->reply);
+    hook_note(w, job);
     int failed = query_run_batch(job->items, job->nitems, run_item, &ctx, &job->reply, state);
     if (job->batch)
         query_put_batch_status(&job->reply, job->nitems, failed, state);
@@ -45,32 +72,60 @@ static int run_job(writer *w, writer_job *job)
     return failed;
 }
 
-static void fail_job(writer *w, writer_job *job, int rc)
+static void reply_error(writer_job *job, const char *state, const char *msg)
 {
     buf_reset(&job->reply);
-    lp_put_error(&job->reply, db_sqlstate(w->db, rc), db_errmsg(w->db));
+    lp_put_error(&job->reply, state, msg);
     if (job->batch)
-        query_put_batch_status(&job->reply, job->nitems, 0, db_sqlstate(w->db, rc));
+        query_put_batch_status(&job->reply, job->nitems, 0, state);
     job->failed = 0;
+    stats_add(STATS_ERRORS, 1);
+}
+
+static void fail_job(writer *w, writer_job *job, int rc)
+{
+    reply_error(job, db_sqlstate(w->db, rc), db_errmsg(w->db));
+}
+
+static int begin(writer *w)
+{
+    int rc = db_exec(w->db, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK)
+        hook_begin(w);
+    return rc;
+}
+
+/* COMMIT, or ROLLBACK when it cannot; tells the hooks either way. Returns a SQLite code. */
+static int commit(writer *w)
+{
+    int rc = db_exec(w->db, "COMMIT");
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db_handle(w->db)))
+        db_exec(w->db, "ROLLBACK");
+    hook_end(w, rc == SQLITE_OK);
+    return rc;
+}
+
+static void rollback(writer *w)
+{
+    if (!sqlite3_get_autocommit(db_handle(w->db)))
+        db_exec(w->db, "ROLLBACK");
+    hook_end(w, 0);
 }
 
 /* One job, one transaction: the fallback when a group cannot commit as a whole. */
 static void run_alone(writer *w, writer_job *job)
 {
-    int rc = db_exec(w->db, "BEGIN IMMEDIATE");
+    int rc = begin(w);
     if (rc != SQLITE_OK) {
         fail_job(w, job, rc);
         return;
     }
     if (run_job(w, job) >= 0) {
-        db_exec(w->db, "ROLLBACK");
+        rollback(w);
         return;
     }
-    rc = db_exec(w->db, "COMMIT");
-    if (rc != SQLITE_OK) {
+    if ((rc = commit(w)) != SQLITE_OK)
         fail_job(w, job, rc);
-        db_exec(w->db, "ROLLBACK");
-    }
 }
 
 /* Group commit: one transaction for the whole group, a savepoint per job so that a failing job
@@ -78,64 +133,245 @@ static void run_alone(writer *w, writer_job *job)
  * group is rolled back and every job is run again on its own, so each gets its true outcome. */
 static void run_group(writer *w, writer_job *group)
 {
-    sqlite3 *h = db_handle(w->db);
-    int rc = db_exec(w->db, "BEGIN IMMEDIATE");
-    int broken = rc != SQLITE_OK;
+    int broken = begin(w) != SQLITE_OK;
+    int began = !broken;
     for (writer_job *j = group; j && !broken; j = j->next) {
         db_exec(w->db, "SAVEPOINT job");
         if (run_job(w, j) >= 0)
             db_exec(w->db, "ROLLBACK TO job");
         db_exec(w->db, "RELEASE job");
-        if (sqlite3_get_autocommit(h))
+        if (sqlite3_get_autocommit(db_handle(w->db)))
             broken = 1;
     }
-    if (!broken && db_exec(w->db, "COMMIT") != SQLITE_OK)
+    if (!broken && commit(w) != SQLITE_OK)
         broken = 1;
-    if (broken) {
-        if (!sqlite3_get_autocommit(h))
-            db_exec(w->db, "ROLLBACK");
+    else if (broken && began)
+        rollback(w);
+    if (broken)
         for (writer_job *j = group; j; j = j->next)
             run_alone(w, j);
+}
+
+static void run_session_job(writer *w, writer_job *job)
+{
+    buf_reset(&job->reply);
+    job->failed = -1;
+    switch (job->tx) {
+    case WRITER_BEGIN: {
+        int rc = begin(w);
+        if (rc != SQLITE_OK) {
+            fail_job(w, job, rc);
+            job->tx_state = WRITER_TX_NONE;
+            return;
+        }
+        w->session = job->session;
+        w->session_failed = 0;
+        buf_puts(&job->reply, "+OK BEGIN\n");
+        job->tx_state = WRITER_TX_OPEN;
+        return;
     }
+    case WRITER_IN_TX:
+        if (job->savepoint_op) {
+            /* Bare: our own savepoint around it would swallow the client's (RELEASE releases
+             * everything above it). A successful ROLLBACK TO recovers a failed transaction. */
+            if (run_job(w, job) < 0 && job->nitems == 1 && job->items[0].len >= 8 &&
+                strncasecmp(job->items[0].sql, "ROLLBACK", 8) == 0)
+                w->session_failed = 0;
+            else if (job->failed >= 0)
+                w->session_failed = 1;
+        } else if (w->session_failed) {
+            reply_error(job, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+        } else {
+            db_exec(w->db, "SAVEPOINT stmt");
+            if (run_job(w, job) >= 0) {
+                /* PostgreSQL's rule: after an error the transaction can only be ended. */
+                w->session_failed = 1;
+                db_exec(w->db, "ROLLBACK TO stmt");
+            }
+            db_exec(w->db, "RELEASE stmt");
+        }
+        /* SQLite may end the transaction itself (disk full, I/O error): then only ending it is left. */
+        if (sqlite3_get_autocommit(db_handle(w->db)))
+            w->session_failed = 1;
+        job->tx_state = !w->session ? WRITER_TX_NONE : w->session_failed ? WRITER_TX_FAILED : WRITER_TX_OPEN;
+        return;
+    case WRITER_COMMIT:
+        if (w->session_failed) {
+            rollback(w);
+            buf_puts(&job->reply, "+OK ROLLBACK\n");
+        } else {
+            int rc = commit(w);
+            if (rc != SQLITE_OK)
+                fail_job(w, job, rc);
+            else
+                buf_puts(&job->reply, "+OK COMMIT\n");
+        }
+        break;
+    case WRITER_ROLLBACK:
+    case WRITER_ABORT:
+        rollback(w);
+        buf_puts(&job->reply, "+OK ROLLBACK\n");
+        break;
+    default:
+        break;
+    }
+    w->session = 0;
+    w->session_failed = 0;
+    job->tx_state = WRITER_TX_NONE;
+}
+
+/* A job about a transaction that is not (or no longer) open: it was rolled back after sitting
+ * idle, or the client is confused. */
+static void run_orphan(writer *w, writer_job *job)
+{
+    (void)w;
+    job->tx_state = WRITER_TX_NONE;
+    if (job->tx == WRITER_ABORT) {
+        buf_reset(&job->reply);
+        return;
+    }
+    reply_error(job, "25P03", "the transaction was rolled back: it sat idle longer than idle_in_transaction_timeout");
+}
+
+static void deliver(writer_job *job)
+{
+    job->next = NULL;
+    job->done(job);
+}
+
+/* Assumes the lock: remove and return the first queued job of the open session, or NULL. */
+static writer_job *do_take_session_job(writer *w)
+{
+    writer_job *prev = NULL;
+    for (writer_job *j = w->head; j; prev = j, j = j->next) {
+        if (j->session != w->session || j->tx == WRITER_PLAIN || j->tx == WRITER_BEGIN)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            w->head = j->next;
+        if (w->tail == j)
+            w->tail = prev;
+        j->next = NULL;
+        return j;
+    }
+    return NULL;
+}
+
+static struct timespec deadline_after(int s, int us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += s;
+    ts.tv_nsec += (long)us * 1000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    return ts;
+}
+
+/* Serve the open session until it ends: its jobs only; everyone else's writes wait. Assumes the
+ * lock and returns with it held. */
+static void do_serve_session(writer *w)
+{
+    struct timespec idle_until = deadline_after(w->opts.idle_tx_s, 0);
+    while (w->session) {
+        writer_job *job = do_take_session_job(w);
+        if (!job) {
+            if (w->stopping ||
+                pthread_cond_timedwait(&w->wake, &w->lock, &idle_until) == ETIMEDOUT) {
+                pthread_mutex_unlock(&w->lock);
+                log_msg(LOG_INFO, w->session, "open transaction rolled back: %s",
+                        w->stopping ? "server shutting down" : "idle_in_transaction_timeout");
+                rollback(w);
+                w->session = 0;
+                w->session_failed = 0;
+                pthread_mutex_lock(&w->lock);
+            }
+            continue;
+        }
+        pthread_mutex_unlock(&w->lock);
+        run_session_job(w, job);
+        deliver(job);
+        pthread_mutex_lock(&w->lock);
+        idle_until = deadline_after(w->opts.idle_tx_s, 0);
+    }
+}
+
+/* Assumes the lock: take the next plain jobs, up to group_max, stopping before any transaction job. */
+static writer_job *do_take_group(writer *w, int *n)
+{
+    writer_job *group = w->head, *last = group;
+    *n = 1;
+    while (last->next && *n < w->opts.group_max && last->next->tx == WRITER_PLAIN) {
+        last = last->next;
+        (*n)++;
+    }
+    w->head = last->next;
+    if (!w->head)
+        w->tail = NULL;
+    last->next = NULL;
+    return group;
 }
 
 static void *writer_main(void *arg)
 {
     writer *w = arg;
+    pthread_mutex_lock(&w->lock);
     for (;;) {
-        pthread_mutex_lock(&w->lock);
-        while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->wake, &w->lock);
+        if (w->session) {
+            do_serve_session(w);
+            continue;
+        }
         if (!w->head) {
+            if (w->stopping)
+                break;
+            pthread_cond_wait(&w->wake, &w->lock);
+            continue;
+        }
+        writer_job *first = w->head;
+        if (first->tx != WRITER_PLAIN) {
+            w->head = first->next;
+            if (!w->head)
+                w->tail = NULL;
+            first->next = NULL;
             pthread_mutex_unlock(&w->lock);
-            break;
+            if (first->tx == WRITER_BEGIN)
+                run_session_job(w, first);
+            else
+                run_orphan(w, first);
+            deliver(first);
+            pthread_mutex_lock(&w->lock);
+            continue;
         }
-        /* Whatever queued while the previous group committed joins this one, up to group_max. */
-        writer_job *group = w->head, *last = group;
-        int n = 1;
-        while (last->next && n < w->group_max) {
-            last = last->next;
-            n++;
+        if (w->opts.group_wait_us > 0 && !w->stopping) {
+            /* Let a group fill a little: worth it only when each commit costs a sync. */
+            struct timespec until = deadline_after(0, w->opts.group_wait_us);
+            int n = 0;
+            for (writer_job *j = w->head; j; j = j->next)
+                n++;
+            while (n < w->opts.group_max &&
+                   pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
+                for (n = 0, first = w->head; first; first = first->next)
+                    n++;
         }
-        w->head = last->next;
-        if (!w->head)
-            w->tail = NULL;
-        last->next = NULL;
+        int n;
+        writer_job *group = do_take_group(w, &n);
         pthread_mutex_unlock(&w->lock);
 
         run_group(w, group);
         stats_add(STATS_WRITER_JOBS, n);
         while (group) {
             writer_job *next = group->next;
-            group->next = NULL;
-            group->done(group);
+            deliver(group);
             group = next;
         }
+        pthread_mutex_lock(&w->lock);
     }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-writer *writer_start(db_conn *db, int group_max, char *err, size_t errlen)
+writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t errlen)
 {
     writer *w = calloc(1, sizeof *w);
     if (!w) {
@@ -143,11 +379,17 @@ writer *writer_start(db_conn *db, int group_max, char *err, size_t errlen)
         return NULL;
     }
     w->db = db;
-    w->group_max = group_max > 0 ? group_max : 1;
+    w->opts = *opts;
+    if (w->opts.group_max < 1)
+        w->opts.group_max = 1;
+    if (w->opts.idle_tx_s < 1)
+        w->opts.idle_tx_s = 1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->wake);
         free(w);
         return NULL;
     }
@@ -158,13 +400,15 @@ void writer_submit(writer *w, writer_job *job)
 {
     job->next = NULL;
     job->failed = -1;
+    job->tx_state = WRITER_TX_NONE;
     pthread_mutex_lock(&w->lock);
     if (w->tail)
         w->tail->next = job;
     else
         w->head = job;
     w->tail = job;
-    pthread_cond_signal(&w->wake);
+    /* Broadcast: the writer may be waiting either for any job or for one of its session's. */
+    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -174,7 +418,7 @@ void writer_stop(writer *w)
         return;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
-    pthread_cond_signal(&w->wake);
+    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     /* A clean shutdown leaves no WAL behind to replay. */

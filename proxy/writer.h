@@ -1,6 +1,8 @@
-/* writer.h - the one writer: owns the only write connection and commits queued jobs in groups. */
+/* writer.h - the one writer: owns the only write connection, commits queued jobs in groups, runs client transactions. */
 #ifndef LC_WRITER_H
 #define LC_WRITER_H
+
+#include <stdint.h>
 
 #include "buf.h"
 #include "db.h"
@@ -10,6 +12,19 @@
 typedef struct writer writer;
 typedef struct writer_job writer_job;
 
+/* What a job asks of the writer. */
+enum writer_tx {
+    WRITER_PLAIN,    /* commit with whatever else is queued (group commit) */
+    WRITER_BEGIN,    /* open a transaction owned by the job's session */
+    WRITER_IN_TX,    /* run inside the session's open transaction */
+    WRITER_COMMIT,   /* commit it (rolled back instead if it had failed) */
+    WRITER_ROLLBACK, /* roll it back */
+    WRITER_ABORT,    /* the session went away: roll back, nobody is told */
+};
+
+/* Where the session's transaction stands after the job, for the submitter to track. */
+enum writer_tx_state { WRITER_TX_NONE, WRITER_TX_OPEN, WRITER_TX_FAILED };
+
 /* A message from a worker to the writer and back. The submitter fills the first part and owns
  * the items' memory; the writer fills the reply and calls done() from its own thread. */
 struct writer_job {
@@ -18,20 +33,41 @@ struct writer_job {
     int               batch;     /* a reply per item, then the BATCH status line */
     lp_format         fmt;
     query_limits      limits;
+    enum writer_tx    tx;
+    uint64_t          session;   /* who sent it: transactions belong to a session */
+    int               savepoint_op; /* SAVEPOINT / RELEASE / ROLLBACK TO: run bare, allowed after a failure */
     void            (*done)(writer_job *job);
     void            (*release)(writer_job *job); /* frees the job and everything it owns */
     void             *owner;     /* the submitting connection; NULL once it has gone */
     void             *owner_ctx; /* its worker, where done() sends the job back */
-    buf               reply;     /* set by the writer */
+    /* set by the writer */
+    buf               reply;
     int               failed;    /* index of the failed item, or -1 */
-    writer_job       *next;      /* queue link, the writer's */
+    int               tx_state;  /* enum writer_tx_state */
+    writer_job       *next;      /* queue link, the writer's until done() */
 };
 
-/* Start the writer thread on db (which it then owns). group_max bounds the jobs in one commit. */
-writer *writer_start(db_conn *db, int group_max, char *err, size_t errlen);
-/* Queue a job; its done() runs on the writer thread once its group has committed or failed. */
+/* Told about every transaction the writer runs, so a cache can invalidate what it changed:
+ * begin after BEGIN, note for each item run inside, end after COMMIT (1) or ROLLBACK (0). */
+typedef struct writer_hooks {
+    void *ud;
+    void (*begin)(void *ud);
+    void (*note)(void *ud, db_conn *db, const query_item *it);
+    void (*end)(void *ud, int committed);
+} writer_hooks;
+
+typedef struct writer_opts {
+    int          group_max;       /* jobs in one commit */
+    int          group_wait_us;   /* extra wait for a group to fill */
+    int          idle_tx_s;       /* an open transaction idle this long is rolled back */
+    writer_hooks hooks;           /* optional */
+} writer_opts;
+
+/* Start the writer thread on db (which it then owns). */
+writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t errlen);
+/* Queue a job; its done() runs on the writer thread once it has committed or failed. */
 void writer_submit(writer *w, writer_job *job);
-/* Finish every queued job, stop the thread, close the connection. */
+/* Finish every queued job (an open transaction is rolled back), stop, checkpoint, close. */
 void writer_stop(writer *w);
 
 #endif

@@ -148,12 +148,18 @@ class ServerClosed(Exception):
 class Client:
     """A line-protocol connection. request(line) -> (data_lines, status_line)."""
 
-    def __init__(self, port, timeout=SOCK_TIMEOUT, connect=True):
+    def __init__(self, port, timeout=SOCK_TIMEOUT, connect=True, rcvbuf=None):
+        """rcvbuf: a fixed, small receive buffer (turns off autotuning, which on loopback lets the
+        kernel soak up tens of MB a non-reading client never reads)."""
         self.port = port
         self.buf = b""
         self.sock = None
         if connect:
-            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if rcvbuf:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock.settimeout(timeout)
 
@@ -309,7 +315,7 @@ class Client:
 # ---------------------------------------------------------------- server
 
 class Server:
-    def __init__(self, workdir, args=(), db_path=None, name="server"):
+    def __init__(self, workdir, args=(), db_path=None, name="server", stop_timeout=STOP_TIMEOUT):
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db_path = pathlib.Path(db_path) if db_path else self.dir / "data.db"
@@ -318,6 +324,7 @@ class Server:
         self.proc = None
         self.port = None
         self.exit_status = None
+        self.stop_timeout = stop_timeout
 
     def argv(self, port):
         return [BIN, "--port", str(port), "--db_path", str(self.db_path), "--workers", "2", *self.args]
@@ -378,8 +385,9 @@ class Server:
                     return int(line.split()[1])
         raise AssertionError("no VmRSS")
 
-    def terminate(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+    def terminate(self, sig=signal.SIGTERM, timeout=None):
         """Signal and wait; returns the exit status (negative: killed by a signal)."""
+        timeout = timeout or self.stop_timeout
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -451,10 +459,10 @@ def server_factory(tmp_path):
     started = []
     counter = [0]
 
-    def start(*args, db_path=None, workdir=None, start=True):
+    def start(*args, db_path=None, workdir=None, start=True, stop_timeout=STOP_TIMEOUT):
         counter[0] += 1
         srv = Server(workdir or tmp_path / f"srv{counter[0]}", args, db_path=db_path,
-                     name=f"server{counter[0]}")
+                     name=f"server{counter[0]}", stop_timeout=stop_timeout)
         started.append(srv)
         return srv.start() if start else srv
 
