@@ -64,6 +64,7 @@ static const struct word log_level_words[] = {
 /* Alphabetical, so --help, config_dump and the shipped file read in the same order; the test checks it.
  * INT_MAX / INT64_MAX as a maximum means "no limit of ours" and shows as "min.." in --help. */
 static const struct setting settings[] = {
+    S_STRING(backup_dir,         "backups", 1, LIVE, "directory where BACKUP <name> writes its copies"),
     S_STRING(bind,               "127.0.0.1", 1, RESTART, "address to listen on"),
     S_INT   (busy_timeout_ms,    "5000", 0, INT_MAX, RESTART, "milliseconds SQLite waits for a lock before giving up"),
     S_SIZE  (cache_hot_bytes,    "64m", 0, INT64_MAX, RESTART, "tier 1 (in-process hot map) cap, in real bytes"),
@@ -97,6 +98,7 @@ static const struct setting settings[] = {
     S_ENUM  (synchronous,        "normal", synchronous_words, RESTART, "when SQLite syncs to disk (PRAGMA synchronous)"),
     S_ENUM  (temp_store,         "memory", temp_store_words, RESTART, "where SQLite keeps temporary tables"),
     S_INT   (wal_autocheckpoint, "1000", 0, INT_MAX, RESTART, "WAL pages that trigger a checkpoint; 0 = never"),
+    S_INT   (wal_checkpoint_pages, "10000", 1, INT_MAX, RESTART, "WAL pages past which the writer forces a checkpoint that waits for readers"),
     S_INT   (workers,            "0", 0, 256, RESTART, "worker threads; 0 = one per CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])

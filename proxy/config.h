@@ -37,6 +37,7 @@ typedef struct config {
     int     temp_store;         /* enum config_temp_store */
     int64_t mmap_size;
     int     wal_autocheckpoint;
+    int     wal_checkpoint_pages; /* past this, the writer runs a RESTART checkpoint that waits for readers */
     int     foreign_keys;       /* bool */
     int     busy_timeout_ms;
     int     stmt_cache_size;    /* prepared statements kept per database connection */
@@ -45,6 +46,7 @@ typedef struct config {
     int     group_commit_max;   /* requests in one commit group */
     int     group_commit_wait_us; /* extra wait for a group to fill; 0 = none */
     int     idle_in_transaction_timeout; /* seconds an open transaction may sit idle */
+    char   *backup_dir;         /* where BACKUP <name> writes */
     /* result cache */
     int     cache_mode;         /* enum config_cache_mode */
     int     cache_min_ms;       /* with cache_mode=expensive: reads faster than this are not cached */

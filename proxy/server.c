@@ -117,6 +117,7 @@ int server_run(const config *cfg)
         .group_max = cfg->group_commit_max,
         .group_wait_us = cfg->group_commit_wait_us,
         .idle_tx_s = cfg->idle_in_transaction_timeout,
+        .checkpoint_pages = cfg->wal_checkpoint_pages,
     };
     if (!(wr = writer_start(wdb, &wo, err, sizeof err))) {
         log_error("%s", err);

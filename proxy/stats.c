@@ -10,7 +10,8 @@ static time_t started;
 
 static const char *const counter_names[STATS__COUNT] = {
     "connections", "connections_total", "connections_refused", "connections_dropped",
-    "queries", "reads", "writes", "errors", "writer_jobs",
+    "queries", "reads", "writes", "errors", "writer_jobs", "writer_groups",
+    "checkpoints",
 };
 static const char *const cmd_names[STATS_CMD__COUNT] = {
     "cmd_sql", "cmd_call", "cmd_prepare", "cmd_deallocate", "cmd_batch",

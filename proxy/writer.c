@@ -23,6 +23,8 @@ struct writer {
     writer_job     *head, *tail;
     int             stopping;
     /* writer thread only */
+    int             wal_pages;      /* frames in the WAL after the last commit (wal hook) */
+    int             passive_pages;  /* PRAGMA wal_autocheckpoint, which our wal hook takes over */
     uint64_t        session;        /* owner of the open client transaction; 0 when none */
     int             session_failed; /* a statement failed: only ROLLBACK (or COMMIT, which rolls back) now */
 };
@@ -233,6 +235,31 @@ static void run_orphan(writer *w, writer_job *job)
     reply_error(job, "25P03", "the transaction was rolled back: it sat idle longer than idle_in_transaction_timeout");
 }
 
+/* SQLite's automatic checkpoints are PASSIVE: under a steady read load they may never catch up,
+ * and the WAL grows. Past checkpoint_pages we run one that waits for readers (up to the busy
+ * timeout) and restarts the WAL from its beginning. */
+static int on_wal(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    writer *w = ud;
+    w->wal_pages = pages;
+    /* What SQLite's own hook would have done for wal_autocheckpoint. */
+    if (w->passive_pages > 0 && pages >= w->passive_pages)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+static void maybe_checkpoint(writer *w)
+{
+    if (w->session || w->wal_pages < w->opts.checkpoint_pages)
+        return;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db_handle(w->db), NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+    stats_add(STATS_CHECKPOINTS, 1);
+    if (rc != SQLITE_OK)
+        log_warn("checkpoint: %s (%d of %d pages)", sqlite3_errmsg(db_handle(w->db)), done, log);
+    w->wal_pages = 0;
+}
+
 static void deliver(writer_job *job)
 {
     job->next = NULL;
@@ -292,6 +319,7 @@ static void do_serve_session(writer *w)
         pthread_mutex_unlock(&w->lock);
         run_session_job(w, job);
         deliver(job);
+        maybe_checkpoint(w);
         pthread_mutex_lock(&w->lock);
         idle_until = deadline_after(w->opts.idle_tx_s, 0);
     }
@@ -340,6 +368,7 @@ static void *writer_main(void *arg)
             else
                 run_orphan(w, first);
             deliver(first);
+            maybe_checkpoint(w);
             pthread_mutex_lock(&w->lock);
             continue;
         }
@@ -360,11 +389,13 @@ static void *writer_main(void *arg)
 
         run_group(w, group);
         stats_add(STATS_WRITER_JOBS, n);
+        stats_add(STATS_WRITER_GROUPS, 1);
         while (group) {
             writer_job *next = group->next;
             deliver(group);
             group = next;
         }
+        maybe_checkpoint(w);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -384,6 +415,20 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
         w->opts.group_max = 1;
     if (w->opts.idle_tx_s < 1)
         w->opts.idle_tx_s = 1;
+    if (w->opts.checkpoint_pages < 1)
+        w->opts.checkpoint_pages = 1;
+    /* Replaces the wal_autocheckpoint hook: do what it did (a PASSIVE checkpoint every N pages), and
+     * remember the WAL's size for the RESTART one. */
+    int autock = 0;
+    sqlite3 *h = db_handle(db);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h, "PRAGMA wal_autocheckpoint", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            autock = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    w->passive_pages = autock;
+    sqlite3_wal_hook(h, on_wal, w);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

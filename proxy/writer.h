@@ -60,6 +60,7 @@ typedef struct writer_opts {
     int          group_max;       /* jobs in one commit */
     int          group_wait_us;   /* extra wait for a group to fill */
     int          idle_tx_s;       /* an open transaction idle this long is rolled back */
+    int          checkpoint_pages; /* WAL pages past which a RESTART checkpoint runs after a commit */
     writer_hooks hooks;           /* optional */
 } writer_opts;
 

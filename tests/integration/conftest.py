@@ -397,6 +397,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                self.exit_status = self.proc.returncode
                 raise AssertionError(f"litecached did not exit within {timeout}s of {sig!r}:\n{self.stderr()}")
         self.exit_status = self.proc.returncode
         return self.exit_status
@@ -423,6 +424,27 @@ def wait_connections(client, n, timeout=SOCK_TIMEOUT):
         wait_until(check, timeout, f"STATS connections == {n}")
     except AssertionError:
         raise AssertionError(f"STATS connections stayed {last.get('connections')}, expected {n}")
+
+
+# Every derived counter minus its recomputation from the base tables: all zero when consistent.
+STATS_CHECK = " ".join("""SELECT
+ (SELECT count(*) FROM users) - (SELECT users FROM global_stats),
+ (SELECT count(*) FROM posts) - (SELECT posts FROM global_stats),
+ (SELECT count(*) FROM items WHERE status = 'active') - (SELECT items_active FROM global_stats),
+ (SELECT count(*) FROM items WHERE status = 'archived') - (SELECT items_archived FROM global_stats),
+ (SELECT count(*) FROM items WHERE status = 'deleted') - (SELECT items_deleted FROM global_stats),
+ (SELECT count(*) FROM users) - (SELECT count(*) FROM user_stats),
+ (SELECT count(*) FROM user_stats s WHERE
+    s.post_count != (SELECT count(*) FROM posts p WHERE p.user_id = s.user_id)
+    OR s.total_views != (SELECT coalesce(sum(views), 0) FROM posts p WHERE p.user_id = s.user_id)
+    OR s.total_likes != (SELECT coalesce(sum(likes), 0) FROM posts p WHERE p.user_id = s.user_id)
+    OR s.item_count != (SELECT count(*) FROM items i WHERE i.user_id = s.user_id)
+    OR s.active_items != (SELECT count(*) FROM items i WHERE i.user_id = s.user_id AND i.status = 'active'))
+""".split())
+
+
+def assert_stats_consistent(c):
+    assert c.rows(STATS_CHECK) == [["0"] * 7], "user_stats/global_stats disagree with a recomputation"
 
 
 def run_litecached(*args, timeout=20):

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conftest import (READ_OK, WRITE_OK, Client, ServerClosed, parse_result, wait_connections)
+from conftest import (READ_OK, WRITE_OK, Client, ServerClosed, assert_stats_consistent, parse_result,
+                      wait_connections)
 
 SLOW_SQL = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < {n}) "
             "SELECT count(*) FROM c")
@@ -219,25 +220,6 @@ def test_clean_shutdown_leaves_no_wal(server_factory, tmp_path):
 
 
 # ---------------------------------------------------------------- concurrent writers
-
-STATS_CHECK = """SELECT
- (SELECT count(*) FROM users) - (SELECT users FROM global_stats),
- (SELECT count(*) FROM posts) - (SELECT posts FROM global_stats),
- (SELECT count(*) FROM items WHERE status = 'active') - (SELECT items_active FROM global_stats),
- (SELECT count(*) FROM items WHERE status = 'archived') - (SELECT items_archived FROM global_stats),
- (SELECT count(*) FROM items WHERE status = 'deleted') - (SELECT items_deleted FROM global_stats),
- (SELECT count(*) FROM users) - (SELECT count(*) FROM user_stats),
- (SELECT count(*) FROM user_stats s WHERE
-    s.post_count != (SELECT count(*) FROM posts p WHERE p.user_id = s.user_id)
-    OR s.total_views != (SELECT coalesce(sum(views), 0) FROM posts p WHERE p.user_id = s.user_id)
-    OR s.total_likes != (SELECT coalesce(sum(likes), 0) FROM posts p WHERE p.user_id = s.user_id)
-    OR s.item_count != (SELECT count(*) FROM items i WHERE i.user_id = s.user_id)
-    OR s.active_items != (SELECT count(*) FROM items i WHERE i.user_id = s.user_id AND i.status = 'active'))"""
-
-
-def assert_stats_consistent(c):
-    assert c.rows(" ".join(STATS_CHECK.split())) == [["0"] * 7], "user_stats/global_stats disagree with a recomputation"
-
 
 def test_concurrent_writers(server):
     threads, per_thread = 8, 200

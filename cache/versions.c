@@ -1,0 +1,187 @@
+/* versions.c - table names to ids, and the version counters that decide whether a cached result is still current. */
+#include "versions.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define MAX_NAME 1024 /* longer names are not registered (the read is then not cached) */
+
+typedef struct vname {
+    UT_hash_handle hh;
+    int            id;
+    char           name[]; /* lowercased, NUL-terminated */
+} vname;
+
+/* Locking: `lock` guards the name registry (byname, names, n) only. The counters are atomics read
+ * without it: a writer bumps with release after its commit, a reader snapshots with acquire before
+ * its query, so a snapshot never shows a version newer than the data the query then reads. */
+struct vers {
+    pthread_mutex_t  lock;
+    vname           *byname;
+    const char      *names[VERS_MAX_TABLES];
+    int              n;
+    _Atomic uint64_t epoch;
+    _Atomic uint64_t v[VERS_MAX_TABLES];
+};
+
+vers *vers_new(void)
+{
+    vers *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    pthread_mutex_init(&v->lock, NULL);
+    for (int i = 0; i < VERS_MAX_TABLES; i++)
+        atomic_init(&v->v[i], 0);
+    atomic_init(&v->epoch, 0);
+    return v;
+}
+
+void vers_free(vers *v)
+{
+    if (!v)
+        return;
+    vname *e, *tmp;
+    HASH_ITER(hh, v->byname, e, tmp) {
+        HASH_DEL(v->byname, e);
+        free(e);
+    }
+    pthread_mutex_destroy(&v->lock);
+    free(v);
+}
+
+int vers_table_id(vers *v, const char *name, size_t len)
+{
+    if (!name || len == 0 || len > MAX_NAME)
+        return -1;
+    char low[MAX_NAME + 1];
+    for (size_t i = 0; i < len; i++)
+        low[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
+    low[len] = '\0';
+    int id = -1;
+    pthread_mutex_lock(&v->lock);
+    vname *e;
+    HASH_FIND(hh, v->byname, low, len, e);
+    if (e) {
+        id = e->id;
+    } else if (v->n < VERS_MAX_TABLES && (e = malloc(sizeof *e + len + 1))) {
+        memcpy(e->name, low, len + 1);
+        e->id = id = v->n;
+        HASH_ADD_KEYPTR(hh, v->byname, e->name, len, e);
+        v->names[v->n++] = e->name;
+    }
+    pthread_mutex_unlock(&v->lock);
+    return id;
+}
+
+void vers_snapshot(vers *v, const int *ids, int n, cache_snap *out)
+{
+    if (n < 0)
+        n = 0;
+    if (n > CACHE_MAX_TABLES)
+        n = CACHE_MAX_TABLES;
+    out->n = n;
+    /* The epoch first: a bump_all racing with us then shows up in the epoch or in nothing. */
+    out->epoch = atomic_load_explicit(&v->epoch, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        out->ids[i] = ids[i];
+        out->vers[i] = (ids[i] >= 0 && ids[i] < VERS_MAX_TABLES)
+                           ? atomic_load_explicit(&v->v[ids[i]], memory_order_acquire)
+                           : UINT64_MAX; /* never equal to a real version, so never served */
+    }
+}
+
+void vers_bump(vers *v, const int *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < VERS_MAX_TABLES)
+            atomic_fetch_add_explicit(&v->v[ids[i]], 1, memory_order_release);
+}
+
+void vers_bump_all(vers *v) { atomic_fetch_add_explicit(&v->epoch, 1, memory_order_release); }
+
+int vers_fresh(vers *v, const int *ids, const uint64_t *vs, int n, uint64_t epoch)
+{
+    if (atomic_load_explicit(&v->epoch, memory_order_acquire) != epoch)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= VERS_MAX_TABLES)
+            return 0;
+        if (atomic_load_explicit(&v->v[ids[i]], memory_order_acquire) != vs[i])
+            return 0;
+    }
+    return 1;
+}
+
+int vers_valid(vers *v, const cache_snap *s)
+{
+    if (s->n < 0 || s->n > CACHE_MAX_TABLES)
+        return 0;
+    pthread_mutex_lock(&v->lock);
+    int n = v->n, ok = 1;
+    pthread_mutex_unlock(&v->lock);
+    for (int i = 0; i < s->n; i++)
+        if (s->ids[i] < 0 || s->ids[i] >= n)
+            ok = 0;
+    return ok;
+}
+
+void vers_snap_text(const cache_snap *s, buf *out)
+{
+    for (int i = 0; i < s->n; i++)
+        buf_printf(out, "%s%d:%" PRIu64, i ? "," : "", s->ids[i], s->vers[i]);
+    buf_printf(out, ";%" PRIu64, s->epoch);
+}
+
+/* Parse an unsigned decimal at *p (bounded by end); -1 when there is none. */
+static int parse_u64(const char **p, const char *end, uint64_t *out)
+{
+    const char *q = *p;
+    uint64_t x = 0;
+    if (q >= end || *q < '0' || *q > '9')
+        return -1;
+    while (q < end && *q >= '0' && *q <= '9') {
+        uint64_t d = (uint64_t)(*q - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return -1;
+        x = x * 10 + d;
+        q++;
+    }
+    *p = q;
+    *out = x;
+    return 0;
+}
+
+int vers_snap_parse(const char *p, size_t n, cache_snap *out)
+{
+    const char *end = p + n;
+    uint64_t x;
+    out->n = 0;
+    while (p < end && *p != ';') {
+        if (out->n == CACHE_MAX_TABLES || parse_u64(&p, end, &x) < 0 || x >= VERS_MAX_TABLES)
+            return -1;
+        out->ids[out->n] = (int)x;
+        if (p >= end || *p++ != ':' || parse_u64(&p, end, &out->vers[out->n]) < 0)
+            return -1;
+        out->n++;
+        if (p < end && *p == ',')
+            p++;
+    }
+    if (p >= end || *p++ != ';' || parse_u64(&p, end, &out->epoch) < 0 || p != end)
+        return -1;
+    return 0;
+}
+
+void vers_names_text(vers *v, const cache_snap *s, buf *out)
+{
+    pthread_mutex_lock(&v->lock);
+    for (int i = 0; i < s->n; i++) {
+        const char *name = (s->ids[i] >= 0 && s->ids[i] < v->n) ? v->names[s->ids[i]] : "?";
+        buf_printf(out, "%s%s:%" PRIu64, i ? "," : "", name, s->vers[i]);
+    }
+    pthread_mutex_unlock(&v->lock);
+    buf_printf(out, ";%" PRIu64, s->epoch);
+}
