@@ -561,8 +561,30 @@ static int flag_version(config *cfg, const char *value)
     return CONFIG_EXIT_OK;
 }
 
+static int flag_backup(config *cfg, const char *value)
+{
+    cfg->backup_to = value;
+    return CONFIG_RUN;
+}
+
+static int flag_db(config *cfg, const char *value)
+{
+    cfg->db_flag = value;
+    return CONFIG_RUN;
+}
+
+static int flag_check(config *cfg, const char *value)
+{
+    (void)value;
+    cfg->check_only = 1;
+    return CONFIG_RUN;
+}
+
 static const struct flag flags[] = {
+    { "backup",  0,   "FILE", flag_backup,  "write a consistent copy of the database to FILE and exit (for cron)" },
+    { "check-config", 0, NULL, flag_check,  "validate the settings (and the config file) and exit" },
     { "config",  'c', "FILE", flag_config,  "read settings from FILE; the command line overrides it" },
+    { "db",      0,   "PATH", flag_db,      "the database file (the same as --db_path)" },
     { "help",    'h', NULL,   flag_help,    "print this help and exit" },
     { "version", 'V', NULL,   flag_version, "print the version and exit" },
 };
@@ -704,6 +726,10 @@ int config_init(config *cfg, int argc, char **argv)
             fprintf(stderr, "litecached: %.*s: %s\n", a.shown_len, a.shown, err);
             return CONFIG_EXIT_ERR;
         }
+    }
+    if (cfg->db_flag && config_set(cfg, "db_path", cfg->db_flag, err, sizeof err) < 0) {
+        fprintf(stderr, "litecached: --db: %s\n", err);
+        return CONFIG_EXIT_ERR;
     }
     if (config_check(cfg, err, sizeof err) < 0) {
         fprintf(stderr, "litecached: %s\n", err);

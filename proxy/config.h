@@ -60,6 +60,10 @@ typedef struct config {
     int     log_level;          /* enum config_log_level */
     /* not a setting: the -c file, kept so a reload can read it again; NULL if none */
     char   *config_path;
+    /* one-shot actions from the command line (they point into argv, which outlives them) */
+    const char *backup_to;      /* --backup FILE: copy the database there and exit */
+    const char *db_flag;        /* --db PATH: the database for --backup (same as --db_path) */
+    int         check_only;     /* --check-config: validate the settings and exit */
 } config;
 
 /* What the caller should do after config_init. */

@@ -155,7 +155,7 @@ int conn_may_serve(conn *c)
 
 static void job_done(writer_job *job) { worker_post_job(job->owner_ctx, job); }
 
-void conn_submit(conn *c, writer_job *job)
+void conn_await(conn *c, writer_job *job)
 {
     job->owner = c;
     job->owner_ctx = c->w;
@@ -163,6 +163,11 @@ void conn_submit(conn *c, writer_job *job)
     c->job = job;
     c->state = CONN_WAITING;
     worker_job_submitted(c->w);
+}
+
+void conn_submit(conn *c, writer_job *job)
+{
+    conn_await(c, job);
     writer_submit(worker_shared_of(c->w)->wr, job);
 }
 

@@ -44,6 +44,9 @@ buf                 *conn_out(conn *c);
 /* May the protocol serve one more request now? (not waiting, within the per-event budget, output
  * under the soft limit). A yes counts against the budget. */
 int                  conn_may_serve(conn *c);
+/* The connection waits for job, which some other thread completes by calling job->done(job)
+ * (BACKUP runs this way); then on_job_done, as for the writer's jobs. */
+void                 conn_await(conn *c, writer_job *job);
 /* Send job to the writer; the connection waits until on_job_done. job->release frees it. */
 void                 conn_submit(conn *c, writer_job *job);
 /* Send a job nobody waits for (the rollback of a closing connection's transaction). */

@@ -7,6 +7,12 @@
 #include <strings.h>
 #include <uthash.h>
 
+#include <errno.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "backup.h"
 #include "catalog.h"
 #include "lineproto.h"
 #include "query.h"
@@ -65,6 +71,7 @@ static const char *const help_lines[] = {
     "BATCH <n>\tthe next n lines are one unit: all-or-nothing when any of them writes",
     "BEGIN | COMMIT | ROLLBACK\ta transaction: its statements, reads included, run on the writer",
     "FORMAT tsv|json\tchoose how rows are written",
+    "BACKUP <name>\twrite a consistent online copy of the database into backup_dir",
     "STATS\tserver counters",
     "PING\tanswers +PONG",
     "HELP\tthis list",
@@ -682,6 +689,81 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
                   : w == TX_ROLLBACK ? WRITER_ROLLBACK : WRITER_IN_TX);
 }
 
+typedef struct backup_job {
+    writer_job wj;
+    char       src[2048], dst[2048], name[256];
+    int        busy_ms;
+} backup_job;
+
+static void backup_release(writer_job *wj)
+{
+    buf_free(&wj->reply);
+    free(wj);
+}
+
+/* The copy runs on its own thread and connection: a worker keeps serving while it reads. */
+static void *backup_main(void *arg)
+{
+    backup_job *j = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[512];
+    int64_t bytes = 0;
+    if (backup_copy(j->src, j->dst, j->busy_ms, &bytes, err, sizeof err) < 0) {
+        lp_put_error(&j->wj.reply, "58030", err);
+        stats_add(STATS_ERRORS, 1);
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        buf_printf(&j->wj.reply, "+OK backup %s bytes=%lld ms=%.3f\n", j->name, (long long)bytes, ms);
+    }
+    j->wj.done(&j->wj);
+    return NULL;
+}
+
+static void cmd_backup(line_sess *s, conn *c, const char *p, const char *end)
+{
+    (void)s;
+    skip_space(&p, end);
+    size_t nlen = word_len(p, end);
+    const char *after = p + nlen;
+    skip_space(&after, end);
+    if (nlen == 0 || after != end) {
+        reply_error(c, "42601", "usage: BACKUP <name>");
+        return;
+    }
+    if (!backup_name_ok(p, nlen)) {
+        reply_error(c, "42501", "a backup name is letters, digits, '.', '_' and '-', without '/' or '..'");
+        return;
+    }
+    const config *cfg = conn_shared(c)->cfg;
+    if (mkdir(cfg->backup_dir, 0750) < 0 && errno != EEXIST) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "cannot create backup_dir %s: %s", cfg->backup_dir, strerror(errno));
+        reply_error(c, "58030", msg);
+        return;
+    }
+    backup_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    buf_init(&j->wj.reply);
+    j->wj.release = backup_release;
+    snprintf(j->src, sizeof j->src, "%s", cfg->db_path);
+    snprintf(j->dst, sizeof j->dst, "%s/%.*s", cfg->backup_dir, (int)nlen, p);
+    snprintf(j->name, sizeof j->name, "%.*s", (int)nlen, p);
+    j->busy_ms = cfg->busy_timeout_ms;
+    conn_await(c, &j->wj);
+    pthread_t t;
+    if (pthread_create(&t, NULL, backup_main, j) != 0) {
+        lp_put_error(&j->wj.reply, "53000", "cannot start the backup thread");
+        j->wj.done(&j->wj);
+        return;
+    }
+    pthread_detach(t);
+}
+
 static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 {
     if (memchr(line, '\0', len)) {
@@ -729,6 +811,8 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         cmd_deallocate(s, c, p + wl, end);
     } else if (word_is(p, wl, "FORMAT")) {
         cmd_format(s, c, p + wl, end);
+    } else if (word_is(p, wl, "BACKUP")) {
+        cmd_backup(s, c, p + wl, end);
     } else if ((tw = tx_word(p, end)) != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else if (s->txn == WRITER_TX_FAILED) {
