@@ -1,12 +1,12 @@
 # Makefile - builds litecached, its unit tests and the sanitizer build; `make run` and `make test` are the README's two commands.
 CC      ?= cc
-PKGS    := sqlite3 libevent libevent_pthreads inih
+PKGS    := sqlite3 libevent libevent_pthreads inih libcrypto
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 OPT     ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS  += $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -Iproxy -Icache -pthread
+CFLAGS  += $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -Iproxy -Icache -Ibench -pthread
 LDLIBS  += $(PKG_LIBS) -pthread -lm
 BUILD   ?= build
 BIN     ?= litecached
@@ -14,7 +14,10 @@ BIN     ?= litecached
 # Every module is one .c + one .h; main.c alone is not linked into the unit tests.
 SRCS    := $(wildcard proxy/*.c cache/*.c)
 ASMS    := $(wildcard proxy/*.S)
-LIBSRCS := $(filter-out proxy/main.c,$(SRCS))
+# The benchmark tool: bench/bench.c is its main; its other modules join the test archive.
+BENCH_MAIN := bench/bench.c
+BENCH_LIB  := $(filter-out $(BENCH_MAIN),$(wildcard bench/*.c))
+LIBSRCS := $(filter-out proxy/main.c,$(SRCS)) $(BENCH_LIB)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(ASMS:%.S=$(BUILD)/%.o)
 LIBOBJS := $(LIBSRCS:%.c=$(BUILD)/%.o) $(ASMS:%.S=$(BUILD)/%.o)
 TESTSRCS := $(wildcard tests/unit/test_*.c)
@@ -22,12 +25,12 @@ TESTBINS := $(TESTSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SCHEMA_FILES := $(wildcard schema/*.sql)
 
 .PHONY: all deps run test unit integration asan test-asan clean
-all: $(BIN)
+all: $(BIN) $(if $(wildcard $(BENCH_MAIN)),litecached-bench)
 
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard proxy/*.h cache/*.h)
+$(BUILD)/%.o: %.c $(wildcard proxy/*.h cache/*.h bench/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -35,6 +38,9 @@ $(BUILD)/%.o: %.c $(wildcard proxy/*.h cache/*.h)
 $(BUILD)/%.o: %.S $(SCHEMA_FILES)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+litecached-bench: $(BUILD)/$(BENCH_MAIN:.c=.o) $(BUILD)/liblitecached.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link against an archive, so each pulls in only the modules it uses.
 $(BUILD)/liblitecached.a: $(LIBOBJS)

@@ -1,0 +1,226 @@
+"""test_writepath.py - the write path: group commit, client transactions, batches, checkpoints, backups.
+
+Each test starts its own server (server_factory) when it needs settings of its own.
+"""
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+
+from conftest import BIN, Client, ERR, READ_OK, WRITE_OK, wait_until
+
+
+def test_transaction_commit_and_rollback(server_factory):
+    srv = server_factory()
+    with srv.client() as a, srv.client() as b:
+        assert a.request("BEGIN") == ([], "+OK BEGIN")
+        a.write("INSERT INTO users(email, password_hash) VALUES ('t1@x', 'h')")
+        # Inside the transaction its own write is visible; outside it is not yet.
+        assert a.count("users WHERE email = 't1@x'") == 1
+        assert b.count("users WHERE email = 't1@x'") == 0
+        assert a.request("COMMIT") == ([], "+OK COMMIT")
+        assert b.count("users WHERE email = 't1@x'") == 1
+
+        assert a.request("BEGIN") == ([], "+OK BEGIN")
+        a.write("DELETE FROM users WHERE email = 't1@x'")
+        assert a.request("ROLLBACK") == ([], "+OK ROLLBACK")
+        assert b.count("users WHERE email = 't1@x'") == 1
+
+
+def test_failed_statement_poisons_the_transaction(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.write("INSERT INTO users(email, password_hash) VALUES ('dup@x', 'h')")
+        c.request("BEGIN")
+        c.write("INSERT INTO users(email, password_hash) VALUES ('new@x', 'h')")
+        c.error("INSERT INTO users(email, password_hash) VALUES ('dup@x', 'h')", "23505")
+        c.error("SELECT 1", "25P02")
+        c.error("CALL getUserById 1", "25P02")
+        # COMMIT of a failed transaction rolls it back, as PostgreSQL does.
+        assert c.request("COMMIT") == ([], "+OK ROLLBACK")
+        assert c.count("users WHERE email = 'new@x'") == 0
+        c.assert_usable()
+
+
+def test_savepoints_inside_a_transaction(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.request("BEGIN")
+        c.write("INSERT INTO users(email, password_hash) VALUES ('s1@x', 'h')")
+        assert READ_OK.match(c.request("SAVEPOINT sp1")[1])
+        c.write("INSERT INTO users(email, password_hash) VALUES ('s2@x', 'h')")
+        assert READ_OK.match(c.request("ROLLBACK TO sp1")[1])
+        assert c.request("COMMIT") == ([], "+OK COMMIT")
+        assert c.count("users WHERE email IN ('s1@x', 's2@x')") == 1
+
+
+def test_transaction_state_errors(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.error("COMMIT", "25P01")
+        c.error("ROLLBACK", "25P01")
+        c.error("SAVEPOINT x", "25P01")
+        c.request("BEGIN")
+        c.error("BEGIN", "25001")
+        assert c.request("END") == ([], "+OK COMMIT")
+
+
+def test_other_writers_wait_for_an_open_transaction(server_factory):
+    srv = server_factory()
+    with srv.client() as a, srv.client() as b:
+        a.request("BEGIN")
+        a.write("INSERT INTO users(email, password_hash) VALUES ('first@x', 'h')")
+        b.send("INSERT INTO users(email, password_hash) VALUES ('second@x', 'h')")
+        time.sleep(0.2)
+        b.sock.settimeout(0.2)
+        try:
+            got = b.sock.recv(1000)
+        except OSError:
+            got = b""
+        assert got == b"", "a write was applied while another client's transaction was open"
+        b.sock.settimeout(10)
+        # Reads from others still run meanwhile.
+        with srv.client() as r:
+            assert r.count("users WHERE email = 'first@x'") == 0
+        a.request("COMMIT")
+        assert WRITE_OK.match(b.read_response()[1])
+        assert b.count("users WHERE email IN ('first@x', 'second@x')") == 2
+
+
+def test_disconnect_mid_transaction_rolls_back(server_factory):
+    srv = server_factory()
+    a = srv.client()
+    a.request("BEGIN")
+    a.write("INSERT INTO users(email, password_hash) VALUES ('gone@x', 'h')")
+    a.close()
+    with srv.client() as b:
+        # The writer is free again (this write would hang otherwise) and the row never landed.
+        b.write("INSERT INTO users(email, password_hash) VALUES ('after@x', 'h')")
+        assert b.count("users WHERE email = 'gone@x'") == 0
+
+
+def test_idle_in_transaction_timeout(server_factory):
+    srv = server_factory("--idle_in_transaction_timeout", "1")
+    with srv.client() as a, srv.client() as b:
+        a.request("BEGIN")
+        a.write("INSERT INTO users(email, password_hash) VALUES ('idle@x', 'h')")
+        # Another writer is served once the idle transaction is rolled back.
+        b.write("INSERT INTO users(email, password_hash) VALUES ('other@x', 'h')")
+        msg = a.error("SELECT 1", "25P03")
+        assert "idle" in msg
+        assert a.count("users WHERE email = 'idle@x'") == 0
+        a.assert_usable()
+
+
+def test_group_commit_failing_request_fails_alone(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.write("INSERT INTO users(email, password_hash) VALUES ('taken@x', 'h')")
+    results = {}
+
+    def one(i):
+        with srv.client() as c:
+            email = "taken@x" if i == 7 else f"g{i}@x"
+            c.send(f"INSERT INTO users(email, password_hash) VALUES ('{email}', 'h')")
+            results[i] = c.read_response()[1]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ERR.match(results[7]) and results[7].startswith("-ERR 23505")
+    assert all(WRITE_OK.match(results[i]) for i in range(32) if i != 7)
+    with srv.client() as c:
+        assert c.count("users WHERE email LIKE 'g%@x'") == 31
+        stats = c.stats()
+        assert stats["writer_groups"] <= stats["writer_jobs"]
+
+
+def test_read_your_writes_across_connections(server_factory):
+    srv = server_factory()
+    conns = [srv.client() for _ in range(4)]
+    try:
+        for i in range(200):
+            w = conns[i % 4]
+            r = conns[(i + 1) % 4]
+            w.write(f"INSERT INTO users(email, password_hash) VALUES ('ryw{i}@x', 'h')")
+            assert r.count(f"users WHERE email = 'ryw{i}@x'") == 1
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_backup_command_and_cli(server_factory, tmp_path):
+    bdir = tmp_path / "backups"
+    srv = server_factory("--backup_dir", str(bdir))
+    with srv.client() as c:
+        c.create_user("b1@x")
+        data, status = c.request("BACKUP nightly.db")
+        assert status.startswith("+OK backup nightly.db bytes="), status
+        c.error("BACKUP ../escape", "42501")
+        c.error("BACKUP a/b", "42501")
+        c.error("BACKUP", "42601")
+        c.create_user("b2@x")   # after the copy: not in it
+    copy = sqlite3.connect(bdir / "nightly.db")
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT email FROM users").fetchall() == [("b1@x",)]
+    copy.close()
+    assert not (tmp_path / "escape").exists()
+
+    out = subprocess.run([BIN, "--backup", str(tmp_path / "cli.db"), "--db", str(srv.db_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    copy = sqlite3.connect(tmp_path / "cli.db")
+    assert sorted(r[0] for r in copy.execute("SELECT email FROM users")) == ["b1@x", "b2@x"]
+    copy.close()
+
+
+def test_wal_stays_bounded_under_reads_and_writes(server_factory):
+    """Continuous readers must not starve checkpoints: the WAL file stays near wal_checkpoint_pages."""
+    pages = 200
+    srv = server_factory("--wal_checkpoint_pages", str(pages), "--wal_autocheckpoint", "100")
+    wal = srv.db_path.with_name(srv.db_path.name + "-wal")
+    stop = threading.Event()
+    biggest = [0]
+
+    def reader():
+        with srv.client() as c:
+            while not stop.is_set():
+                c.request("SELECT count(*), sum(length(title)) FROM posts /*+ nocache */")
+
+    with srv.client() as c:
+        c.create_user("wal@x")
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for t in readers:
+        t.start()
+    try:
+        with srv.client() as c:
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                c.send("BATCH 50")
+                for _ in range(50):
+                    c.send(f"INSERT INTO posts(user_id, title, body) VALUES (1, 't', '{'x' * 400}')")
+                for _ in range(51):
+                    c.read_response()
+                biggest[0] = max(biggest[0], wal.stat().st_size if wal.exists() else 0)
+            stats = c.stats()
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    # One group can add its own pages on top of the threshold; 4096-byte pages plus frame headers.
+    bound = (pages + 400) * 4120
+    assert stats["checkpoints"] > 0
+    assert biggest[0] < bound, f"WAL grew to {biggest[0]} bytes (bound {bound})"
+
+
+def test_clean_shutdown_truncates_the_wal(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        for i in range(50):
+            c.create_user(f"sd{i}@x")
+    srv.stop()
+    wal = srv.db_path.with_name(srv.db_path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
