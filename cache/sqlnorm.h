@@ -1,4 +1,4 @@
-/* sqlnorm.h - cache keys from SQL text: normalization that never merges two different statements, and /*+ hints */. */
+/* sqlnorm.h - cache keys from SQL text: normalization that never merges two different statements, and comment hints. */
 #ifndef LC_SQLNORM_H
 #define LC_SQLNORM_H
 
@@ -7,7 +7,7 @@
 #include "buf.h"
 #include "lineproto.h"
 
-/* Comment hints: `/*+ ttl=300 */` and `/*+ nocache */` anywhere outside quotes. */
+// Comment hints, written `/*+ ttl=300 */` or `/*+ nocache */` anywhere outside quotes.
 typedef struct sqlnorm_hints {
     int ttl;      /* -1 when not given */
     int nocache;

@@ -364,7 +364,7 @@ static int run_read(void *ud, const query_item *it, buf *out, char *state)
     int txn = it->plan && query_plan_nstmts(it->plan) > 1;
     if (txn)
         db_exec(db, "BEGIN");
-    int r = query_run(db, it, rc->s->fmt, rc->lim, out, state);
+    int r = query_run(db, it, query_line_sink(rc->s->fmt), rc->lim, out, state);
     if (txn)
         db_exec(db, "COMMIT");
     return r;

@@ -2,6 +2,7 @@
 #include "query.h"
 #include "stats.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,10 +162,11 @@ static int bind_args(sqlite3_stmt *st, const query_plan *p, int stmt_idx, const 
     return SQLITE_OK;
 }
 
-static void put_header(buf *out, lp_format fmt, sqlite3_stmt *st, int ncols)
+static void line_columns(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)
 {
-    const char *names[64];
-    size_t lens[64];
+    lp_format fmt = (lp_format)(intptr_t)k->ud;
+    const char *names[64] = {0};
+    size_t lens[64] = {0};
     const char **np = names;
     size_t *lp = lens;
     if (ncols > 64) {
@@ -189,8 +191,14 @@ static void put_header(buf *out, lp_format fmt, sqlite3_stmt *st, int ncols)
     }
 }
 
-static void put_row(buf *out, lp_format fmt, sqlite3_stmt *st, int ncols, lp_value *vals)
+static void line_row(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)
 {
+    lp_format fmt = (lp_format)(intptr_t)k->ud;
+    if (ncols > 2000) { /* SQLite's own column limit; a bound for the array below */
+        out->oom = 1;
+        return;
+    }
+    lp_value vals[ncols];
     for (int i = 0; i < ncols; i++) {
         lp_value *v = &vals[i];
         switch (sqlite3_column_type(st, i)) {
@@ -215,44 +223,68 @@ static void put_row(buf *out, lp_format fmt, sqlite3_stmt *st, int ncols, lp_val
     lp_put_row(out, fmt, vals, ncols);
 }
 
-static int fail(buf *out, size_t start, const char *state, const char *msg, char *state_out)
+static void line_done(const query_sink *k, const query_outcome *o, buf *out)
+{
+    (void)k;
+    const char *extra = o->extra ? o->extra : "";
+    if (o->wrote)
+        buf_printf(out, "+OK %lld changed last_id=%lld ms=%.3f%s\n", (long long)o->changes, (long long)o->last_id,
+                   o->ms, extra);
+    else
+        buf_printf(out, "+OK %lld rows ms=%.3f%s\n", (long long)o->rows, o->ms, extra);
+}
+
+static void line_error(const query_sink *k, const char *state, const char *msg, int offset, buf *out)
+{
+    (void)k;
+    (void)offset;
+    lp_put_error(out, state, msg);
+}
+
+static const query_sink line_sinks[2] = {
+    {line_columns, line_row, NULL, line_done, line_error, (void *)(intptr_t)LP_FMT_TSV},
+    {line_columns, line_row, NULL, line_done, line_error, (void *)(intptr_t)LP_FMT_JSON},
+};
+
+const query_sink *query_line_sink(lp_format fmt) { return &line_sinks[fmt == LP_FMT_JSON]; }
+
+
+
+static int fail(const query_sink *k, buf *out, size_t start, const char *state, const char *msg, int offset,
+                char *state_out)
 {
     stats_add(STATS_ERRORS, 1);
     buf_truncate(out, start);
     out->oom = 0;
-    lp_put_error(out, state, msg);
+    k->error(k, state, msg, offset, out);
     if (state_out)
         snprintf(state_out, 6, "%s", state);
     return -1;
 }
 
-static int fail_db(db_conn *db, int rc, buf *out, size_t start, char *state_out)
+static int fail_db(const query_sink *k, db_conn *db, int rc, buf *out, size_t start, char *state_out)
 {
-    return fail(out, start, db_sqlstate(db, rc), db_errmsg(db), state_out);
+    return fail(k, out, start, db_sqlstate(db, rc), db_errmsg(db), sqlite3_error_offset(db_handle(db)), state_out);
 }
 
 /* Step one prepared statement to the end, encoding its rows. Returns a SQLite code; SQLITE_TOOBIG
  * when the reply outgrew the limit. */
-static int run_stmt(sqlite3_stmt *st, lp_format fmt, const query_limits *lim, buf *out, size_t start, int64_t *rows)
+static int run_stmt(sqlite3_stmt *st, const query_sink *k, const query_limits *lim, buf *out, size_t start,
+                    int64_t *rows)
 {
     int ncols = sqlite3_column_count(st);
-    lp_value small[32];
-    lp_value *vals = small;
-    if (ncols > 32 && !(vals = malloc(sizeof *vals * (size_t)ncols)))
-        return SQLITE_NOMEM;
-    if (ncols > 0)
-        put_header(out, fmt, st, ncols);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        put_row(out, fmt, st, ncols, vals);
+    int rc = sqlite3_step(st);
+    /* Columns go out after the first step, so a protocol can type them from the first row. */
+    if (ncols > 0 && (rc == SQLITE_ROW || rc == SQLITE_DONE))
+        k->columns(k, st, ncols, out);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        k->row(k, st, ncols, out);
         (*rows)++;
         if ((int64_t)(out->len - start) > lim->max_result_bytes || out->oom) {
             rc = SQLITE_TOOBIG;
             break;
         }
     }
-    if (vals != small)
-        free(vals);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -295,12 +327,13 @@ int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
     return SQLITE_OK;
 }
 
-int query_run(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out, char *state)
+int query_run(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
+              char *state)
 {
-    return query_run_ex(db, it, fmt, lim, out, state, NULL, NULL);
+    return query_run_ex(db, it, sink, lim, out, state, NULL, NULL);
 }
 
-int query_run_ex(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out,
+int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
                  char *state, const char *status_extra, query_info *info)
 {
     size_t start = out->len;
@@ -309,79 +342,78 @@ int query_run_ex(db_conn *db, const query_item *it, lp_format fmt, const query_l
         return 0;
     }
     if (it->err_state)
-        return fail(out, start, it->err_state, it->err_msg, state);
+        return fail(sink, out, start, it->err_state, it->err_msg, -1, state);
     double t0 = now_ms();
     sqlite3 *h = db_handle(db);
     /* Zero it so last_id reports only a row this item inserted: the writer's connection is shared. */
     sqlite3_set_last_insert_rowid(h, 0);
-    int64_t rows = 0, changes = 0;
-    int wrote = 0, idx = 0;
+    query_outcome o = {.extra = status_extra};
+    int idx = 0;
     size_t off = 0;
     while (off < it->len && !is_blank(it->sql + off, it->len - off)) {
         db_stmt *ds;
         size_t used;
         int rc = db_prepare(db, it->sql + off, it->len - off, &ds, &used);
         if (rc != SQLITE_OK)
-            return fail_db(db, rc, out, start, state);
+            return fail_db(sink, db, rc, out, start, state);
         off += used;
         if (!ds)
             break;
         sqlite3_stmt *st = db_stmt_handle(ds);
+        const char *why = NULL, *code = NULL;
         if (!it->plan) {
-            if (off < it->len && !is_blank(it->sql + off, it->len - off)) {
-                db_stmt_done(ds);
-                return fail(out, start, "42601", "one statement per line: use BATCH or a named query for several", state);
-            }
-            if (sqlite3_bind_parameter_count(st) > 0) {
-                db_stmt_done(ds);
-                return fail(out, start, "42P02", "this statement has parameters: PREPARE it, then CALL it with arguments", state);
-            }
+            if (off < it->len && !is_blank(it->sql + off, it->len - off))
+                code = "42601", why = "one statement per line: use BATCH or a named query for several";
+            else if (sqlite3_bind_parameter_count(st) > 0)
+                code = "42P02", why = "this statement has parameters: PREPARE it, then CALL it with arguments";
         } else if (idx >= it->plan->nstmts) {
-            db_stmt_done(ds);
-            return fail(out, start, "XX000", "statement plan does not match its body", state);
+            code = "XX000", why = "statement plan does not match its body";
         } else if ((rc = bind_args(st, it->plan, idx, it->args)) != SQLITE_OK) {
             db_stmt_done(ds);
-            return fail_db(db, rc, out, start, state);
+            return fail_db(sink, db, rc, out, start, state);
+        }
+        if (code) {
+            db_stmt_done(ds);
+            return fail(sink, out, start, code, why, -1, state);
         }
         int readonly = sqlite3_stmt_readonly(st);
-        rc = run_stmt(st, fmt, lim, out, start, &rows);
+        int64_t rows = 0;
+        rc = run_stmt(st, sink, lim, out, start, &rows);
         if (rc == SQLITE_TOOBIG) {
             db_stmt_done(ds);
             char msg[128];
             snprintf(msg, sizeof msg, "result larger than max_result_bytes (%lld bytes)", (long long)lim->max_result_bytes);
-            return fail(out, start, "54000", msg, state);
+            return fail(sink, out, start, "54000", msg, -1, state);
         }
         if (rc != SQLITE_OK) {
             /* Read the message before reset, which may replace it. */
-            int r = fail_db(db, rc, out, start, state);
+            int r = fail_db(sink, db, rc, out, start, state);
             db_stmt_done(ds);
             return r;
         }
         /* Read the counts after the reset: with RETURNING, SQLite settles them only then. */
         db_stmt_done(ds);
-        if (!readonly) {
-            wrote = 1;
-            changes += sqlite3_changes64(h);
-        }
+        int64_t changes = readonly ? 0 : sqlite3_changes64(h);
+        if (!readonly)
+            o.wrote = 1;
+        o.changes += changes;
+        o.rows += rows;
+        if (sink->stmt_done)
+            sink->stmt_done(sink, st, rows, changes, out);
         idx++;
     }
     if (idx == 0)
-        return fail(out, start, "42601", "empty statement", state);
-    double ms = now_ms() - t0;
+        return fail(sink, out, start, "42601", "empty statement", -1, state);
+    o.ms = now_ms() - t0;
+    o.last_id = sqlite3_last_insert_rowid(h);
     if (info) {
         info->data_len = out->len - start;
-        info->rows = rows;
-        info->ms = ms;
+        info->rows = o.rows;
+        info->ms = o.ms;
     }
-    if (wrote) {
-        sqlite3_int64 last = sqlite3_last_insert_rowid(h);
-        buf_printf(out, "+OK %lld changed last_id=%lld ms=%.3f%s\n", (long long)changes,
-                   (long long)last, ms, status_extra ? status_extra : "");
-    } else {
-        buf_printf(out, "+OK %lld rows ms=%.3f%s\n", (long long)rows, ms, status_extra ? status_extra : "");
-    }
+    sink->done(sink, &o, out);
     if (out->oom)
-        return fail(out, start, "53200", "out of memory", state);
+        return fail(sink, out, start, "53200", "out of memory", -1, state);
     return 0;
 }
 

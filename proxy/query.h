@@ -52,6 +52,35 @@ typedef struct query_limits {
     int64_t max_result_bytes;
 } query_limits;
 
+/* What a body did, for its status. */
+typedef struct query_outcome {
+    int         wrote;      /* some statement was not read-only */
+    int64_t     rows;       /* rows returned, all statements together */
+    int64_t     changes;    /* rows changed by the statements themselves (not by triggers) */
+    int64_t     last_id;    /* rowid of the last row this body inserted; 0 when none */
+    double      ms;
+    const char *extra;      /* more "key=value" text for the status, or NULL */
+} query_outcome;
+
+/* How results are written: the line protocol's encoders, or another protocol's. Every callback
+ * appends to out. */
+typedef struct query_sink query_sink;
+struct query_sink {
+    /* Once per statement that has columns, before its first row (also when it has none). */
+    void (*columns)(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out);
+    void (*row)(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out);
+    /* After each statement (may be NULL). */
+    void (*stmt_done)(const query_sink *k, sqlite3_stmt *st, int64_t rows, int64_t changes, buf *out);
+    /* After the whole body: its status. */
+    void (*done)(const query_sink *k, const query_outcome *o, buf *out);
+    /* A failure: the one error reply. offset is where in the SQL SQLite saw it, or -1. */
+    void (*error)(const query_sink *k, const char *state, const char *msg, int offset, buf *out);
+    void *ud;
+};
+
+/* The line protocol's sinks. */
+const query_sink *query_line_sink(lp_format fmt);
+
 /* What query_run reports about a successful run, for the cache. */
 typedef struct query_info {
     size_t  data_len;  /* bytes of data lines (result sets) before the status line */
@@ -59,12 +88,13 @@ typedef struct query_info {
     double  ms;
 } query_info;
 
-/* Run one item, appending its whole reply (result sets, then one status line) to out.
- * Returns 0, or -1 when it failed: its reply is then exactly one -ERR line and, when state is
- * not NULL, the SQLSTATE is copied there (6 bytes). The caller owns transaction boundaries. */
-int query_run(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out, char *state);
-/* The same, with extra "key=value" text for the status line (e.g. " cache=miss") and a report. */
-int query_run_ex(db_conn *db, const query_item *it, lp_format fmt, const query_limits *lim, buf *out,
+/* Run one item, appending its whole reply (result sets, then its status) to out through sink.
+ * Returns 0, or -1 when it failed: its reply is then exactly the sink's one error and, when state
+ * is not NULL, the SQLSTATE is copied there (6 bytes). The caller owns transaction boundaries. */
+int query_run(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
+              char *state);
+/* The same, with extra "key=value" text for the status (e.g. " cache=miss") and a report. */
+int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
                  char *state, const char *status_extra, query_info *info);
 
 /* How a batch runs one item: like query_run (0, or -1 with one -ERR line and the SQLSTATE). */

@@ -57,7 +57,8 @@ typedef struct run_ctx {
 static int run_item(void *ud, const query_item *it, buf *out, char *state)
 {
     run_ctx *rc = ud;
-    return query_run(rc->w->db, it, rc->job->fmt, &rc->job->limits, out, state);
+    return query_run(rc->w->db, it, rc->job->sink ? rc->job->sink : query_line_sink(rc->job->fmt), &rc->job->limits,
+                     out, state);
 }
 
 /* Run one job's items inside the current transaction; returns the failed index or -1. */

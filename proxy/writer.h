@@ -32,6 +32,7 @@ struct writer_job {
     int               nitems;
     int               batch;     /* a reply per item, then the BATCH status line */
     lp_format         fmt;
+    const query_sink *sink;      /* how replies are encoded; NULL: the line protocol in fmt */
     query_limits      limits;
     enum writer_tx    tx;
     uint64_t          session;   /* who sent it: transactions belong to a session */
