@@ -19,6 +19,7 @@ struct conn {
     int               budget;       /* requests left in this turn */
     int               out_paused;   /* stopped for backpressure until the output drains */
     int               eof;          /* the client half-closed */
+    int               stalled;      /* a buffered request was turned away this turn */
 };
 
 static void conn_free(conn *c)
@@ -33,8 +34,10 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* After serving: push output out, apply the output limits, decide whether to read more. */
-static void after_serving(conn *c, int more_input)
+/* After serving: push output out, apply the output limits, decide whether to read more.
+ * stalled: conn_may_serve turned a buffered request away (budget spent or output over the soft
+ * limit), so the input must be looked at again without waiting for the socket. */
+static void after_serving(conn *c, int stalled)
 {
     const config *cfg = worker_shared_of(c->w)->cfg;
     sbuf_flush(c->sb);
@@ -48,17 +51,21 @@ static void after_serving(conn *c, int more_input)
         sbuf_abort(c->sb, "output hard limit");
         return;
     }
-    if ((int64_t)pending > cfg->output_soft_limit)
-        c->out_paused = 1;
-    if (c->state == CONN_WAITING || c->out_paused) {
+    /* Re-decided after every flush: only output still unsent after it holds the client back (the
+     * write event that sends it calls on_drain, which resumes). */
+    c->out_paused = (int64_t)pending > cfg->output_soft_limit;
+    if (worker_stopping(c->w) && c->state != CONN_WAITING) {
+        c->state = CONN_CLOSING;
+        sbuf_close_when_flushed(c->sb, "server shutting down");
+    } else if (c->state == CONN_WAITING || c->out_paused) {
         sbuf_set_reading(c->sb, 0);
-    } else if (more_input) {
-        /* The budget ran out with requests still buffered: let the other clients have a turn. */
+    } else if (stalled) {
+        /* Requests are still buffered: serve them after the other clients had a turn. */
         sbuf_set_reading(c->sb, 0);
         sbuf_rescan(c->sb);
-    } else if (c->eof || worker_stopping(c->w)) {
+    } else if (c->eof) {
         c->state = CONN_CLOSING;
-        sbuf_close_when_flushed(c->sb, c->eof ? "client closed" : "server shutting down");
+        sbuf_close_when_flushed(c->sb, "client closed");
     } else {
         sbuf_set_reading(c->sb, 1);
     }
@@ -85,9 +92,9 @@ static size_t on_data(void *ctx, const char *data, size_t len, int eof)
         }
     }
     c->budget = worker_shared_of(c->w)->cfg->requests_per_event;
+    c->stalled = 0;
     size_t used = c->proto->on_data(c, c->pstate, data, len, eof);
-    /* A spent budget with input left means there may be more requests waiting. */
-    after_serving(c, c->budget <= 0 && used < len);
+    after_serving(c, c->stalled);
     return used;
 }
 
@@ -124,15 +131,23 @@ conn *conn_new(worker *w, int fd, uint64_t id)
         free(c);
         return NULL;
     }
-    stats_add(STATS_CONN_CURRENT, 1);
     stats_add(STATS_CONN_TOTAL, 1);
     return c;
 }
 
 void conn_shutdown(conn *c)
 {
+    /* One waiting on the writer closes when its job is back (after_serving sees the shutdown). */
     if (c->state == CONN_ACTIVE)
         after_serving(c, 0);
+}
+
+void conn_abort(conn *c)
+{
+    if (c->state == CONN_CLOSING && sbuf_pending(c->sb) == 0)
+        return;
+    c->state = CONN_CLOSING;
+    sbuf_abort(c->sb, "server shutting down: output not read in time");
 }
 
 uint64_t conn_id(const conn *c) { return c->id; }
@@ -143,10 +158,10 @@ buf *conn_out(conn *c) { return sbuf_out(c->sb); }
 
 int conn_may_serve(conn *c)
 {
-    if (c->state != CONN_ACTIVE || c->budget <= 0)
+    if (c->state != CONN_ACTIVE)
         return 0;
-    if ((int64_t)sbuf_pending(c->sb) > worker_shared_of(c->w)->cfg->output_soft_limit) {
-        c->out_paused = 1;
+    if (c->budget <= 0 || (int64_t)sbuf_pending(c->sb) > worker_shared_of(c->w)->cfg->output_soft_limit) {
+        c->stalled = 1;
         return 0;
     }
     c->budget--;
@@ -191,7 +206,6 @@ void conn_job_returned(writer_job *job)
     c->state = CONN_ACTIVE;
     c->proto->on_job_done(c, c->pstate, job);
     /* Serve what queued up behind the write. */
-    c->budget = 0;
     after_serving(c, 1);
 }
 

@@ -30,10 +30,13 @@ enum conn_state {
     CONN_CLOSING,  /* flushing its last output */
 };
 
-/* Take over an accepted socket on worker w (worker thread). */
+/* Take over an accepted socket on worker w (worker thread). The acceptor has already counted it
+ * in STATS_CONN_CURRENT; conn_free uncounts it. */
 conn *conn_new(worker *w, int fd, uint64_t id);
 /* Finish what is in flight, flush, close (shutdown). */
 void conn_shutdown(conn *c);
+/* Close now, dropping unsent output (a client that did not read its replies in time). */
+void conn_abort(conn *c);
 
 uint64_t             conn_id(const conn *c);
 enum conn_state      conn_state_of(const conn *c);

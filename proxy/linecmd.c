@@ -30,9 +30,11 @@ typedef struct prepared {
     UT_hash_handle hh;
 } prepared;
 
+enum { BATCH_LINE_TOO_LONG = 1, BATCH_LINE_TOO_BIG = 2, BATCH_LINE_NUL = 3 };
+
 typedef struct batch_line {
     size_t off, len;
-    int    too_long; /* 1: over max_line, 2: over max_batch_bytes */
+    int    bad;  /* why the line is refused without running, or 0 */
 } batch_line;
 
 typedef struct line_sess {
@@ -426,9 +428,13 @@ static void run_batch(line_sess *s, conn *c)
     int writes = 0, oom = 0;
     for (int i = 0; i < n && !oom; i++) {
         batch_line *bl = &s->blines[i];
-        if (bl->too_long) {
+        if (bl->bad) {
             memset(&r->it, 0, sizeof r->it);
-            set_error(r, "54000", bl->too_long == 1 ? "line too long%.*s" : "BATCH larger than max_batch_bytes%.*s", "", 0);
+            if (bl->bad == BATCH_LINE_NUL)
+                set_error(r, "22021", "a request may not contain a NUL byte%.*s", "", 0);
+            else
+                set_error(r, "54000", bl->bad == BATCH_LINE_TOO_LONG ? "line too long%.*s"
+                                                                    : "BATCH larger than max_batch_bytes%.*s", "", 0);
         } else {
             resolve_line(s, c, s->batch_text.data + bl->off, bl->len, r);
         }
@@ -460,16 +466,16 @@ static void run_batch(line_sess *s, conn *c)
     line_job_release(&j->wj);
 }
 
-static void batch_collect(line_sess *s, conn *c, const char *line, size_t len, int too_long)
+static void batch_collect(line_sess *s, conn *c, const char *line, size_t len, int bad)
 {
     /* The lines wait in memory until the last arrives: bound them as a whole, too. */
-    if (!too_long && (int64_t)(s->batch_text.len + len) > conn_shared(c)->cfg->max_batch_bytes)
-        too_long = 2;
+    if (!bad && (int64_t)(s->batch_text.len + len) > conn_shared(c)->cfg->max_batch_bytes)
+        bad = BATCH_LINE_TOO_BIG;
     batch_line *bl = &s->blines[s->batch_got++];
     bl->off = s->batch_text.len;
-    bl->len = too_long ? 0 : len;
-    bl->too_long = too_long;
-    if (!too_long)
+    bl->len = bad ? 0 : len;
+    bl->bad = bad;
+    if (!bad)
         buf_append(&s->batch_text, line, len);
     if (s->batch_got == s->batch_n)
         run_batch(s, c);
@@ -628,12 +634,21 @@ enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP };
 
 /* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
  * the client's text, opens and ends transactions. */
+/* Length of the keyword at p, without a ';' stuck to it ("COMMIT;"). */
+static size_t kw_len(const char *p, const char *end)
+{
+    size_t n = word_len(p, end);
+    while (n > 0 && p[n - 1] == ';')
+        n--;
+    return n;
+}
+
 static enum tx_word tx_word(const char *p, const char *end)
 {
-    size_t wl = word_len(p, end);
-    const char *q = p + wl;
+    size_t wl = kw_len(p, end);
+    const char *q = p + word_len(p, end);
     skip_space(&q, end);
-    size_t nl = word_len(q, end);
+    size_t nl = kw_len(q, end);
     if (word_is(p, wl, "BEGIN") || (word_is(p, wl, "START") && word_is(q, nl, "TRANSACTION")))
         return TX_BEGIN;
     if (word_is(p, wl, "COMMIT") || word_is(p, wl, "END"))
@@ -643,9 +658,9 @@ static enum tx_word tx_word(const char *p, const char *end)
     if (word_is(p, wl, "ROLLBACK") || word_is(p, wl, "ABORT")) {
         /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name goes back to a savepoint only. */
         if (word_is(q, nl, "TRANSACTION")) {
-            q += nl;
+            q += word_len(q, end);
             skip_space(&q, end);
-            nl = word_len(q, end);
+            nl = kw_len(q, end);
         }
         return word_is(q, nl, "TO") ? TX_SAVEPOINT_OP : TX_ROLLBACK;
     }
@@ -766,22 +781,21 @@ static void cmd_backup(line_sess *s, conn *c, const char *p, const char *end)
 
 static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 {
+    const char *p = line, *end = line + len;
+    skip_space(&p, end);
+    if (p == end || (p + 1 == end && *p == '\r'))
+        return; /* an empty line is no request (inside a BATCH too), as in Redis' inline protocol */
     if (memchr(line, '\0', len)) {
-        if (s->batch_n) {
-            batch_collect(s, c, "", 0, 0);
-            return;
-        }
-        reply_error(c, "22021", "a request may not contain a NUL byte");
+        if (s->batch_n)
+            batch_collect(s, c, NULL, 0, BATCH_LINE_NUL);
+        else
+            reply_error(c, "22021", "a request may not contain a NUL byte");
         return;
     }
     if (s->batch_n) {
         batch_collect(s, c, line, len, 0);
         return;
     }
-    const char *p = line, *end = line + len;
-    skip_space(&p, end);
-    if (p == end)
-        return; /* an empty line is no request, as in Redis' inline protocol */
     size_t wl = word_len(p, end);
     enum tx_word tw;
     if (word_is(p, wl, "PING")) {
@@ -862,7 +876,7 @@ static size_t ls_on_data(conn *c, void *state, const char *data, size_t len, int
         }
         if (r == LP_TOO_LONG) {
             if (s->batch_n)
-                batch_collect(s, c, NULL, 0, 1);
+                batch_collect(s, c, NULL, 0, BATCH_LINE_TOO_LONG);
             else
                 reply_error(c, "54000", "line too long");
             continue;

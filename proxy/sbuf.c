@@ -209,7 +209,13 @@ void sbuf_set_reading(sbuf *sb, int on)
     update_read(sb);
 }
 
-void sbuf_rescan(sbuf *sb) { event_active(sb->ev_rescan, EV_TIMEOUT, 0); }
+/* A zero timeout, not event_active: timers run after the next poll, so the sockets that became
+ * ready meanwhile are served first. event_active would run us again in the same pass. */
+void sbuf_rescan(sbuf *sb)
+{
+    static const struct timeval now = {0, 0};
+    event_add(sb->ev_rescan, &now);
+}
 
 void sbuf_close_when_flushed(sbuf *sb, const char *why)
 {

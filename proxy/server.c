@@ -48,6 +48,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     /* Counted here, not on the worker, so a burst of accepts cannot overshoot max_connections. */
+    stats_add(STATS_CONN_CURRENT, 1);
     worker_add_conn(s->workers[s->next++ % (unsigned)s->nworkers], fd);
 }
 

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "stats.h"
 
 typedef struct fd_node {
     int             fd;
@@ -33,6 +34,7 @@ struct worker {
     db_conn             *reader;
     int                  efd;
     struct event        *ev_inbox;
+    struct event        *ev_grace;       /* shutdown: time left for clients to read their replies */
     pthread_mutex_t      lock;
     fd_node             *new_fds;
     writer_job          *jobs;           /* reuses writer_job.next once the writer is done with it */
@@ -46,6 +48,8 @@ struct worker {
 };
 
 static _Atomic uint64_t next_conn_id = 1;
+
+#define WORKER_SHUTDOWN_GRACE_S 5
 
 static void wake(worker *w)
 {
@@ -101,16 +105,13 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
     }
     while (fds) {
         fd_node *next = fds->next;
-        if (w->stopping) {
-            close(fds->fd);
+        conn *c = w->stopping ? NULL : conn_new(w, fds->fd, atomic_fetch_add(&next_conn_id, 1));
+        if (c) {
+            w->nconns++;
+            track(w, c);
         } else {
-            conn *c = conn_new(w, fds->fd, atomic_fetch_add(&next_conn_id, 1));
-            if (c) {
-                w->nconns++;
-                track(w, c);
-            } else {
-                close(fds->fd);
-            }
+            close(fds->fd);
+            stats_add(STATS_CONN_CURRENT, -1); /* the acceptor counted it */
         }
         free(fds);
         fds = next;
@@ -120,8 +121,22 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
         for (int i = 0; i < w->conns_cap; i++)
             if (w->conns[i])
                 conn_shutdown(w->conns[i]);
+        /* A client that never reads its last replies must not hold the shutdown forever. */
+        struct timeval grace = {WORKER_SHUTDOWN_GRACE_S, 0};
+        if (w->ev_grace)
+            event_add(w->ev_grace, &grace);
     }
     maybe_exit(w);
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < w->conns_cap; i++)
+        if (w->conns[i])
+            conn_abort(w->conns[i]);
 }
 
 static void *worker_main(void *arg)
@@ -157,12 +172,15 @@ worker *worker_start(int index, const worker_shared *sh, char *err, size_t errle
         snprintf(err, errlen, "cannot watch the worker's eventfd");
         goto fail;
     }
+    w->ev_grace = evtimer_new(w->base, on_grace, w);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start worker thread %d", index);
         goto fail;
     }
     return w;
 fail:
+    if (w->ev_grace)
+        event_free(w->ev_grace);
     if (w->ev_inbox)
         event_free(w->ev_inbox);
     if (w->efd >= 0)
@@ -216,6 +234,8 @@ void worker_stop(worker *w)
 void worker_join(worker *w)
 {
     pthread_join(w->thread, NULL);
+    if (w->ev_grace)
+        event_free(w->ev_grace);
     event_free(w->ev_inbox);
     close(w->efd);
     event_base_free(w->base);

@@ -141,6 +141,16 @@ def test_forbidden_command_inside_batch(client, cmd):
     client.error("CALL p", "42883")
 
 
+@pytest.mark.parametrize("line", ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT s"])
+def test_transaction_control_inside_batch(client, line):
+    e = uniq("txb")
+    replies, final = run_batch(client, [f"INSERT INTO users (email, password_hash) VALUES ('{e}', 'h')", line])
+    assert state_of(replies[1]) == "0A000"
+    assert final == "-ERR 0A000 batch failed at line 2; nothing was applied"
+    assert client.count(f"users WHERE email = '{e}'") == 0
+    client.error("COMMIT", "25P01")      # no transaction was left open
+
+
 def test_batch_count_errors_then_lines_are_normal(client):
     client.error("BATCH 0", "22023")
     client.error("BATCH abc", "22023")
@@ -179,6 +189,18 @@ def test_too_long_line_inside_write_batch_applies_nothing(client):
     assert WRITE_OK.match(replies[0][1])
     assert replies[1] == ([], "-ERR 54000 line too long")
     assert final == "-ERR 54000 batch failed at line 2; nothing was applied"
+    assert client.count(f"users WHERE email = '{e}'") == 0
+
+
+def test_nul_byte_inside_batch(client):
+    """A line with a NUL byte is refused with 22021, inside a batch as well as outside."""
+    e = uniq("nul")
+    client.send_raw(f"BATCH 3\nINSERT INTO users (email, password_hash) VALUES ('{e}', 'h')\n"
+                    "SELECT 1\x00\nSELECT 3\n".encode())
+    assert WRITE_OK.match(client.read_response()[1])
+    assert state_of(client.read_response()) == "22021"
+    assert client.read_response() == ([], "-ERR 25P02 batch aborted")
+    assert client.read_response() == ([], "-ERR 22021 batch failed at line 2; nothing was applied")
     assert client.count(f"users WHERE email = '{e}'") == 0
 
 

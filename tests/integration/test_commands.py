@@ -389,26 +389,3 @@ def test_stats_fields_and_counters(server):
             assert s3["connections"] == 2
             assert s3["connections_total"] == s2["connections_total"] + 1
         wait_connections(c, 1)
-
-
-# ---------------------------------------------------------------- transactions (not yet supported)
-
-def expect_transaction_refused(c, line):
-    """Explicit transactions are refused for now (0A000). When they arrive, update this one place."""
-    msg = c.error(line, "0A000")
-    assert "transaction" in msg
-
-
-def test_explicit_transactions_are_refused(client):
-    before = client.count("users")
-    for line in ("BEGIN", "begin;", "BEGIN IMMEDIATE", "COMMIT", "END", "ROLLBACK", "SAVEPOINT sp",
-                 "RELEASE sp"):
-        expect_transaction_refused(client, line)
-    # Not inside a transaction afterwards: a write commits on its own and ROLLBACK cannot undo it.
-    expect_transaction_refused(client, "BEGIN")
-    uid = client.create_user("txn@example.com")
-    expect_transaction_refused(client, "ROLLBACK")
-    with client.__class__(client.port) as other:
-        assert other.count(f"users WHERE id = {uid}") == 1
-    assert client.count("users") == before + 1
-    client.assert_usable()

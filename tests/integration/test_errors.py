@@ -57,7 +57,9 @@ def snapshot(c):
     ("PRAGMA journal_mode = DELETE", "42501"),
     ("PRAGMA user_version = 7", "42501"),
     ("PRAGMA query_only = 0", "42501"),
-    ("BEGIN", "0A000"),
+    ("COMMIT", "25P01"),
+    ("ROLLBACK", "25P01"),
+    ("SELECT 1; BEGIN", "42601"),
     ("SELECT length(zeroblob(10)) FROM (SELECT 1) WHERE 1 = 1 UNION ALL SELECT hex(zeroblob(5000))", "54000"),
 ])
 def test_error_then_usable_and_nothing_changed(client, line, state):
@@ -196,7 +198,7 @@ def err_of(reply):
 
 
 def test_runtime_error_mid_result_discards_partial_rows(client):
-    # Rows stream until the division by... a runtime error; the reply is the error alone.
+    # Rows stream until a runtime error (malformed JSON) stops the statement: the reply is the error alone.
     data, status = client.request(
         "SELECT CASE WHEN value < 3 THEN value ELSE json('not json') END FROM json_each('[1,2,3,4]')")
     assert data == [] and status.startswith("-ERR "), (data, status)

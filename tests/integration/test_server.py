@@ -73,6 +73,36 @@ def test_writes_are_not_blocked_by_a_slow_read(server):
         assert other.count(f"users WHERE id = {uid}") == 1
 
 
+def test_pipelining_client_does_not_starve_its_worker(server_factory):
+    """requests_per_event: a client with a long pipeline of slow reads yields to the other
+    clients of its worker between turns."""
+    srv = server_factory("--requests_per_event", "2")
+    n, size = 40, 60_000
+    with srv.client(timeout=60) as watcher:
+        wait_connections(watcher, 1)
+        # Round robin over two workers: heavy and victim (1st and 3rd accept) share one.
+        heavy = srv.client(timeout=60)
+        filler = srv.client(timeout=60)
+        victim = srv.client(timeout=60)
+        try:
+            for c in (heavy, filler, victim):
+                c.ping()
+            t0 = time.monotonic()
+            heavy.send(*[SLOW_SQL.format(n=size)] * n)
+            # Once the first reply is out, the whole pipeline sits in the server's input buffer.
+            assert heavy.read_response()[0][1] == f"={size}"
+            p0 = time.monotonic()
+            victim.ping()
+            ping = time.monotonic() - p0
+            for _ in range(n - 1):
+                assert heavy.read_response()[0][1] == f"={size}"
+            total = time.monotonic() - t0
+            assert ping < total / 5, f"PING took {ping:.3f}s behind a {total:.3f}s pipeline on the same worker"
+        finally:
+            for c in (heavy, filler, victim):
+                c.close()
+
+
 # ---------------------------------------------------------------- max_connections
 
 def test_max_connections(server_factory):

@@ -1,0 +1,202 @@
+"""test_transactions.py - BEGIN/COMMIT/ROLLBACK: atomicity, isolation, failures, savepoints, clients leaving."""
+import os
+import socket
+
+import pytest
+
+from conftest import ERR, READ_OK, WRITE_OK, wait_until
+
+SERVER_ARGS = ["--idle_in_transaction_timeout", "2"]
+
+
+def uniq(prefix):
+    return f"{prefix}-{os.urandom(4).hex()}@example.com"
+
+
+def insert(email):
+    return f"INSERT INTO users (email, password_hash) VALUES ('{email}', 'h')"
+
+
+def has_data(sock):
+    sock.setblocking(False)
+    try:
+        return len(sock.recv(1, socket.MSG_PEEK)) > 0
+    except BlockingIOError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+def n_users(c, *emails):
+    return c.count("users WHERE email IN (%s)" % ", ".join(f"'{e}'" for e in emails))
+
+
+def test_commit_applies(server):
+    with server.client() as a, server.client() as b:
+        e1, e2 = uniq("c1"), uniq("c2")
+        assert a.request("BEGIN") == ([], "+OK BEGIN")
+        a.write(insert(e1))
+        a.write(f'CALL createUser "{e2}" "h" null null')
+        assert n_users(a, e1, e2) == 2               # a sees its own writes
+        assert n_users(b, e1, e2) == 0               # nobody else does yet
+        assert a.request("COMMIT") == ([], "+OK COMMIT")
+        assert n_users(b, e1, e2) == 2
+
+
+def test_rollback_discards(client):
+    e1 = uniq("r1")
+    users, stats = client.count("users"), client.rows("SELECT * FROM global_stats")
+    assert client.request("BEGIN")[1] == "+OK BEGIN"
+    client.write(insert(e1))
+    assert client.count("users") == users + 1
+    assert client.request("ROLLBACK") == ([], "+OK ROLLBACK")
+    assert client.count("users") == users
+    assert client.rows("SELECT * FROM global_stats") == stats
+
+
+@pytest.mark.parametrize("begin,end,word", [
+    ("START TRANSACTION", "END", "COMMIT"),
+    ("begin transaction", "commit transaction", "COMMIT"),
+    ("BEGIN IMMEDIATE", "ABORT", "ROLLBACK"),
+    ("Begin", "rollback", "ROLLBACK"),
+])
+def test_spellings(client, begin, end, word):
+    e = uniq("sp")
+    assert client.request(begin) == ([], "+OK BEGIN")
+    client.write(insert(e))
+    assert client.request(end) == ([], f"+OK {word}")
+    assert n_users(client, e) == (1 if word == "COMMIT" else 0)
+
+
+def test_trailing_semicolon(client):
+    """A trailing ; is optional on every line, transaction control included."""
+    e = uniq("semi")
+    assert client.request("BEGIN;") == ([], "+OK BEGIN")
+    client.write(insert(e))
+    assert client.request("ROLLBACK;") == ([], "+OK ROLLBACK")
+    assert n_users(client, e) == 0
+    assert client.request("begin ;") == ([], "+OK BEGIN")
+    assert client.request("COMMIT;") == ([], "+OK COMMIT")
+
+
+def test_state_errors(client):
+    assert "no transaction" in client.error("COMMIT", "25P01")
+    client.error("ROLLBACK", "25P01")
+    client.request("BEGIN")
+    assert "already" in client.error("BEGIN", "25001")
+    assert client.request("COMMIT") == ([], "+OK COMMIT")   # the failed BEGIN did not spoil it
+    client.assert_usable()
+
+
+def test_failed_statement_aborts_the_transaction(client):
+    taken = uniq("taken")
+    client.create_user(taken)
+    e1, e2 = uniq("f1"), uniq("f2")
+    client.request("BEGIN")
+    client.write(insert(e1))
+    client.error(insert(taken), "23505")
+    assert "aborted" in client.error(insert(e2), "25P02")
+    client.error("SELECT 1", "25P02")
+    client.error(f"CALL getUserByEmail {e1}", "25P02")
+    client.ping()                                             # commands that touch no data still work
+    assert client.request("COMMIT") == ([], "+OK ROLLBACK")  # COMMIT of a failed transaction rolls back
+    assert n_users(client, e1, e2) == 0
+    client.assert_usable()
+
+
+def test_other_writers_wait_for_the_open_transaction(server):
+    with server.client() as a, server.client() as b:
+        ea, eb = uniq("wa"), uniq("wb")
+        a.request("BEGIN")
+        a.write(insert(ea))
+        b.send(insert(eb))
+        # Reads are not blocked: they see the last commit.
+        with server.client() as r:
+            assert n_users(r, ea, eb) == 0
+        a.ping()
+        assert a.scalar("SELECT 1") == "1"
+        assert not has_data(b.sock), "another client's write ran inside an open transaction"
+        assert a.request("COMMIT")[1] == "+OK COMMIT"
+        assert WRITE_OK.match(b.read_response()[1])
+        assert n_users(b, ea, eb) == 2
+
+
+def test_savepoints(client):
+    e1, e2, e3 = uniq("s1"), uniq("s2"), uniq("s3")
+    client.request("BEGIN")
+    client.write(insert(e1))
+    assert client.request("SAVEPOINT a")[1].startswith("+OK")
+    client.write(insert(e2))
+    assert client.request("ROLLBACK TO a")[1].startswith("+OK")
+    client.write(insert(e3))
+    assert client.request("RELEASE a")[1].startswith("+OK")
+    assert client.request("COMMIT")[1] == "+OK COMMIT"
+    assert [n_users(client, e) for e in (e1, e2, e3)] == [1, 0, 1]
+    client.error("SAVEPOINT outside", "25P01")
+
+
+def test_batch_inside_a_transaction(client):
+    e1, e2 = uniq("bt1"), uniq("bt2")
+    client.request("BEGIN")
+    client.send("BATCH 2", insert(e1), f"SELECT count(*) FROM users WHERE email = '{e1}'")
+    assert WRITE_OK.match(client.read_response()[1])
+    assert client.read_response()[0][1] == "=1"
+    assert client.read_response() == ([], "+OK batch 2")
+    client.write(insert(e2))
+    assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
+    assert n_users(client, e1, e2) == 0
+
+
+def test_named_multi_statement_query_inside_a_transaction(client):
+    e = uniq("named")
+    client.request("BEGIN")
+    client.write(f'CALL createUserWithPreferences "{e}" "h" "N" "dark" "en"')
+    assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
+    assert n_users(client, e) == 0
+    assert client.count(f"user_preferences p JOIN users u ON u.id = p.user_id WHERE u.email = '{e}'") == 0
+
+
+@pytest.mark.parametrize("how", ["close", "quit", "half-close"])
+def test_client_leaving_rolls_back(server, how):
+    e, other = uniq("gone"), uniq("after")
+    with server.client() as watcher:
+        c = server.client()
+        c.request("BEGIN")
+        c.write(insert(e))
+        if how == "quit":
+            assert c.request("QUIT") == ([], "+BYE")
+        elif how == "half-close":
+            c.sock.shutdown(socket.SHUT_WR)
+            assert c.read_until_eof() == b""
+        c.close()
+        # The writer is free again at once (not after idle_in_transaction_timeout) ...
+        watcher.write(insert(other))
+        # ... and the transaction's write is gone.
+        assert n_users(watcher, e) == 0
+        assert n_users(watcher, other) == 1
+
+
+def test_idle_transaction_times_out(server):
+    with server.client() as a, server.client(timeout=20) as b:
+        ea, eb = uniq("idle-a"), uniq("idle-b")
+        a.request("BEGIN")
+        a.write(insert(ea))
+        # b's write waits for a's transaction, which is rolled back after 2 idle seconds.
+        b.write(insert(eb))
+        assert a.error("SELECT 1", "25P03")
+        assert n_users(b, ea, eb) == 1 and n_users(b, eb) == 1
+        a.error("COMMIT", "25P01")
+        a.assert_usable()
+
+
+def test_sigterm_with_an_open_transaction(server_factory, tmp_path):
+    db = tmp_path / "tx.db"
+    srv = server_factory(db_path=db)
+    c = srv.client()
+    c.request("BEGIN")
+    c.write(insert("open-at-shutdown@example.com"))
+    assert srv.terminate() == 0, srv.stderr()
+    c.close()
+    srv2 = server_factory(db_path=db)
+    with srv2.client() as c2:
+        assert n_users(c2, "open-at-shutdown@example.com") == 0
