@@ -66,6 +66,9 @@ typedef struct cache_hit {
 } cache_hit;
 
 enum cache_result { CACHE_MISS = 0, CACHE_HIT = 1, CACHE_LEAD = 2 };
+/* The lead argument of cache_get: look only, lead a miss, or only glance at tier 1 (a fast path
+ * that is followed by a real lookup on a miss: not counted). */
+enum cache_get_mode { CACHE_LOOK = 0, CACHE_LEAD_MISS = 1, CACHE_PROBE = 2 };
 
 /* Look up (key, fmt). A valid, unexpired hit appends its data to out and fills *hit. On a miss
  * with lead set: if another thread is already computing the same (key, fmt) this waits for it and

@@ -2,6 +2,7 @@
 #ifndef LC_TIER2_H
 #define LC_TIER2_H
 
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,7 +69,11 @@ void    tier2_sweep(tier2 *t, double now);
 /* The n rows with most hits, most first. */
 void    tier2_top(tier2 *t, int n, tier2_row_fn cb, void *ud);
 void    tier2_get_stats(tier2 *t, tier2_stats *out);
+/* CACHE QUERY (tier2_query.c): see cache_query in cache.h. */
 int     tier2_query(tier2 *t, const char *sql, size_t len, lp_format fmt, buf *out);
+/* The connection, with the tier-2 lock held until tier2_unlock; for tier2_query.c only. */
+sqlite3 *tier2_lock(tier2 *t);
+void     tier2_unlock(tier2 *t);
 
 /* ---- key-value rows (the authoritative copy; the hot map only caches them) ----------------
  * Every change bumps *gen while the tier-2 lock is held, so the hot map can tell whether a value

@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define HASH_NONFATAL_OOM 1 /* a full registry is better than exit() */
 #include <uthash.h>
 
 #define MAX_NAME 1024 /* longer names are not registered (the read is then not cached) */
@@ -69,9 +71,14 @@ int vers_table_id(vers *v, const char *name, size_t len)
         id = e->id;
     } else if (v->n < VERS_MAX_TABLES && (e = malloc(sizeof *e + len + 1))) {
         memcpy(e->name, low, len + 1);
-        e->id = id = v->n;
+        e->id = v->n;
         HASH_ADD_KEYPTR(hh, v->byname, e->name, len, e);
-        v->names[v->n++] = e->name;
+        if (e->hh.tbl) {
+            id = e->id;
+            v->names[v->n++] = e->name;
+        } else {
+            free(e);
+        }
     }
     pthread_mutex_unlock(&v->lock);
     return id;

@@ -46,6 +46,7 @@ typedef struct line_sess {
     buf         batch_text;   /* the collected lines, back to back */
     batch_line *blines;
     buf         scratch;      /* decoded CALL arguments of the line being served */
+    buf         key;          /* the cache key of the read being served */
     int         txn;          /* enum writer_tx_state: an open transaction runs on the writer */
 } line_sess;
 
@@ -74,6 +75,9 @@ static const char *const help_lines[] = {
     "BEGIN | COMMIT | ROLLBACK\ta transaction: its statements, reads included, run on the writer",
     "FORMAT tsv|json\tchoose how rows are written",
     "BACKUP <name>\twrite a consistent online copy of the database into backup_dir",
+    "CACHE STATS | FLUSH [table] | KEYS [n] | QUERY <select>\tlook into and manage the result cache",
+    "SET <key> <value> [EX <seconds>]\tstore a value in the key-value tier",
+    "GET <key> | DEL <key>... | TTL <key> | EXPIRE <key> <seconds>\tread, delete and age key-value entries",
     "STATS\tserver counters",
     "PING\tanswers +PONG",
     "HELP\tthis list",
@@ -150,6 +154,8 @@ static void resolve_call(line_sess *s, conn *c, const char *p, const char *end, 
         r->it.sql = e->q->sql;
         r->it.len = strlen(e->q->sql);
         r->it.name = e->q->name;
+        r->it.ttl = e->q->ttl > 0 ? e->q->ttl : 0;
+        r->it.nocache = e->q->nocache;
         plan = e->plan;
         r->readonly = e->readonly;
     }
@@ -220,6 +226,9 @@ static void resolve_line(line_sess *s, conn *c, const char *line, size_t len, re
     } else if (word_is(p, wl, "BATCH") || word_is(p, wl, "PREPARE") || word_is(p, wl, "DEALLOCATE") ||
                word_is(p, wl, "FORMAT") || word_is(p, wl, "QUIT") || word_is(p, wl, "HELP") ||
                word_is(p, wl, "STATS")) {
+        set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
+    } else if (word_is(p, wl, "CACHE") || word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") ||
+               word_is(p, wl, "TTL") || word_is(p, wl, "EXPIRE") || word_is(p, wl, "BACKUP")) {
         set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
     } else {
         stats_cmd(STATS_CMD_SQL);
@@ -358,18 +367,12 @@ typedef struct read_ctx {
     const query_limits *lim;
 } read_ctx;
 
-/* A read, on this worker's connection; several statements of one named query read one snapshot. */
+/* A read, through the result cache, else on this worker's connection. */
 static int run_read(void *ud, const query_item *it, buf *out, char *state)
 {
     read_ctx *rc = ud;
-    db_conn *db = conn_reader(rc->c);
-    int txn = it->plan && query_plan_nstmts(it->plan) > 1;
-    if (txn)
-        db_exec(db, "BEGIN");
-    int r = query_run(db, it, query_line_sink(rc->s->fmt), rc->lim, out, state);
-    if (txn)
-        db_exec(db, "COMMIT");
-    return r;
+    return rcache_read(conn_shared(rc->c)->rc, conn_reader(rc->c), it, query_line_sink(rc->s->fmt), (int)rc->s->fmt,
+                       rc->lim, out, state, &rc->s->key);
 }
 
 static void submit(line_sess *s, conn *c, line_job *j, enum writer_tx tx)
@@ -779,6 +782,165 @@ static void cmd_backup(line_sess *s, conn *c, const char *p, const char *end)
     pthread_detach(t);
 }
 
+/* ---- the cache: CACHE …, and the key-value tier ------------------------------------ */
+
+typedef struct keys_ctx {
+    buf      *out;
+    lp_format fmt;
+    int       n;
+} keys_ctx;
+
+static void put_key_row(void *ud, const char *sql, size_t sql_len, int64_t hits, double age_s, int ttl_s,
+                        int64_t bytes, int tier)
+{
+    keys_ctx *k = ud;
+    char nums[4][24];
+    lp_value v[6] = {{LP_VAL_TEXT, sql, sql_len}};
+    int64_t ints[4] = {hits, (int64_t)age_s, ttl_s, bytes};
+    for (int i = 0; i < 4; i++) {
+        int n = snprintf(nums[i], sizeof nums[i], "%lld", (long long)ints[i]);
+        v[i + 1] = (lp_value){LP_VAL_INT, nums[i], (size_t)n};
+    }
+    char t = (char)('0' + tier);
+    v[5] = (lp_value){LP_VAL_INT, &t, 1};
+    lp_put_row(k->out, k->fmt, v, 6);
+    k->n++;
+}
+
+static void cmd_cache(line_sess *s, conn *c, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_CACHE);
+    rcache *rc = conn_shared(c)->rc;
+    cache *ca = rcache_cache(rc);
+    buf *out = conn_out(c);
+    skip_space(&p, end);
+    size_t wl = word_len(p, end);
+    const char *arg = p + wl;
+    skip_space(&arg, end);
+    size_t al = word_len(arg, end);
+    if (word_is(p, wl, "STATS")) {
+        rcache_put_stats(rc, out);
+        buf_puts(out, "+OK\n");
+    } else if (word_is(p, wl, "FLUSH") && al == 0) {
+        buf_printf(out, "+OK %lld flushed\n", (long long)cache_flush_all(ca));
+    } else if (word_is(p, wl, "FLUSH")) {
+        int id = cache_table_id(ca, arg, al);
+        if (id < 0) {
+            reply_error(c, "54000", "too many tables known to the cache");
+            return;
+        }
+        buf_printf(out, "+OK %lld flushed\n", (long long)cache_flush_table(ca, id));
+    } else if (word_is(p, wl, "KEYS")) {
+        long n = 10;
+        if (al) {
+            char tmp[16];
+            snprintf(tmp, sizeof tmp, "%.*s", (int)(al < 15 ? al : 15), arg);
+            char *e;
+            n = strtol(tmp, &e, 10);
+            if (*e || n < 1 || n > 10000) {
+                reply_error(c, "22023", "usage: CACHE KEYS [n], n from 1 to 10000");
+                return;
+            }
+        }
+        static const char *const names[] = {"sql", "hits", "age", "ttl", "bytes", "tier"};
+        lp_put_header(out, s->fmt, names, NULL, 6);
+        keys_ctx k = {out, s->fmt, 0};
+        cache_top(ca, (int)n, put_key_row, &k);
+        buf_printf(out, "+OK %d rows\n", k.n);
+    } else if (word_is(p, wl, "QUERY") && arg < end) {
+        cache_query(ca, arg, (size_t)(end - arg), s->fmt, out);
+    } else {
+        reply_error(c, "42601", "usage: CACHE STATS | CACHE FLUSH [table] | CACHE KEYS [n] | CACHE QUERY <select>");
+    }
+}
+
+/* The text a key-value value is stored as: a string as its characters, anything else as its JSON. */
+static size_t kv_text(const lp_arg *a, char *tmp, size_t tmplen, const char **p)
+{
+    switch (a->type) {
+    case LP_ARG_TEXT: *p = a->s; return a->len;
+    case LP_ARG_NULL: *p = "null"; return 4;
+    case LP_ARG_INT:  *p = tmp; return (size_t)snprintf(tmp, tmplen, "%lld", (long long)a->i);
+    default:          *p = tmp; return (size_t)snprintf(tmp, tmplen, "%.17g", a->d);
+    }
+}
+
+static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_KV);
+    cache *ca = rcache_cache(conn_shared(c)->rc);
+    buf *out = conn_out(c);
+    skip_space(&p, end);
+    /* Keys are bare words, taken byte for byte. */
+    size_t kl = word_len(p, end);
+    const char *key = p;
+    p += kl;
+    lp_arg args[LINECMD_MAX_ARGS];
+    char why[160];
+    buf_reset(&s->scratch);
+    if (kl == 0 || buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
+        reply_error(c, "42601", kl ? "out of memory" : "a key is needed");
+        return;
+    }
+    int n = lp_parse_args(p, (size_t)(end - p), args, LINECMD_MAX_ARGS, s->scratch.data, why, sizeof why);
+    if (n < 0) {
+        reply_error(c, "22023", why);
+        return;
+    }
+    if (word_is(cmd, cl, "GET") || word_is(cmd, cl, "TTL")) {
+        if (n != 0) {
+            reply_error(c, "42601", word_is(cmd, cl, "GET") ? "usage: GET <key>" : "usage: TTL <key>");
+            return;
+        }
+        if (word_is(cmd, cl, "TTL")) {
+            buf_printf(out, "=%lld\n+OK 1 rows\n", (long long)cache_kv_ttl(ca, key, kl));
+            return;
+        }
+        buf val;
+        buf_init(&val);
+        if (cache_kv_get(ca, key, kl, &val) == 1) {
+            lp_value v = {LP_VAL_TEXT, val.data ? val.data : "", val.len};
+            lp_put_row(out, s->fmt, &v, 1);
+            buf_puts(out, "+OK 1 rows\n");
+        } else {
+            buf_puts(out, "+OK 0 rows\n");
+        }
+        buf_free(&val);
+    } else if (word_is(cmd, cl, "SET")) {
+        int64_t ttl = -1;
+        if (n == 3 && args[1].type == LP_ARG_TEXT && args[1].len == 2 && strncasecmp(args[1].s, "EX", 2) == 0 &&
+            args[2].type == LP_ARG_INT && args[2].i > 0)
+            ttl = args[2].i;
+        else if (n != 1) {
+            reply_error(c, "42601", "usage: SET <key> <value> [EX <seconds>]");
+            return;
+        }
+        char tmp[40];
+        const char *v;
+        size_t vl = kv_text(&args[0], tmp, sizeof tmp, &v);
+        if (cache_kv_set(ca, key, kl, v, vl, ttl) < 0)
+            reply_error(c, "53200", "the value does not fit in cache_max_bytes");
+        else
+            buf_puts(out, "+OK\n");
+    } else if (word_is(cmd, cl, "DEL")) {
+        /* DEL k1 k2 …: the first key was taken as the key; the rest are arguments (bare words). */
+        int deleted = cache_kv_del(ca, key, kl);
+        for (int i = 0; i < n; i++) {
+            char tmp[40];
+            const char *k;
+            size_t kn = kv_text(&args[i], tmp, sizeof tmp, &k);
+            deleted += cache_kv_del(ca, k, kn);
+        }
+        buf_printf(out, "+OK %d deleted\n", deleted);
+    } else { /* EXPIRE */
+        if (n != 1 || args[0].type != LP_ARG_INT) {
+            reply_error(c, "42601", "usage: EXPIRE <key> <seconds>");
+            return;
+        }
+        buf_printf(out, "+OK %d updated\n", cache_kv_expire(ca, key, kl, args[0].i));
+    }
+}
+
 static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 {
     const char *p = line, *end = line + len;
@@ -816,6 +978,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if (word_is(p, wl, "STATS")) {
         stats_cmd(STATS_CMD_STATS);
         stats_put_lines(conn_out(c));
+        rcache_put_stats(conn_shared(c)->rc, conn_out(c));
         buf_puts(conn_out(c), "+OK\n");
     } else if (word_is(p, wl, "BATCH")) {
         cmd_batch(s, c, p + wl, end);
@@ -826,11 +989,23 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if (word_is(p, wl, "FORMAT")) {
         cmd_format(s, c, p + wl, end);
     } else if (word_is(p, wl, "BACKUP")) {
+        stats_cmd(STATS_CMD_BACKUP);
         cmd_backup(s, c, p + wl, end);
+    } else if (word_is(p, wl, "CACHE")) {
+        cmd_cache(s, c, p + wl, end);
+    } else if (word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") || word_is(p, wl, "TTL") ||
+               word_is(p, wl, "EXPIRE")) {
+        cmd_kv(s, c, p, wl, p + wl, end);
     } else if ((tw = tx_word(p, end)) != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else if (s->txn == WRITER_TX_FAILED) {
         reply_error(c, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+    } else if (!s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
+                                         conn_out(c), &s->key)) {
+        /* A cached read: answered without preparing anything. */
+        stats_cmd(STATS_CMD_SQL);
+        stats_add(STATS_QUERIES, 1);
+        stats_add(STATS_READS, 1);
     } else {
         resolved *r = malloc(sizeof *r);
         if (!r) {
@@ -853,6 +1028,7 @@ static void *ls_open(conn *c)
     lp_framer_init(&s->fr, (size_t)conn_shared(c)->cfg->max_line);
     buf_init(&s->batch_text);
     buf_init(&s->scratch);
+    buf_init(&s->key);
     return s;
 }
 
@@ -916,6 +1092,7 @@ static void ls_close(conn *c, void *state)
     batch_reset(s);
     buf_free(&s->batch_text);
     buf_free(&s->scratch);
+    buf_free(&s->key);
     free(s);
 }
 

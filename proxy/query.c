@@ -337,6 +337,8 @@ int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, cons
                  char *state, const char *status_extra, query_info *info)
 {
     size_t start = out->len;
+    if (info)
+        memset(info, 0, sizeof *info);
     if (it->literal) {
         buf_puts(out, it->literal);
         return 0;

@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "db.h"
 #include "log.h"
+#include "rcache.h"
 #include "stats.h"
 #include "worker.h"
 #include "writer.h"
@@ -25,6 +26,7 @@ typedef struct server {
     const config          *cfg;
     struct event_base     *base;
     struct evconnlistener *listener;
+    struct event          *sweep;
     worker               **workers;
     int                    nworkers;
     unsigned               next;
@@ -58,6 +60,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     event_base_loopbreak(s->base);
+}
+
+/* Expired entries are never served; this only gives their memory back. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cache_sweep(rcache_cache(arg));
 }
 
 static struct evconnlistener *listen_on(server *s)
@@ -114,19 +124,28 @@ int server_run(const config *cfg)
         db_close(wdb);
         return 1;
     }
+    rcache *rc = rcache_new(cfg, err, sizeof err);
+    if (!rc) {
+        log_error("cache: %s", err);
+        db_close(wdb);
+        catalog_free(cat);
+        return 1;
+    }
     writer_opts wo = {
         .group_max = cfg->group_commit_max,
         .group_wait_us = cfg->group_commit_wait_us,
         .idle_tx_s = cfg->idle_in_transaction_timeout,
         .checkpoint_pages = cfg->wal_checkpoint_pages,
+        .hooks = {rc, rcache_hook_begin, rcache_hook_note, rcache_hook_end},
     };
     if (!(wr = writer_start(wdb, &wo, err, sizeof err))) {
         log_error("%s", err);
         db_close(wdb);
         catalog_free(cat);
+        rcache_free(rc);
         return 1;
     }
-    s.shared = (worker_shared){cfg, wr, cat};
+    s.shared = (worker_shared){cfg, wr, cat, rc};
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
     if (!s.workers || !(s.base = event_base_new()))
@@ -139,6 +158,9 @@ int server_run(const config *cfg)
     }
     if (!(s.listener = listen_on(&s)))
         goto out;
+    s.sweep = event_new(s.base, -1, EV_PERSIST, on_sweep, rc);
+    struct timeval every = {cfg->cache_sweep_ms / 1000, (cfg->cache_sweep_ms % 1000) * 1000};
+    event_add(s.sweep, &every);
     sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
     sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
     event_add(sigint, NULL);
@@ -158,7 +180,10 @@ out:
         if (s.workers && s.workers[i])
             worker_join(s.workers[i]);
     writer_stop(wr);
+    rcache_free(rc);
     catalog_free(cat);
+    if (s.sweep)
+        event_free(s.sweep);
     if (sigint)
         event_free(sigint);
     if (sigterm)

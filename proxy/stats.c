@@ -16,6 +16,7 @@ static const char *const counter_names[STATS__COUNT] = {
 static const char *const cmd_names[STATS_CMD__COUNT] = {
     "cmd_sql", "cmd_call", "cmd_prepare", "cmd_deallocate", "cmd_batch",
     "cmd_format", "cmd_ping", "cmd_help", "cmd_quit", "cmd_stats",
+    "cmd_cache", "cmd_kv", "cmd_backup",
 };
 
 void stats_init(void) { started = time(NULL); }

@@ -5,6 +5,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "db.h"
+#include "rcache.h"
 #include "writer.h"
 
 struct event_base;
@@ -15,6 +16,7 @@ typedef struct worker_shared {
     const config  *cfg;
     writer        *wr;
     const catalog *cat;
+    rcache        *rc;
 } worker_shared;
 
 /* Open the worker's read connection and start its thread. Returns NULL with err set. */

@@ -1,0 +1,614 @@
+/* cache.c - the result cache: tier 1 (a sharded uthash hot map, LRU and byte-capped per shard), lookups with single flight, puts, demotion to and promotion from tier 2. */
+#include "cache_int.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <utlist.h>
+
+/* ---- clock, hash ---------------------------------------------------------------------- */
+
+static _Atomic(double (*)(void)) clock_hook;
+
+void cache_set_clock(double (*now)(void)) { atomic_store(&clock_hook, now); }
+
+/* Seconds; the hook is read relaxed: tests set it before starting threads. */
+double hot_now(void)
+{
+    double (*hook)(void) = atomic_load_explicit(&clock_hook, memory_order_relaxed);
+    if (hook)
+        return hook();
+    /* The coarse clock (a few ms resolution) costs ~5 ns against ~35 ns for CLOCK_MONOTONIC here,
+     * half of a whole tier-1 hit; TTLs are whole seconds. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 64-bit hash, 8 bytes a step. The low 32 bits go to uthash (bucket choice), the high ones pick the
+ * shard, so a shard's keys still spread over its buckets. Seeded per cache against chosen keys. */
+static uint64_t hash_bytes(uint64_t seed, const char *p, size_t n)
+{
+    const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
+    uint64_t h = seed ^ (n * k1), w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h ^= w * k2;
+        h = ((h << 31) | (h >> 33)) * k1;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h ^= w * k2;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* The key's hash with this cache's seed. */
+uint64_t hot_hash(cache *c, const char *key, size_t klen) { return hash_bytes(c->seed, key, klen); }
+
+/* The shard of a hash: high bits, so that uthash's low bits stay spread within a shard. */
+shard *hot_shard(cache *c, uint64_t h) { return &c->shards[(h >> 40) & c->mask]; }
+
+/* ---- payloads and entries ------------------------------------------------------------- */
+
+/* A copy of data with one reference. */
+payload *hot_payload_new(const char *data, size_t len, int64_t rows)
+{
+    payload *p = malloc(sizeof *p + len);
+    if (!p)
+        return NULL;
+    atomic_init(&p->refs, 1);
+    p->rows = rows;
+    p->len = len;
+    if (len)
+        memcpy(p->data, data, len);
+    return p;
+}
+
+/* The last reference frees; acq_rel so the freeing thread sees every reader done. */
+void hot_payload_unref(payload *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        free(p);
+}
+
+/* Cut statement text to SQL_CAP without splitting a UTF-8 sequence. */
+static size_t sql_cap(const char *sql, size_t n)
+{
+    if (!sql)
+        return 0;
+    if (n <= SQL_CAP)
+        return n;
+    n = SQL_CAP;
+    while (n > 0 && ((unsigned char)sql[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* A new, unlinked entry without slots; snap NULL for a key-value copy. NULL when out of memory. */
+entry *hot_entry_new(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
+                        double created, double expires, int64_t hits)
+{
+    sql_len = sql_cap(sql, sql_len);
+    int ntab = snap ? snap->n : 0;
+    entry *e = malloc(sizeof *e + (size_t)ntab * (sizeof(uint64_t) + sizeof(int)) + klen + sql_len);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof *e);
+    e->ntab = (int16_t)ntab;
+    e->kv = !snap;
+    e->klen = klen;
+    e->sql_len = (uint32_t)sql_len;
+    e->created = created;
+    e->expires = expires;
+    e->hits = hits;
+    if (snap) {
+        e->epoch = snap->epoch;
+        memcpy(e_vers(e), snap->vers, (size_t)ntab * sizeof(uint64_t));
+        memcpy(e_ids(e), snap->ids, (size_t)ntab * sizeof(int));
+    }
+    memcpy(e_key(e), key, klen);
+    if (sql_len)
+        memcpy(e_sql(e), sql, sql_len);
+    return e;
+}
+
+/* Real bytes: what malloc handed out for the entry (struct, uthash handle, tail) and each payload. */
+void hot_entry_account(entry *e)
+{
+    size_t n = malloc_usable_size(e);
+    for (int i = 0; i < CACHE_NFMT; i++)
+        if (e->slot[i])
+            n += malloc_usable_size(e->slot[i]);
+    e->size = (int64_t)n;
+}
+
+/* Free an unlinked entry and drop its payload references (readers may still hold theirs). */
+static void entry_free(entry *e)
+{
+    for (int i = 0; i < CACHE_NFMT; i++)
+        hot_payload_unref(e->slot[i]);
+    free(e);
+}
+
+/* The snapshot an entry was filled under. */
+static void entry_snap(entry *e, cache_snap *s)
+{
+    s->n = e->ntab;
+    s->epoch = e->epoch;
+    memcpy(s->ids, e_ids(e), (size_t)e->ntab * sizeof(int));
+    memcpy(s->vers, e_vers(e), (size_t)e->ntab * sizeof(uint64_t));
+}
+
+/* LIVE, EXPIRED or STALE; key-value copies have no snapshot and only expire. */
+int hot_state(cache *c, entry *e, double now)
+{
+    if (now >= e->expires)
+        return EXPIRED;
+    if (!e->kv && !vers_fresh(c->v, e_ids(e), e_vers(e), e->ntab, e->epoch))
+        return STALE;
+    return LIVE;
+}
+
+/* Same tables at the same versions and epoch: the two fills saw the same data. */
+static int same_snapshot(entry *a, entry *b)
+{
+    return a->ntab == b->ntab && a->epoch == b->epoch &&
+           memcmp(e_ids(a), e_ids(b), (size_t)a->ntab * sizeof(int)) == 0 &&
+           memcmp(e_vers(a), e_vers(b), (size_t)a->ntab * sizeof(uint64_t)) == 0;
+}
+
+/* Queue an unlinked entry for hot_drain; demote asks for tier 2 if it is still live by then. */
+void hot_gc_push(entry **gc, entry *e, int demote)
+{
+    e->demote = (uint8_t)demote;
+    e->lru_next = *gc;
+    *gc = e;
+}
+
+/* ---- tier 2 glue ------------------------------------------------------------------------ */
+
+/* tier2_stale_fn: a row is stale when its snapshot text no longer matches (or does not parse). */
+static int t2_stale(void *ud, const char *snap, size_t len)
+{
+    cache *c = ud;
+    cache_snap s;
+    if (vers_snap_parse(snap, len, &s) < 0)
+        return 1;
+    return !vers_fresh(c->v, s.ids, s.vers, s.n, s.epoch);
+}
+
+/* Store one result in tier 2 (no lock held). */
+static void t2_store(cache *c, const char *key, size_t klen, int fmt, const payload *p, const cache_snap *snap,
+                     const char *sql, size_t sql_len, double created, double expires, int64_t hits, double now)
+{
+    buf st, names;
+    buf_init(&st);
+    buf_init(&names);
+    vers_snap_text(snap, &st);
+    vers_names_text(c->v, snap, &names);
+    if (!st.oom && !names.oom) {
+        tier2_row r = {
+            .key = key, .klen = klen, .fmt = fmt, .value = p->data, .vlen = p->len, .rows = p->rows,
+            .created_at = created, .expires_at = expires, .hits = hits,
+            .sql = sql ? sql : "", .sql_len = sql_cap(sql, sql_len),
+            .tables = names.data, .tables_len = names.len, .snap = st.data, .snap_len = st.len,
+        };
+        tier2_put(c->t2, &r, now);
+    }
+    buf_free(&st);
+    buf_free(&names);
+}
+
+/* Free what a locked section took out of the hot map; entries evicted alive go to tier 2 first.
+ * Call with no lock held. */
+void hot_drain(cache *c, entry *gc, double now)
+{
+    while (gc) {
+        entry *e = gc;
+        gc = e->lru_next;
+        if (e->demote && hot_state(c, e, now) == LIVE) {
+            cache_snap s;
+            entry_snap(e, &s);
+            for (int f = 0; f < CACHE_NFMT; f++)
+                if (e->slot[f])
+                    t2_store(c, e_key(e), e->klen, f, e->slot[f], &s, e_sql(e), e->sql_len, e->created,
+                             e->expires, e->hits, now);
+        }
+        entry_free(e);
+    }
+}
+
+/* ---- the hot map; all do_*() assume the shard lock ----------------------------------------- */
+
+/* What a uthash table costs besides its items: the table header and the bucket array. */
+static int64_t table_bytes(const entry *map)
+{
+    return map ? (int64_t)(sizeof(UT_hash_table) + map->hh.tbl->num_buckets * sizeof(UT_hash_bucket)) : 0;
+}
+
+int64_t hot_do_bytes(shard *s) { return s->bytes + table_bytes(s->map) + table_bytes(s->kvmap); }
+
+/* The entry for key in map, or NULL. */
+entry *hot_do_find(entry *map, const char *key, size_t klen, uint64_t h)
+{
+    entry *e;
+    HASH_FIND_BYHASHVALUE(hh, map, key, klen, (unsigned)h, e);
+    return e;
+}
+
+/* Out of its map and the LRU; the caller owns it. */
+void hot_do_unlink(shard *s, entry *e)
+{
+    if (e->kv) {
+        HASH_DELETE(hh, s->kvmap, e);
+        s->kvs--;
+    } else {
+        HASH_DELETE(hh, s->map, e);
+        s->results--;
+    }
+    DL_DELETE2(s->lru, e, lru_prev, lru_next);
+    s->bytes -= e->size;
+}
+
+/* Link e as most recently used; -1 (nothing linked) when uthash cannot grow. */
+int hot_do_link(shard *s, entry *e, uint64_t h)
+{
+    if (e->kv)
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->kvmap, e_key(e), e->klen, (unsigned)h, e);
+    else
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->map, e_key(e), e->klen, (unsigned)h, e);
+    if (!e->hh.tbl)
+        return -1;
+    DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    s->bytes += e->size;
+    if (e->kv)
+        s->kvs++;
+    else
+        s->results++;
+    return 0;
+}
+
+/* Small payloads are copied at once (cheaper than two atomic operations); large ones are pinned so
+ * the shard lock is not held across a long copy. */
+void hot_do_copy(payload *p, buf *out, payload **pin)
+{
+    if (p->len <= COPY_UNDER_LOCK) {
+        buf_append(out, p->data, p->len);
+        return;
+    }
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the entry's own ref keeps it alive */
+    *pin = p;
+}
+
+/* Move to the most recently used end. */
+void hot_do_touch(shard *s, entry *e)
+{
+    if (s->lru->lru_prev == e) /* already the most recent */
+        return;
+    DL_DELETE2(s->lru, e, lru_prev, lru_next);
+    DL_APPEND2(s->lru, e, lru_prev, lru_next);
+}
+
+/* Evict from the LRU end until the shard fits; live results are demoted by hot_drain. */
+void hot_do_evict(cache *c, shard *s, entry **gc)
+{
+    while (s->lru && hot_do_bytes(s) > c->shard_cap) {
+        entry *e = s->lru;
+        hot_do_unlink(s, e);
+        s->evictions++;
+        hot_gc_push(gc, e, !e->kv); /* key-value copies are already in tier 2 */
+    }
+}
+
+/* Drop e from the map because of its state, counting why. */
+static void do_drop(shard *s, entry *e, int state, entry **gc)
+{
+    hot_do_unlink(s, e);
+    if (!e->kv) {
+        if (state == EXPIRED)
+            s->expirations++;
+        else if (state == STALE)
+            s->invalidations++;
+    }
+    hot_gc_push(gc, e, 0);
+}
+
+/* Store p as slot fmt of ne's key: into the present entry when it is live with the same snapshot
+ * (ne is then discarded), else as ne, replacing whatever was there. Consumes ne and p. */
+static void do_store(cache *c, shard *s, uint64_t h, entry *ne, int fmt, payload *p, double now, entry **gc)
+{
+    entry *old = hot_do_find(s->map, e_key(ne), ne->klen, h);
+    if (old) {
+        int state = hot_state(c, old, now);
+        if (state == LIVE && same_snapshot(old, ne)) {
+            payload *prev = old->slot[fmt];
+            old->slot[fmt] = p;
+            s->bytes -= old->size;
+            hot_entry_account(old);
+            s->bytes += old->size;
+            if (ne->expires < old->expires)
+                old->expires = ne->expires;
+            old->hits += ne->hits;
+            hot_do_touch(s, old);
+            hot_payload_unref(prev);
+            hot_gc_push(gc, ne, 0);
+            hot_do_evict(c, s, gc);
+            return;
+        }
+        do_drop(s, old, state, gc);
+    }
+    ne->slot[fmt] = p;
+    hot_entry_account(ne);
+    if (hot_do_link(s, ne, h) < 0) {
+        hot_gc_push(gc, ne, 0);
+        return;
+    }
+    hot_do_evict(c, s, gc);
+}
+
+/* A lookup in the hot map. On a hit fills *hit and either copies the data into out or, for a large
+ * payload, pins it in *pin for the caller to copy after unlocking. */
+static int do_lookup(cache *c, shard *s, const char *key, size_t klen, uint64_t h, int fmt, double now,
+                     buf *out, cache_hit *hit, payload **pin, entry **gc)
+{
+    entry *e = hot_do_find(s->map, key, klen, h);
+    if (!e)
+        return CACHE_MISS;
+    int state = hot_state(c, e, now);
+    if (state != LIVE) {
+        do_drop(s, e, state, gc);
+        return CACHE_MISS;
+    }
+    payload *p = e->slot[fmt];
+    if (!p)
+        return CACHE_MISS;
+    e->hits++;
+    s->hits1++;
+    hot_do_touch(s, e);
+    if (hit)
+        *hit = (cache_hit){ .rows = p->rows, .age_s = now - e->created, .tier = 1 };
+    hot_do_copy(p, out, pin);
+    return CACHE_HIT;
+}
+
+/* ---- results ----------------------------------------------------------------------------- */
+
+typedef struct promo {
+    cache     *c;
+    buf       *out;
+    cache_hit *hit;
+    double     now;
+    entry     *ne;
+    payload   *p;
+} promo;
+
+/* A live tier-2 row: copy it out, and take it out of tier 2 if it can live in tier 1. */
+static int promo_hit(void *ud, const tier2_row *r)
+{
+    promo *pr = ud;
+    cache *c = pr->c;
+    if (pr->hit)
+        *pr->hit = (cache_hit){ .rows = r->rows, .age_s = pr->now - r->created_at, .tier = 2 };
+    cache_snap snap;
+    if ((int64_t)r->vlen <= c->cfg.hot_entry_bytes && c->shard_cap > 0 &&
+        vers_snap_parse(r->snap, r->snap_len, &snap) == 0) {
+        pr->ne = hot_entry_new(r->key, r->klen, &snap, r->sql, r->sql_len, r->created_at, r->expires_at, r->hits + 1);
+        pr->p = hot_payload_new(r->value, r->vlen, r->rows);
+        if (pr->ne && pr->p &&
+            (int64_t)(malloc_usable_size(pr->ne) + malloc_usable_size(pr->p)) <= c->shard_cap)
+            return 1;
+        free(pr->ne);
+        free(pr->p);
+        pr->ne = NULL;
+        pr->p = NULL;
+    }
+    buf_append(pr->out, r->value, r->vlen);
+    return 0;
+}
+
+/* The tier-2 half of a lookup (no lock held): 1 on a hit, with the data in out; a row that fits
+ * tier 1 moves there. */
+static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t klen, int fmt, double now,
+                     buf *out, cache_hit *hit)
+{
+    if (!tier2_maybe_has(c->t2))
+        return 0;
+    promo pr = { .c = c, .out = out, .hit = hit, .now = now };
+    if (tier2_get(c->t2, key, klen, fmt, now, promo_hit, &pr) != TIER2_HIT)
+        return 0;
+    atomic_fetch_add_explicit(&c->hits2, 1, memory_order_relaxed);
+    if (pr.ne) {
+        buf_append(out, pr.p->data, pr.p->len);
+        entry *gc = NULL;
+        pthread_mutex_lock(&s->lock);
+        do_store(c, s, h, pr.ne, fmt, pr.p, now, &gc);
+        pthread_mutex_unlock(&s->lock);
+        hot_drain(c, gc, now);
+    }
+    return 1;
+}
+
+/* Every call ends as exactly one of hits1, hits2 or misses (a leader's call is a miss). A waiter
+ * holds no lock while it sleeps (the condition variable releases the shard lock). */
+int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead)
+{
+    if (!c || !key || !out || fmt < 0 || fmt >= CACHE_NFMT)
+        return CACHE_MISS;
+    uint64_t h = hot_hash(c, key, klen);
+    shard *s = hot_shard(c, h);
+    double now = hot_now();
+    int looked_t2 = 0, res = CACHE_MISS;
+    entry *gc = NULL;
+    payload *pin = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        if (do_lookup(c, s, key, klen, h, fmt, now, out, hit, &pin, &gc) == CACHE_HIT) {
+            res = CACHE_HIT;
+            break;
+        }
+        if (!looked_t2) {
+            pthread_mutex_unlock(&s->lock);
+            hot_drain(c, gc, now);
+            gc = NULL;
+            if (lead == CACHE_PROBE)
+                return CACHE_MISS; /* tier 1 only, and not counted: the real lookup follows */
+            if (t2_lookup(c, s, h, key, klen, fmt, now, out, hit))
+                return CACHE_HIT;
+            if (!lead) {
+                atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+                return CACHE_MISS;
+            }
+            looked_t2 = 1;
+            pthread_mutex_lock(&s->lock);
+            continue; /* the hot map again: a put may have landed while unlocked */
+        }
+        flight *f = flight_find(s->flights, key, klen, h, fmt);
+        if (!f) {
+            res = flight_start(&s->flights, key, klen, h, fmt) ? CACHE_LEAD : CACHE_MISS;
+            break;
+        }
+        s->flight_waits++;
+        if (!flight_wait(f, &s->lock, FLIGHT_WAIT_S))
+            break; /* a plain miss: run it, without caching */
+        /* The leader stored or gave up: look again in both tiers; if it is still a miss, lead
+         * (or, if another waiter got there first, wait for that one). */
+        now = hot_now();
+        looked_t2 = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (pin) {
+        buf_append(out, pin->data, pin->len);
+        hot_payload_unref(pin);
+    }
+    hot_drain(c, gc, now);
+    if (res != CACHE_HIT)
+        atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+    return res;
+}
+
+/* Put straight into tier 2 (too big for tier 1). */
+static void put_tier2(cache *c, const cache_fill *f, const payload *p, double now)
+{
+    t2_store(c, f->key, f->klen, f->fmt, p, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, 0, now);
+}
+
+void cache_put(cache *c, const cache_fill *f)
+{
+    if (!c || !f || !f->key || f->fmt < 0 || f->fmt >= CACHE_NFMT)
+        return;
+    uint64_t h = hot_hash(c, f->key, f->klen);
+    shard *s = hot_shard(c, h);
+    double now = hot_now();
+    entry *ne = NULL, *gc = NULL;
+    payload *p = NULL;
+    int ok = f->snap && f->ttl_s > 0 && (f->data || f->len == 0) &&
+             (int64_t)f->len <= c->cfg.max_entry_bytes && (int64_t)f->klen <= c->cfg.max_entry_bytes &&
+             vers_valid(c->v, f->snap) &&
+             vers_fresh(c->v, f->snap->ids, f->snap->vers, f->snap->n, f->snap->epoch); /* never store stale */
+    if (ok && (p = hot_payload_new(f->data, f->len, f->rows))) {
+        if ((int64_t)f->len <= c->cfg.hot_entry_bytes && c->shard_cap > 0)
+            ne = hot_entry_new(f->key, f->klen, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, 0);
+        if (!ne || (int64_t)(malloc_usable_size(ne) + malloc_usable_size(p)) > c->shard_cap) {
+            /* Into tier 2 before the waiters are woken, so that they find it. */
+            free(ne);
+            ne = NULL;
+            put_tier2(c, f, p, now);
+            hot_payload_unref(p);
+            p = NULL;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    if (ne)
+        do_store(c, s, h, ne, f->fmt, p, now, &gc);
+    flight_end(&s->flights, f->key, f->klen, h, f->fmt);
+    pthread_mutex_unlock(&s->lock);
+    hot_drain(c, gc, now);
+}
+
+void cache_abandon(cache *c, const char *key, size_t klen, int fmt)
+{
+    if (!c || !key)
+        return;
+    uint64_t h = hot_hash(c, key, klen);
+    shard *s = hot_shard(c, h);
+    pthread_mutex_lock(&s->lock);
+    flight_end(&s->flights, key, klen, h, fmt);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- table versions ----------------------------------------------------------------------- */
+
+int cache_table_id(cache *c, const char *name, size_t len) { return vers_table_id(c->v, name, len); }
+void cache_snapshot(cache *c, const int *ids, int n, cache_snap *out) { vers_snapshot(c->v, ids, n, out); }
+void cache_bump(cache *c, const int *ids, int n) { vers_bump(c->v, ids, n); }
+void cache_bump_all(cache *c) { vers_bump_all(c->v); }
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg || cfg->shards < 1 || cfg->shards > 65536 || (cfg->shards & (cfg->shards - 1)) ||
+        cfg->hot_bytes < 0 || cfg->max_bytes < 0 || cfg->max_entry_bytes < 0 || cfg->hot_entry_bytes < 0) {
+        snprintf(err, errlen, "cache: bad configuration (shards must be a power of two, sizes >= 0)");
+        return NULL;
+    }
+    cache *c = calloc(1, sizeof *c);
+    if (!c)
+        goto oom;
+    c->cfg = *cfg;
+    c->shard_cap = cfg->hot_bytes / cfg->shards;
+    c->mask = (uint64_t)cfg->shards - 1;
+    if (getrandom(&c->seed, sizeof c->seed, GRND_NONBLOCK) != sizeof c->seed)
+        c->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
+    c->shards = aligned_alloc(_Alignof(shard), sizeof(shard) * (size_t)cfg->shards);
+    if (!c->shards)
+        goto oom;
+    memset(c->shards, 0, sizeof(shard) * (size_t)cfg->shards);
+    for (int i = 0; i < cfg->shards; i++) {
+        pthread_mutex_init(&c->shards[i].lock, NULL);
+        atomic_init(&c->shards[i].kv_gen, 0);
+    }
+    if (!(c->v = vers_new()))
+        goto oom;
+    if (!(c->t2 = tier2_new(cfg->max_bytes, cfg->max_entry_bytes, t2_stale, c, err, errlen))) {
+        cache_free(c);
+        return NULL;
+    }
+    return c;
+oom:
+    snprintf(err, errlen, "cache: out of memory");
+    cache_free(c);
+    return NULL;
+}
+
+void cache_free(cache *c)
+{
+    if (!c)
+        return;
+    for (uint64_t i = 0; c->shards && i <= c->mask; i++) {
+        shard *s = &c->shards[i];
+        entry *e, *tmp;
+        HASH_ITER(hh, s->map, e, tmp) {
+            HASH_DELETE(hh, s->map, e);
+            entry_free(e);
+        }
+        HASH_ITER(hh, s->kvmap, e, tmp) {
+            HASH_DELETE(hh, s->kvmap, e);
+            entry_free(e);
+        }
+        flight_free_all(&s->flights);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(c->shards);
+    vers_free(c->v);
+    tier2_free(c->t2);
+    free(c);
+}

@@ -1,0 +1,248 @@
+/* rcache.c - reads through the result cache (keys, policy, fills) and the writer's side of invalidation. */
+#include "rcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "extwatch.h"
+#include "log.h"
+#include "sqlnorm.h"
+
+struct rcache {
+    const config *cfg;
+    cache        *c;
+    extwatch     *watch;
+    /* writer thread only: what the current transaction may change */
+    int           wids[256];
+    int           nwids;
+    int           wall;       /* DDL, or too many tables: every entry goes stale */
+};
+
+rcache *rcache_new(const config *cfg, char *err, size_t errlen)
+{
+    rcache *rc = calloc(1, sizeof *rc);
+    if (!rc) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    rc->cfg = cfg;
+    int shards = 1;
+    while (shards < cfg->cache_shards)
+        shards <<= 1;
+    cache_config cc = {
+        .hot_bytes = cfg->cache_hot_bytes,
+        .max_bytes = cfg->cache_max_bytes,
+        .max_entry_bytes = cfg->cache_max_entry_bytes,
+        /* One entry may take at most 1/64 of a shard, so the LRU always has room to work with. */
+        .hot_entry_bytes = cfg->cache_hot_bytes / shards / 4,
+        .shards = shards,
+    };
+    if (!(rc->c = cache_new(&cc, err, errlen))) {
+        free(rc);
+        return NULL;
+    }
+    char why[512];
+    if (!(rc->watch = extwatch_open(cfg->db_path, rc->c, why, sizeof why)))
+        log_warn("writes by other processes will not be noticed by the cache: %s", why);
+    return rc;
+}
+
+void rcache_free(rcache *rc)
+{
+    if (!rc)
+        return;
+    extwatch_close(rc->watch);
+    cache_free(rc->c);
+    free(rc);
+}
+
+cache *rcache_cache(rcache *rc) { return rc->c; }
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Key = normalized SQL, a 0x00 separator the normalizer never emits unescaped, then the arguments. */
+static void make_key(const char *sql, size_t len, const lp_arg *args, int nargs, buf *key, sqlnorm_hints *h)
+{
+    buf_reset(key);
+    sqlnorm_key(sql, len, key, h);
+    sqlnorm_key_args(key, args, nargs);
+}
+
+static void put_hit_status(const query_sink *sink, buf *out, const cache_hit *hit, double t0)
+{
+    char extra[48];
+    snprintf(extra, sizeof extra, " cache=hit age=%lld", (long long)hit->age_s);
+    query_outcome o = {.rows = hit->rows, .ms = now_ms() - t0, .extra = extra};
+    sink->done(sink, &o, out);
+}
+
+int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
+                   buf *scratch)
+{
+    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF)
+        return 0;
+    double t0 = now_ms();
+    extwatch_check(rc->watch);
+    sqlnorm_hints h;
+    make_key(sql, len, NULL, 0, scratch, &h);
+    if (h.nocache)
+        return 0;
+    cache_hit hit;
+    if (cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
+        return 0;
+    put_hit_status(sink, out, &hit, t0);
+    return 1;
+}
+
+/* Run the item on the reader; several statements read one snapshot. */
+static int run(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
+               char *state, const char *extra, query_info *info)
+{
+    int txn = it->plan && query_plan_nstmts(it->plan) > 1;
+    if (txn)
+        db_exec(db, "BEGIN");
+    int r = query_run_ex(db, it, sink, lim, out, state, extra, info);
+    if (txn)
+        db_exec(db, "COMMIT");
+    return r;
+}
+
+int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
+                const query_limits *lim, buf *out, char *state, buf *scratch)
+{
+    if (it->literal || it->err_state)
+        return query_run(db, it, sink, lim, out, state); /* nothing to run, nothing to cache */
+    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache)
+        return run(db, it, sink, lim, out, state, " cache=off", NULL);
+    double t0 = now_ms();
+    extwatch_check(rc->watch);
+    sqlnorm_hints h;
+    make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
+    if (h.nocache)
+        return run(db, it, sink, lim, out, state, " cache=off", NULL);
+    cache_hit hit;
+    int got = cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_LEAD_MISS);
+    if (got == CACHE_HIT) {
+        put_hit_status(sink, out, &hit, t0);
+        return 0;
+    }
+    /* We lead: every path below ends with cache_put or cache_abandon for this key. */
+    query_analysis a;
+    int ids[DB_STMT_MAX_TABLES];
+    int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
+                    !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN));
+    for (int i = 0; cacheable && i < a.nreads; i++)
+        cacheable = (ids[i] = cache_table_id(rc->c, a.reads[i], strlen(a.reads[i]))) >= 0;
+    if (!cacheable) {
+        cache_abandon(rc->c, scratch->data, scratch->len, slot);
+        return run(db, it, sink, lim, out, state, " cache=off", NULL);
+    }
+    /* The versions are read before the query starts its snapshot: a write that commits in between
+     * bumps them, so what we store can never outlive the data it was read from. */
+    cache_snap snap;
+    cache_snapshot(rc->c, ids, a.nreads, &snap);
+    size_t start = out->len;
+    query_info info;
+    int r = run(db, it, sink, lim, out, state, " cache=miss", &info);
+    int keep = r == 0 && (int64_t)info.data_len <= rc->cfg->cache_max_entry_bytes &&
+               (rc->cfg->cache_mode != CONFIG_CACHE_EXPENSIVE || info.ms >= rc->cfg->cache_min_ms);
+    if (!keep) {
+        cache_abandon(rc->c, scratch->data, scratch->len, slot);
+        return r;
+    }
+    /* A hint of ttl=0 means "answer, but do not keep". */
+    int ttl = h.ttl >= 0 ? h.ttl : it->ttl > 0 ? it->ttl : rc->cfg->cache_ttl;
+    if (ttl == 0) {
+        cache_abandon(rc->c, scratch->data, scratch->len, slot);
+        return r;
+    }
+    cache_fill f = {
+        .key = scratch->data, .klen = scratch->len, .fmt = slot,
+        .data = out->data + start, .len = info.data_len, .rows = info.rows,
+        .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len,
+    };
+    cache_put(rc->c, &f);
+    return r;
+}
+
+void rcache_hook_begin(void *ud)
+{
+    rcache *rc = ud;
+    rc->nwids = 0;
+    rc->wall = 0;
+    extwatch_writer_begin(rc->watch);
+}
+
+void rcache_hook_note(void *ud, db_conn *wdb, const query_item *it)
+{
+    rcache *rc = ud;
+    if (!it->sql || it->literal || it->err_state)
+        return;
+    query_analysis a;
+    if (query_analyze(wdb, it->sql, it->len, &a) != SQLITE_OK || (a.flags & (DB_STMT_DDL | DB_STMT_MANY))) {
+        /* A statement we cannot see into (it will fail anyway, or it changes the schema). */
+        rc->wall = 1;
+        return;
+    }
+    for (int i = 0; i < a.nwrites && !rc->wall; i++) {
+        int id = cache_table_id(rc->c, a.writes[i], strlen(a.writes[i]));
+        if (id < 0 || rc->nwids == (int)(sizeof rc->wids / sizeof rc->wids[0])) {
+            rc->wall = 1;
+            break;
+        }
+        int seen = 0;
+        for (int j = 0; j < rc->nwids && !seen; j++)
+            seen = rc->wids[j] == id;
+        if (!seen)
+            rc->wids[rc->nwids++] = id;
+    }
+}
+
+void rcache_hook_end(void *ud, int committed)
+{
+    rcache *rc = ud;
+    if (committed) {
+        if (rc->wall)
+            cache_bump_all(rc->c);
+        else if (rc->nwids)
+            cache_bump(rc->c, rc->wids, rc->nwids);
+    }
+    rc->nwids = 0;
+    rc->wall = 0;
+    extwatch_writer_end(rc->watch);
+}
+
+static void stat_line(buf *out, const char *name, long long v)
+{
+    buf_printf(out, "=%s\t%lld\n", name, v);
+}
+
+void rcache_put_stats(rcache *rc, buf *out)
+{
+    cache_stats s;
+    cache_get_stats(rc->c, &s);
+    int64_t lookups = s.hits1 + s.hits2 + s.misses;
+    stat_line(out, "cache_hits", s.hits1 + s.hits2);
+    stat_line(out, "cache_hits_tier1", s.hits1);
+    stat_line(out, "cache_hits_tier2", s.hits2);
+    stat_line(out, "cache_misses", s.misses);
+    buf_printf(out, "=cache_hit_ratio\t%.4f\n", lookups ? (double)(s.hits1 + s.hits2) / (double)lookups : 0.0);
+    stat_line(out, "cache_entries_tier1", s.entries1);
+    stat_line(out, "cache_bytes_tier1", s.bytes1);
+    stat_line(out, "cache_entries_tier2", s.entries2);
+    stat_line(out, "cache_bytes_tier2", s.bytes2);
+    stat_line(out, "cache_evictions_tier1", s.evictions1);
+    stat_line(out, "cache_evictions_tier2", s.evictions2);
+    stat_line(out, "cache_invalidations", s.invalidations);
+    stat_line(out, "cache_expirations", s.expirations);
+    stat_line(out, "cache_singleflight_waits", s.flight_waits);
+    stat_line(out, "cache_kv_keys", s.kv_keys);
+    stat_line(out, "cache_foreign_commits", extwatch_foreign_commits(rc->watch));
+}

@@ -1,0 +1,41 @@
+/* rcache.h - reads through the result cache (keys, policy, fills) and the writer's side of invalidation. */
+#ifndef LC_RCACHE_H
+#define LC_RCACHE_H
+
+#include "buf.h"
+#include "cache.h"
+#include "config.h"
+#include "db.h"
+#include "query.h"
+
+typedef struct rcache rcache;
+
+/* The cache and its watch on db_path; call after the writer has opened the database. */
+rcache *rcache_new(const config *cfg, char *err, size_t errlen);
+void    rcache_free(rcache *rc);
+cache  *rcache_cache(rcache *rc);
+
+/* Cache slots: one encoding of a result per slot. */
+enum rcache_slot { RCACHE_LINE_TSV = 0, RCACHE_LINE_JSON = 1, RCACHE_PG_TEXT = 2 };
+
+/* A plain SQL line that is in the cache: answer it (data, then the status) and return 1;
+ * otherwise 0. Never touches SQLite. scratch is the caller's, for the key. */
+int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
+                   buf *scratch);
+
+/* A read: served from the cache, or run on db, answered and stored by the cache policy. The
+ * status carries cache=hit|miss|off. Returns like query_run. */
+int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
+                const query_limits *lim, buf *out, char *state, buf *scratch);
+
+/* The writer's hooks (writer thread only; ud is the rcache). Around each transaction: begin after
+ * BEGIN IMMEDIATE; note what each item may change; end after COMMIT (committed = 1: the noted tables
+ * get new versions, so no cached result of them is served again) or ROLLBACK (committed = 0). */
+void rcache_hook_begin(void *ud);
+void rcache_hook_note(void *ud, db_conn *wdb, const query_item *it);
+void rcache_hook_end(void *ud, int committed);
+
+/* "=name\tvalue" lines for STATS and CACHE STATS. */
+void rcache_put_stats(rcache *rc, buf *out);
+
+#endif

@@ -1,0 +1,342 @@
+"""test_cache.py - the result cache through the server: hits, exact invalidation, policy, TTL, caps, single flight.
+
+The rule under test everywhere: after a write is acknowledged, no client ever reads the old value.
+"""
+import random
+import re
+import sqlite3
+import subprocess
+import threading
+import time
+
+from conftest import Client, READ_OK, WRITE_OK
+
+CACHE = re.compile(r" cache=(hit|miss|off)(?: age=(\d+))?")
+
+
+def cache_state(status):
+    m = CACHE.search(status)
+    assert m, f"no cache= field in {status!r}"
+    return m.group(1)
+
+
+def read(c, sql):
+    """(rows, cache state) of a read."""
+    data, status = c.request(sql)
+    assert READ_OK.match(status), f"{sql!r} -> {status!r}"
+    return [line[1:].split("\t") for line in data if line.startswith("=")], cache_state(status)
+
+
+def test_miss_then_hit_and_key_normalization(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.create_user("n@x", full_name="N")
+        rows, st = read(c, "SELECT full_name FROM users WHERE id = 1")
+        assert (rows, st) == ([["N"]], "miss")
+        rows, st = read(c, "SELECT full_name FROM users WHERE id = 1")
+        assert (rows, st) == ([["N"]], "hit")
+        # Case of keywords and whitespace do not split keys; a trailing ; neither.
+        assert read(c, "select   full_name\tfrom users where id=1;")[1] == "hit"
+        # Different literals do.
+        assert read(c, "SELECT full_name FROM users WHERE id = 2")[1] == "miss"
+        # The same statement through CALL with different arguments: separate entries.
+        assert read(c, "CALL getUserById 1")[1] == "miss"
+        assert read(c, "CALL getUserById 1")[1] == "hit"
+        assert read(c, "CALL getUserById 2")[1] == "miss"
+        # Both formats are served, each from its own encoding.
+        c.request("FORMAT json")
+        data, status = c.request("SELECT full_name FROM users WHERE id = 1")
+        assert data == ['#["full_name"]', '=["N"]'] and cache_state(status) == "miss"
+        data, status = c.request("SELECT full_name FROM users WHERE id = 1")
+        assert data == ['#["full_name"]', '=["N"]'] and cache_state(status) == "hit"
+
+
+def test_hit_status_carries_age(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        read(c, "SELECT 1 + 1")
+        data, status = c.request("SELECT 1 + 1")
+        m = CACHE.search(status)
+        assert m.group(1) == "hit" and m.group(2) is not None
+
+
+def test_every_kind_of_write_invalidates(server_factory):
+    srv = server_factory()
+    with srv.client() as c, srv.client() as w:
+        uid = c.create_user("inv@x", full_name="Before")
+        q_user = f"SELECT full_name FROM users WHERE id = {uid}"
+        q_posts = f"SELECT count(*) FROM posts WHERE user_id = {uid}"
+        q_stats = f"SELECT post_count, total_views FROM user_stats WHERE user_id = {uid}"
+        q_global = "SELECT users, posts FROM global_stats"
+        for q in (q_user, q_posts, q_stats, q_global):
+            read(c, q)
+            assert read(c, q)[1] == "hit"
+
+        # UPDATE through another connection.
+        w.write(f"UPDATE users SET full_name = 'After' WHERE id = {uid}")
+        assert read(c, q_user) == ([["After"]], "miss")
+        # INSERT into posts: the trigger-maintained stats tables change too.
+        w.write(f"INSERT INTO posts(user_id, title, views) VALUES ({uid}, 'p', 7)")
+        assert read(c, q_posts)[0] == [["1"]]
+        assert read(c, q_stats)[0] == [["1", "7"]]
+        assert read(c, q_global)[0] == [["1", "1"]]
+        for q in (q_posts, q_stats, q_global):
+            assert read(c, q)[1] == "hit"
+        # A named query that writes.
+        w.write("CALL viewPost 1")
+        assert read(c, q_stats)[0] == [["1", "8"]]
+        # DELETE with ON DELETE CASCADE: posts and stats rows go with the user.
+        read(c, q_posts)
+        w.write(f"DELETE FROM users WHERE id = {uid}")
+        assert read(c, q_user)[0] == []
+        assert read(c, q_posts)[0] == [["0"]]
+        assert read(c, q_stats)[0] == []
+        assert read(c, q_global)[0] == [["0", "0"]]
+        # A write in a BATCH and in a transaction.
+        read(c, "SELECT count(*) FROM items")
+        w.send("BATCH 2", "INSERT INTO items(title) VALUES ('a')", "INSERT INTO items(title) VALUES ('b')")
+        for _ in range(3):
+            w.read_response()
+        assert read(c, "SELECT count(*) FROM items")[0] == [["2"]]
+        w.request("BEGIN")
+        w.write("INSERT INTO items(title) VALUES ('c')")
+        # Not committed: the cached value is still right.
+        assert read(c, "SELECT count(*) FROM items")[0] == [["2"]]
+        w.request("COMMIT")
+        assert read(c, "SELECT count(*) FROM items")[0] == [["3"]]
+        # DDL changes everything.
+        read(c, "SELECT count(*) FROM sessions")
+        w.write("CREATE TABLE extra(x)")
+        assert read(c, "SELECT count(*) FROM sessions")[1] == "miss"
+
+
+def test_write_by_another_process_is_seen(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.create_user("ext@x", full_name="Old")
+        q = "SELECT full_name FROM users WHERE email = 'ext@x'"
+        read(c, q)
+        assert read(c, q) == ([["Old"]], "hit")
+        out = subprocess.run(["sqlite3", str(srv.db_path),
+                              "PRAGMA busy_timeout=5000; UPDATE users SET full_name='New' WHERE email='ext@x';"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert read(c, q)[0] == [["New"]]
+        assert c.stats()["cache_foreign_commits"] >= 1
+
+
+def test_nondeterministic_reads_are_never_cached(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        for sql in ("SELECT random()", "SELECT datetime('now')", "SELECT randomblob(4)",
+                    "SELECT changes()", "SELECT strftime('%s','now') FROM users", "SELECT 1 /*+ nocache */"):
+            for _ in range(2):
+                assert read(c, sql)[1] == "off", sql
+        # A named query marked nocache.
+        c.write("INSERT INTO users(id, email, password_hash) VALUES (1, 's@x', 'h')")
+        c.write("CALL createSession 1 tok 3600")
+        for _ in range(2):
+            assert read(c, "CALL getSessionByToken tok")[1] == "off"
+
+
+def test_ttl_expiry(server_factory):
+    srv = server_factory("--cache_ttl", "1")
+    with srv.client() as c:
+        read(c, "SELECT 40 + 2")
+        assert read(c, "SELECT 40 + 2")[1] == "hit"
+        read(c, "SELECT 50 /*+ ttl=30 */")
+        time.sleep(1.3)
+        assert read(c, "SELECT 40 + 2")[1] == "miss"
+        assert read(c, "SELECT 50 /*+ ttl=30 */")[1] == "hit"
+        assert c.stats()["cache_expirations"] >= 1
+
+
+def test_cache_mode_off_and_expensive(server_factory):
+    srv = server_factory("--cache_mode", "off")
+    with srv.client() as c:
+        for _ in range(2):
+            assert read(c, "SELECT 7")[1] == "off"
+    srv2 = server_factory("--cache_mode", "expensive", "--cache_min_ms", "50")
+    with srv2.client() as c:
+        read(c, "SELECT 8")
+        assert read(c, "SELECT 8")[1] == "miss"          # fast: not worth keeping
+        slow = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000000) "
+                "SELECT count(*) FROM n")
+        read(c, slow)
+        assert read(c, slow)[1] == "hit"
+
+
+def test_byte_caps_hold_under_a_flood(server_factory):
+    hot, total = 256 * 1024, 1024 * 1024
+    srv = server_factory("--cache_hot_bytes", str(hot), "--cache_max_bytes", str(total),
+                         "--cache_shards", "4")
+    with srv.client() as c:
+        n = 100_000
+        batch = 2000
+        for start in range(0, n, batch):
+            c.send_raw("".join(f"SELECT {i}, 'padding-{i:08d}'\n" for i in range(start, start + batch)))
+            for _ in range(batch):
+                _, status = c.read_response()
+                assert READ_OK.match(status)
+        s = c.stats()
+        # Tier 1 never passes its cap; tier 2 by at most one entry.
+        assert s["cache_bytes_tier1"] <= hot, s
+        assert s["cache_bytes_tier2"] <= total + 4096, s
+        assert s["cache_evictions_tier1"] > 0 and s["cache_evictions_tier2"] > 0
+        assert srv.rss_kb() < 400 * 1024
+
+
+def test_single_flight(server_factory):
+    srv = server_factory()
+    slow = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000000) "
+            "SELECT count(*) FROM n")
+    clients = [srv.client() for _ in range(32)]
+    try:
+        before = clients[0].stats()
+        go = threading.Barrier(32)
+        results = [None] * 32
+
+        def one(i):
+            go.wait()
+            results[i] = clients[i].request(slow)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = clients[0].stats()
+    finally:
+        for c in clients:
+            c.close()
+    assert all(r[0] == ["#count(*)", "=2000000"] for r in results)
+    # The query ran once: one miss, everyone else was served its result.
+    assert after["cache_misses"] - before["cache_misses"] == 1
+    assert after["cache_hits"] - before["cache_hits"] == 31
+    assert after["cache_singleflight_waits"] - before["cache_singleflight_waits"] >= 1
+
+
+def test_cache_commands(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.create_user("cc@x")
+        read(c, "SELECT email FROM users")
+        read(c, "SELECT email FROM users")
+        read(c, "SELECT count(*) FROM posts")
+        data, status = c.request("CACHE KEYS 5")
+        assert status == "+OK 2 rows" and data[0] == "#sql\thits\tage\tttl\tbytes\ttier"
+        top = data[1][1:].split("\t")
+        assert top[0] == "SELECT email FROM users" and top[1] == "1"
+        data, status = c.request("CACHE QUERY SELECT count(*) FROM entries")
+        assert READ_OK.match(status)
+        data, status = c.request("CACHE QUERY DELETE FROM entries")
+        assert status.startswith("-ERR 42501")
+        assert c.request("CACHE FLUSH posts")[1] == "+OK 1 flushed"
+        assert read(c, "SELECT email FROM users")[1] == "hit"
+        assert read(c, "SELECT count(*) FROM posts")[1] == "miss"
+        assert c.request("CACHE FLUSH")[1] == "+OK 2 flushed"
+        assert read(c, "SELECT email FROM users")[1] == "miss"
+        data, status = c.request("CACHE STATS")
+        assert status == "+OK" and any(l.startswith("=cache_hit_ratio\t") for l in data)
+
+
+def test_key_value_tier(server_factory):
+    srv = server_factory()
+    with srv.client() as a, srv.client() as b:
+        assert a.request('SET sess:1 {"user":1,"tags":["a"]}') == ([], "+OK")
+        assert b.request("GET sess:1") == (['={"user":1,"tags":["a"]}'], "+OK 1 rows")
+        assert a.request('SET greeting "tab\\there" EX 100') == ([], "+OK")
+        assert b.request("GET greeting") == (["=tab\\there"], "+OK 1 rows")
+        data, _ = b.request("TTL greeting")
+        assert 99 <= int(data[0][1:]) <= 100
+        assert b.request("TTL sess:1") == (["=-1"], "+OK 1 rows")
+        assert b.request("TTL nope") == (["=-2"], "+OK 1 rows")
+        assert a.request("EXPIRE sess:1 1") == ([], "+OK 1 updated")
+        assert a.request("EXPIRE nope 1") == ([], "+OK 0 updated")
+        time.sleep(1.2)
+        assert b.request("GET sess:1") == ([], "+OK 0 rows")
+        assert a.request("SET n 42") == ([], "+OK")
+        assert a.request("DEL n greeting missing") == ([], "+OK 2 deleted")
+        assert b.request("GET n") == ([], "+OK 0 rows")
+        assert a.request("SET")[1].startswith("-ERR 42601")
+        assert a.request("SET k v EX nope")[1].startswith("-ERR 42601")
+
+
+def test_no_stale_reads_randomized(server_factory):
+    """Writers bump counters and record each acknowledged value; a read sent after an
+    acknowledgement must never return less. Reads are mostly cache hits."""
+    srv = server_factory()
+    keys = 8
+    with srv.client() as c:
+        c.write("CREATE TABLE ctr(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+        for k in range(keys):
+            c.write(f"INSERT INTO ctr VALUES ({k}, 0)")
+    acked = [0] * keys
+    lock = threading.Lock()
+    stale = []
+    ops = [0]
+
+    def writer(seed):
+        rnd = random.Random(seed)
+        with srv.client() as c:
+            for _ in range(400):
+                k = rnd.randrange(keys)
+                data, status = c.request(f"UPDATE ctr SET v = v + 1 WHERE k = {k} RETURNING v")
+                assert WRITE_OK.match(status), status
+                v = int(data[1][1:])
+                with lock:
+                    acked[k] = max(acked[k], v)
+                    ops[0] += 1
+
+    def reader(seed):
+        rnd = random.Random(seed)
+        with srv.client() as c:
+            for _ in range(2000):
+                if rnd.random() < 0.8:
+                    k = rnd.randrange(keys)
+                    with lock:
+                        need = acked[k]
+                    rows, _ = read(c, f"SELECT v FROM ctr WHERE k = {k}")
+                    got = int(rows[0][0])
+                else:
+                    with lock:
+                        need = sum(acked)
+                    rows, _ = read(c, "SELECT sum(v) FROM ctr")
+                    got = int(rows[0][0])
+                if got < need:
+                    stale.append((got, need))
+                with lock:
+                    ops[0] += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    threads += [threading.Thread(target=reader, args=(100 + i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ops[0] >= 10_000
+    assert not stale, f"{len(stale)} stale reads, e.g. {stale[:5]}"
+    with srv.client() as c:
+        s = c.stats()
+        assert s["cache_hits"] > 1000, "the test should exercise cache hits"
+        # The server's final answer equals SQLite's own.
+        db = sqlite3.connect(srv.db_path)
+        truth = db.execute("SELECT sum(v) FROM ctr").fetchone()[0]
+        db.close()
+        assert int(read(c, "SELECT sum(v) FROM ctr")[0][0][0]) == truth == 3 * 400
+
+
+def test_batch_lines_that_run_nothing_are_not_cached(server_factory):
+    """Regression: a PING inside a read-only BATCH once left a garbage cache entry behind that a
+    later BATCH was answered with."""
+    srv = server_factory()
+    with srv.client() as c:
+        for _ in range(3):
+            c.send("BATCH 3", "PING", "SELECT 5", "CALL noSuchQuery")
+            assert c.read_response() == ([], "+PONG")
+            data, status = c.read_response()
+            assert data == ["#5", "=5"] and READ_OK.match(status)
+            assert c.read_response()[1].startswith("-ERR 42883")
+            assert c.read_response()[1].startswith("-ERR 42883 batch failed at line 3")
+        data, status = c.request("CACHE KEYS 10")
+        assert [l.split("\t")[0] for l in data[1:]] == ["=SELECT 5"]
