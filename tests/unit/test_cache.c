@@ -91,6 +91,13 @@ static const char *query(cache *c, const char *sql, lp_format fmt)
     memcpy(qout, b.data ? b.data : "", n);
     qout[n] = '\0';
     buf_free(&b);
+    /* The status ends with " ms=<elapsed>", which varies: check it is there, then drop it. */
+    char *ms = strstr(qout, " ms=");
+    if (ms && qout[0] != '-') {
+        char *nl = strchr(ms, '\n');
+        assert_non_null(nl);
+        memmove(ms, nl, strlen(nl) + 1);
+    }
     return qout;
 }
 
