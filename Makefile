@@ -24,7 +24,7 @@ TESTSRCS := $(wildcard tests/unit/test_*.c)
 TESTBINS := $(TESTSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SCHEMA_FILES := $(wildcard schema/*.sql)
 
-.PHONY: all deps run test unit integration asan test-asan clean
+.PHONY: all deps run test unit integration asan test-asan clean bench bench-compare
 all: $(BIN) $(if $(wildcard $(BENCH_MAIN)),litecached-bench)
 
 $(BIN): $(OBJS)
@@ -75,4 +75,36 @@ test-asan: deps
 	@$(MAKE) --no-print-directory $(ASANVARS) unit integration
 
 clean:
-	rm -rf build build-asan litecached litecached-asan
+	rm -rf build build-asan build-fuzz litecached litecached-asan litecached-bench
+
+# Benchmarks (bench/README.md): the standard suite, and the comparison with Redis, PostgreSQL and SQLite.
+bench: all
+	bench/run-suite.sh
+
+bench-compare: all
+	bench/compare.sh
+
+# libFuzzer harnesses for every parser of untrusted bytes (clang). `make fuzz` builds them;
+# `make fuzz-run` runs each for FUZZ_SECONDS on a scratch copy of its seed corpus.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_MODS    := proxy/buf.c proxy/lineproto.c cache/sqlnorm.c proxy/pgwire.c proxy/pgval.c proxy/pglex.c \
+                proxy/pgstmt.c proxy/pgsql.c
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BINS)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_MODS) $(wildcard proxy/*.h cache/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Iproxy -Icache -o $@ $< $(FUZZ_MODS) -lm
+fuzz-run: fuzz
+	@set -e; for b in $(FUZZ_BINS); do \
+		name=$${b#build-fuzz/fuzz_}; work=$$(mktemp -d); \
+		cp -r tests/fuzz/corpus/$$name/. $$work/ 2>/dev/null || true; \
+		echo "== $$b ($(FUZZ_SECONDS) s)"; \
+		status=0; $$b -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+			$$work > build-fuzz/$$name.log 2>&1 || status=$$?; \
+		rm -rf $$work; \
+		if [ $$status -ne 0 ]; then tail -n 40 build-fuzz/$$name.log; exit $$status; fi; \
+		grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" build-fuzz/$$name.log; \
+	done
