@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# compare.sh - `make bench-compare`: litecached against Redis (cache hits) and PostgreSQL 15 (inserts), and against SQLite in-process, in one run.
+#
+# Installs redis-server, postgresql-15 and postgresql-client-15 with apt-get when missing, starts
+# each server on a free port in a throwaway directory, measures, prints every pair with its ratio,
+# writes bench/results/compare-latest.md, and stops every server it started (trap EXIT).
+#
+# Environment: COMPARE_DURATION (10) seconds per measured run; COMPARE_USERS (100000) users for
+# the uncached lookups; COMPARE_OUT (bench/results/compare-latest.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DUR=${COMPARE_DURATION:-10}
+USERS=${COMPARE_USERS:-100000}
+OUT=${COMPARE_OUT:-$ROOT/bench/results/compare-latest.md}
+CONNS=50
+KEYS=10000
+VALUE=100
+PGBIN=/usr/lib/postgresql/15/bin
+
+# ---- dependencies -------------------------------------------------------------------------------
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+MISSING=()
+for p in redis-server postgresql-15 postgresql-client-15; do
+    installed "$p" || MISSING+=("$p")
+done
+if [ ${#MISSING[@]} -gt 0 ]; then
+    echo "compare: installing ${MISSING[*]}"
+    if [ "$(id -u)" != 0 ]; then
+        echo "compare: need root to install ${MISSING[*]} (or install them first)" >&2
+        exit 1
+    fi
+    # Debian's postinst scripts would start the system-wide services (redis on 6379, a postgres
+    # cluster on 5432); this script runs its own, so a temporary policy-rc.d says no (exit 101).
+    POLICY=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        POLICY=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$POLICY"
+        chmod 755 "$POLICY"
+        trap 'rm -f "$POLICY"' EXIT
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
+    if [ -n "$POLICY" ]; then
+        rm -f "$POLICY"
+        trap - EXIT
+    fi
+fi
+
+make -s all
+mkdir -p "$(dirname "$OUT")"
+
+# ---- servers --------------------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/litecached-compare.XXXXXX)
+chmod 755 "$WORK"   # the postgres user must reach its data directory below it
+LC_PID=
+REDIS_PID=
+PG_STARTED=
+cleanup() {
+    set +e
+    if [ -n "$LC_PID" ] && kill -0 "$LC_PID" 2>/dev/null; then
+        kill -TERM "$LC_PID"
+        wait "$LC_PID" 2>/dev/null
+    fi
+    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+        kill -TERM "$REDIS_PID"
+        wait "$REDIS_PID" 2>/dev/null
+    fi
+    if [ -n "$PG_STARTED" ]; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {   # port, pid
+    for _ in $(seq 1 300); do
+        kill -0 "$2" 2>/dev/null || return 1
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+LC_PORT=$(free_port)
+# The PostgreSQL protocol may come on the line protocol's port or on a port of its own: if the
+# server has a pg_port setting, give it one and probe that, else probe the main port.
+LC_PG_PORT=$LC_PORT
+LC_PG_ARGS=()
+if ./litecached --help 2>&1 | grep -q -- '--pg_port'; then
+    LC_PG_PORT=$(free_port)
+    LC_PG_ARGS=(--pg_port "$LC_PG_PORT")
+fi
+# synchronous = full: an acknowledged insert is on disk, as with PostgreSQL's synchronous_commit = on.
+./litecached --port "$LC_PORT" --db_path "$WORK/lc.db" --workers 2 --synchronous full "${LC_PG_ARGS[@]}" \
+    >"$WORK/litecached.log" 2>&1 &
+LC_PID=$!
+wait_port "$LC_PORT" "$LC_PID" || { cat "$WORK/litecached.log" >&2; echo "compare: litecached did not start" >&2; exit 1; }
+
+REDIS_PORT=$(free_port)
+mkdir -p "$WORK/redis"
+(cd "$WORK/redis" && exec redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --dir "$WORK/redis") >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+wait_port "$REDIS_PORT" "$REDIS_PID" || { cat "$WORK/redis.log" >&2; echo "compare: redis did not start" >&2; exit 1; }
+
+PG_PORT=$(free_port)
+mkdir -p "$WORK/pg"
+chown postgres: "$WORK/pg"
+runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg/data" -A trust -U postgres >"$WORK/initdb.log" 2>&1 \
+    || { cat "$WORK/initdb.log" >&2; exit 1; }
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w \
+    -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c fsync=on -c max_connections=200" \
+    start >/dev/null || { cat "$WORK/pg/log" >&2; echo "compare: postgres did not start" >&2; exit 1; }
+PG_STARTED=1
+PSQL=(psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+echo "compare: litecached :$LC_PORT (pid $LC_PID), redis :$REDIS_PORT (pid $REDIS_PID), postgres :$PG_PORT"
+
+B=(./litecached-bench --no-progress --threads 2)
+json() {   # file, key path (python expression on r)
+    /usr/bin/python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print($2)" "$1"
+}
+FAILED=0
+bench() {   # output file, args...
+    local out=$1
+    shift
+    echo "compare: litecached-bench $*" >&2
+    if ! "${B[@]}" "$@" --json >"$out"; then
+        FAILED=1
+        echo "compare: that run reported errors" >&2
+        /usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$out" 2>/dev/null || exit 1
+    fi
+}
+
+# ---- 1. cache hits vs Redis GET, same value size ----------------------------------------------------
+for d in 1 16; do
+    bench "$WORK/lc_hit_d$d.json" hit --port "$LC_PORT" --row-bytes "$VALUE" --keys "$KEYS" \
+        --connections "$CONNS" --depth "$d" --duration "$DUR" --warmup 1
+    bench "$WORK/redis_get_d$d.json" hit --protocol redis --port "$REDIS_PORT" --value-size "$VALUE" --keys "$KEYS" \
+        --connections "$CONNS" --depth "$d" --duration "$DUR" --warmup 1
+done
+
+# ---- 2. single-row inserts vs PostgreSQL (pgbench), both durable at commit ---------------------------
+bench "$WORK/lc_write.json" write --port "$LC_PORT" --value-size "$VALUE" --connections "$CONNS" --depth 1 \
+    --duration "$DUR" --warmup 1
+"${PSQL[@]}" -c "CREATE TABLE bench_w(id bigserial PRIMARY KEY, k integer NOT NULL, v text NOT NULL)"
+cat >"$WORK/insert.sql" <<EOF
+\set k random(1, 1000000)
+INSERT INTO bench_w(k, v) VALUES (:k, repeat('v', $VALUE));
+EOF
+echo "compare: pgbench -f insert.sql -c $CONNS -j 2 -T $DUR" >&2
+pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -f "$WORK/insert.sql" -c "$CONNS" -j 2 -T "$DUR" postgres \
+    >"$WORK/pgbench_insert.txt" 2>&1 || { cat "$WORK/pgbench_insert.txt" >&2; exit 1; }
+PG_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$WORK/pgbench_insert.txt")
+PG_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$WORK/pgbench_insert.txt")
+PG_FAIL=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/pgbench_insert.txt")
+[ -n "$PG_TPS" ] || { cat "$WORK/pgbench_insert.txt" >&2; echo "compare: cannot read pgbench's tps" >&2; exit 1; }
+
+# ---- 3. uncached point lookups vs the same lookups in-process on SQLite -------------------------------
+bench "$WORK/populate.json" --port "$LC_PORT" --populate "$USERS"
+bench "$WORK/lc_miss.json" miss --port "$LC_PORT" --connections "$CONNS" --depth 1 --duration "$DUR" --warmup 1
+bench "$WORK/lc_nocache.json" miss --nocache --port "$LC_PORT" --connections "$CONNS" --depth 1 --duration "$DUR" --warmup 1
+bench "$WORK/inproc.json" inproc --db "$WORK/lc.db" --threads 2 --duration "$DUR" --warmup 1
+
+# ---- 4. pgbench -S against litecached: needs the PostgreSQL protocol ----------------------------------
+# Turns on by itself once psql can talk to litecached's port.
+PGS_NOTE="litecached has no PostgreSQL protocol yet: skipped"
+PGS_LC= PGS_PG=
+if PGCONNECT_TIMEOUT=3 timeout 10 psql -X -h 127.0.0.1 -p "$LC_PG_PORT" -U postgres -d postgres -c 'select 1' \
+    >/dev/null 2>&1; then
+    PGS_NOTE=
+    for target in "$PG_PORT" "$LC_PG_PORT"; do
+        pgbench -h 127.0.0.1 -p "$target" -U postgres -i -s 10 -q postgres >"$WORK/pgbench_init_$target.txt" 2>&1 \
+            || { cat "$WORK/pgbench_init_$target.txt" >&2; FAILED=1; continue; }
+        pgbench -h 127.0.0.1 -p "$target" -U postgres -n -S -c "$CONNS" -j 2 -T "$DUR" postgres \
+            >"$WORK/pgbench_S_$target.txt" 2>&1 || { cat "$WORK/pgbench_S_$target.txt" >&2; FAILED=1; continue; }
+    done
+    PGS_PG=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/pgbench_S_$PG_PORT.txt" 2>/dev/null)
+    PGS_LC=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/pgbench_S_$LC_PG_PORT.txt" 2>/dev/null)
+fi
+
+# ---- report -------------------------------------------------------------------------------------------
+/usr/bin/python3 - "$WORK" "$OUT" "$DUR" "$PG_TPS" "$PG_LAT" "${PG_FAIL:-0}" "$PGS_NOTE" "$PGS_LC" "$PGS_PG" <<'EOF'
+import json, os, platform, sys, time
+work, out, dur, pg_tps, pg_lat, pg_fail, pgs_note, pgs_lc, pgs_pg = sys.argv[1:]
+J = lambda n: json.load(open(os.path.join(work, n + ".json")))
+
+def cpu():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+def us(v):
+    return f"{v} µs" if v < 1000 else f"{v / 1000:.2f} ms"
+
+L = ["# litecached compared\n",
+     f"`make bench-compare` (bench/compare.sh), {time.strftime('%Y-%m-%d %H:%M:%S %Z')}: {cpu()}, "
+     f"{os.cpu_count()} cores, kernel {platform.release()}, load average {open('/proc/loadavg').read().split()[0]} "
+     f"at the end. Every server and the client share this machine. {dur} s per measured run.\n",
+     "| comparison | litecached | other | litecached / other |", "|---|---:|---:|---:|"]
+console = []
+
+def pair(what, a, b, unit, note_a="", note_b=""):
+    ratio = a / b if b else float("nan")
+    L.append(f"| {what} | {a:,.0f} {unit}{note_a} | {b:,.0f} {unit}{note_b} | **{ratio:.2f}×** |")
+    console.append(f"{what:58} {a:>12,.0f} vs {b:>12,.0f} {unit:8} ratio {ratio:5.2f}")
+
+for d in (1, 16):
+    a, b = J(f"lc_hit_d{d}"), J(f"redis_get_d{d}")
+    pair(f"cache hit vs Redis GET, 100 B, 50 conns, depth {d}", a["requests_per_s"], b["requests_per_s"], "req/s",
+         f" (p99 {us(a['latency_us']['p99'])})", f" (p99 {us(b['latency_us']['p99'])})")
+w = J("lc_write")
+pair("single-row INSERT vs PostgreSQL 15 (pgbench), 50 conns, durable", w["requests_per_s"], float(pg_tps), "rows/s",
+     f" (p99 {us(w['latency_us']['p99'])})", f" (mean {pg_lat} ms)")
+m, n, i = J("lc_miss"), J("lc_nocache"), J("inproc")
+pair("uncached point lookup (miss) vs SQLite in-process, 2 threads", m["queries_per_s"], i["queries_per_s"], "q/s")
+pair("/*+ nocache */ point lookup vs SQLite in-process", n["queries_per_s"], i["queries_per_s"], "q/s")
+if pgs_note:
+    L.append(f"| pgbench -S | {pgs_note} | | |")
+    console.append(f"pgbench -S: {pgs_note}")
+elif pgs_lc and pgs_pg:
+    pair("pgbench -S (select-only), 50 conns", float(pgs_lc), float(pgs_pg), "tps")
+else:
+    L.append("| pgbench -S | failed (see the log above) | | |")
+    console.append("pgbench -S: failed")
+pop = J("populate")["populate"]
+L.append("")
+L.append(f"- hits: `litecached-bench hit --row-bytes 100` reads `SELECT v FROM bench_kv WHERE id = k` (a 100-byte "
+         f"value) from a warmed set of 10,000 keys; Redis: `GET key:k` of 100-byte values, the same client, "
+         f"`--protocol redis`. Hit ratio seen by litecached: "
+         + ", ".join(f"depth {d}: " + ("n/a" if J(f'lc_hit_d{d}')['hit_ratio'] is None else
+                                       f"{100 * J(f'lc_hit_d{d}')['hit_ratio']:.1f}%") for d in (1, 16)) + ".")
+L.append("- inserts: litecached with `--synchronous full` (the WAL is synced before the acknowledgement, group "
+         "commit shares syncs); PostgreSQL 15 with synchronous_commit = on, fsync = on; both insert "
+         "`(k, 'v' x 100)` into a table with an integer primary key, one insert per request/transaction"
+         + (f"; pgbench reported {pg_fail} failed transactions" if pg_fail not in ("", "0") else "") + ".")
+L.append(f"- uncached lookups: `SELECT * FROM users WHERE id = k` over {pop['users']:,} populated users; `miss` "
+         "makes every statement unique so each is a real cache miss (lookup, SQLite, store), `--nocache` "
+         "bypasses the cache; in-process: the same lookups through one prepared statement per thread.")
+L.append(f"- litecached-bench latency, miss: p50 {us(m['latency_us']['p50'])}, p99 {us(m['latency_us']['p99'])}; "
+         f"in-process: p50 {us(i['latency_us']['p50'])}, p99 {us(i['latency_us']['p99'])}.")
+open(out, "w").write("\n".join(L) + "\n")
+print("\n".join(console))
+print(f"compare: report written to {out}")
+EOF
+if [ "$FAILED" != 0 ]; then
+    echo "compare: some runs reported errors" >&2
+    exit 1
+fi

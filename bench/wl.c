@@ -1,0 +1,459 @@
+/* wl.c - workload request generators, their set-up (tables, warming) and the fast populate. */
+#include "wl.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "zipf.h"
+
+const char *const wl_names[] = { "hit", "miss", "mixed", "write", "named", "batch", "inproc", "none" };
+
+wl_kind wl_parse(const char *name)
+{
+    for (int k = 0; k < WL_NONE; k++)
+        if (strcmp(name, wl_names[k]) == 0)
+            return (wl_kind)k;
+    return WL_NONE;
+}
+
+int wl_queries_per_request(const wl_opts *o)
+{
+    return o->kind == WL_BATCH ? o->batch_size : 1;
+}
+
+int wl_is_write(const wl_opts *o)
+{
+    return o->kind == WL_WRITE;
+}
+
+/* ---- key choice ---------------------------------------------------------------------------
+ *
+ * Hot keys are ids 1..keys, warmed before measuring, drawn uniformly or by Zipf (rank r is id r).
+ * Cold keys are never repeated: connection i of C takes the sequence numbers i, i+C, i+2C, ...; a
+ * sequence number maps to an id cycling over every row, and the statement carries a salt
+ * `AND <salt> > 0` made of a per-run nonce and the pass over the ids. SQLite folds the constant
+ * away, but the cache keys on the text (literals included), so each cold statement is a genuine
+ * miss, also across runs against the same server within the cache TTL.
+ *
+ * Sizing rule for `mixed --hit-ratio R`: each request is hot with probability R, else cold. Every
+ * hot request hits (the hot set is warmed and far below the cache's capacity) and every cold one
+ * misses, so the steady-state hit ratio is R exactly, whatever the distribution inside the hot
+ * set. (Zipf over one key space would make the ratio depend on the cache size and TTL, and need a
+ * numeric solve per R; this makes it a parameter.) */
+
+typedef struct wl_conn {
+    zipf     z;            /* hot keys; s = 0 when uniform */
+    zipf_rng rng;          /* hot or cold, and write keys */
+    uint64_t cold_seq;
+} wl_conn;
+
+static void *conn_init(void *ud, int idx)
+{
+    wl_opts *o = ud;
+    wl_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    uint64_t seed = o->seed * 1000003u + (uint64_t)idx;
+    zipf_init(&c->z, o->keys, o->zipf ? o->zipf_s : 0.0, seed);
+    zipf_rng_seed(&c->rng, seed ^ UINT64_C(0x5bd1e995));
+    c->cold_seq = (uint64_t)idx;
+    return c;
+}
+
+static void conn_free(void *ud, void *cs)
+{
+    (void)ud;
+    free(cs);
+}
+
+static const char *read_head(const wl_opts *o)
+{
+    if (o->row_bytes > 0)
+        return o->nocache ? "/*+ nocache */ SELECT v FROM bench_kv WHERE id = " : "SELECT v FROM bench_kv WHERE id = ";
+    return o->nocache ? "/*+ nocache */ SELECT * FROM users WHERE id = " : "SELECT * FROM users WHERE id = ";
+}
+
+static void put_hot(const wl_opts *o, struct evbuffer *out, uint64_t k)
+{
+    evbuffer_add_printf(out, "%s%llu\n", read_head(o), (unsigned long long)k);
+}
+
+static void put_cold(const wl_opts *o, wl_conn *c, struct evbuffer *out)
+{
+    uint64_t range = o->max_id > o->keys ? o->max_id : o->keys;
+    uint64_t seq = c->cold_seq;
+    c->cold_seq += (uint64_t)o->connections;
+    evbuffer_add_printf(out, "%s%llu AND %llu > 0\n", read_head(o), (unsigned long long)(1 + seq % range),
+                        (unsigned long long)(o->nonce + seq / range));
+}
+
+static void put_redis(struct evbuffer *out, const char *cmd, const char *key, const char *val, size_t vlen)
+{
+    size_t kl = strlen(key);
+    if (val)
+        evbuffer_add_printf(out, "*3\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(cmd), cmd, kl, key, vlen);
+    else
+        evbuffer_add_printf(out, "*2\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(cmd), cmd, kl, key);
+    if (val) {
+        evbuffer_add(out, val, vlen);
+        evbuffer_add(out, "\r\n", 2);
+    }
+}
+
+static int next(void *ud, void *cs, struct evbuffer *out)
+{
+    wl_opts *o = ud;
+    wl_conn *c = cs;
+    char key[48];
+    if (!c)
+        return 0;
+    if (o->redis) {
+        if (o->kind == WL_WRITE) {
+            snprintf(key, sizeof key, "w:%llu", (unsigned long long)(1 + zipf_rng_below(&c->rng, 1000000)));
+            put_redis(out, "SET", key, o->value, (size_t)o->value_size);
+        } else {
+            snprintf(key, sizeof key, "key:%llu", (unsigned long long)zipf_next(&c->z));
+            put_redis(out, "GET", key, NULL, 0);
+        }
+        return 1;
+    }
+    switch (o->kind) {
+    case WL_HIT:
+        put_hot(o, out, zipf_next(&c->z));
+        return 1;
+    case WL_MISS:
+        put_cold(o, c, out);
+        return 1;
+    case WL_MIXED:
+        if (zipf_rng_double(&c->rng) < o->hit_ratio)
+            put_hot(o, out, zipf_next(&c->z));
+        else
+            put_cold(o, c, out);
+        return 1;
+    case WL_WRITE:
+        evbuffer_add_printf(out, "INSERT INTO bench_w(k, v) VALUES (%llu, '%s')\n",
+                            (unsigned long long)(1 + zipf_rng_below(&c->rng, 1000000)), o->value);
+        return 1;
+    case WL_NAMED:
+        evbuffer_add_printf(out, "CALL getUserById %llu\n", (unsigned long long)zipf_next(&c->z));
+        return 1;
+    case WL_BATCH:
+        evbuffer_add_printf(out, "BATCH %d\n", o->batch_size);
+        for (int i = 0; i < o->batch_size; i++)
+            put_hot(o, out, zipf_next(&c->z));
+        return o->batch_size + 1;   /* one status per line, then the batch's own */
+    default:
+        return 0;
+    }
+}
+
+eng_gen wl_gen(wl_opts *o)
+{
+    return (eng_gen){ .ud = o, .conn_init = conn_init, .conn_free = conn_free, .next = next };
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+static int exec_write(ctl *c, const char *sql, char *err, size_t errlen)
+{
+    char status[256];
+    int rc = ctl_request(c, sql, 1, NULL, status, sizeof status);
+    if (rc != 1) {
+        snprintf(err, errlen, "%.100s: %.150s", sql, rc < 0 ? c->err : status);
+        return -1;
+    }
+    return 0;
+}
+
+/* Send `n` requests already in b (pipelined) and read their n responses; errors fail the set-up. */
+static int flush_pipeline(ctl *c, buf *b, uint64_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (ctl_send(c, b->data, b->len) < 0) {
+        snprintf(err, errlen, "%s", c->err);
+        return -1;
+    }
+    buf_reset(b);
+    char status[256];
+    int bad = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = c->redis ? ctl_resp_reply(c, status, sizeof status) : ctl_response(c, NULL, status, sizeof status);
+        if (rc < 0) {
+            snprintf(err, errlen, "warming: %s", c->err);
+            return -1;
+        }
+        if (rc == 0 && !bad++)
+            snprintf(err, errlen, "warming: %.200s", status);
+    }
+    return bad ? -1 : 0;
+}
+
+/* bench_kv holds exactly ids 1..keys with values of row_bytes bytes, or is rebuilt. */
+static int ensure_kv(ctl *c, wl_opts *o, char *err, size_t errlen)
+{
+    if (exec_write(c, "CREATE TABLE IF NOT EXISTS bench_kv(id INTEGER PRIMARY KEY, v TEXT NOT NULL)", err, errlen) < 0)
+        return -1;
+    char q[200], v[64];
+    snprintf(q, sizeof q, "SELECT count(*) = %llu AND min(length(v)) = %d AND max(length(v)) = %d AND max(id) = count(*) FROM bench_kv",
+             (unsigned long long)o->keys, o->row_bytes, o->row_bytes);
+    if (ctl_scalar(c, q, v, sizeof v) < 0) {
+        snprintf(err, errlen, "%s", c->err);
+        return -1;
+    }
+    if (strcmp(v, "1") == 0)
+        return 0;
+    if (exec_write(c, "DELETE FROM bench_kv", err, errlen) < 0)
+        return -1;
+    buf b;
+    buf_init(&b);
+    const uint64_t per_line = 500, lines_per_batch = 200;
+    uint64_t k = 1;
+    int rc = 0;
+    while (k <= o->keys && rc == 0) {
+        uint64_t lines = 0;
+        size_t hdr = b.len;
+        buf_puts(&b, "BATCH 0000000000\n");   /* count patched below */
+        for (; lines < lines_per_batch && k <= o->keys; lines++) {
+            buf_puts(&b, "INSERT INTO bench_kv(id, v) VALUES ");
+            for (uint64_t i = 0; i < per_line && k <= o->keys; i++, k++)
+                buf_printf(&b, "%s(%llu, printf('%%.*c', %d, 'v'))", i ? "," : "", (unsigned long long)k, o->row_bytes);
+            buf_putc(&b, '\n');
+        }
+        char num[11];
+        snprintf(num, sizeof num, "%010llu", (unsigned long long)lines);
+        memcpy(b.data + hdr + 6, num, 10);
+        ctl_sent.queries += lines;
+        ctl_sent.writes += lines;
+        rc = flush_pipeline(c, &b, lines + 1, err, errlen);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+int wl_setup(ctl *c, wl_opts *o, char *err, size_t errlen)
+{
+    o->nonce = ((uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid() * 7919u) % UINT64_C(1000000000000);
+    free(o->value);
+    o->value = malloc((size_t)o->value_size + 1);
+    if (!o->value) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memset(o->value, 'v', (size_t)o->value_size);
+    o->value[o->value_size] = '\0';
+    buf b;
+    buf_init(&b);
+    if (o->redis) {
+        if (o->kind != WL_HIT && o->kind != WL_WRITE) {
+            snprintf(err, errlen, "--protocol redis runs the hit (GET) and write (SET) workloads only");
+            return -1;
+        }
+        int rc = 0;
+        uint64_t n = 0;
+        for (uint64_t k = 1; o->kind == WL_HIT && k <= o->keys && rc == 0; k++) {
+            char key[48];
+            snprintf(key, sizeof key, "key:%llu", (unsigned long long)k);
+            buf_printf(&b, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%d\r\n", strlen(key), key, o->value_size);
+            buf_append(&b, o->value, (size_t)o->value_size);
+            buf_puts(&b, "\r\n");
+            if (++n == 1000 || k == o->keys) {
+                rc = flush_pipeline(c, &b, n, err, errlen);
+                n = 0;
+            }
+        }
+        buf_free(&b);
+        return rc;
+    }
+    char v[64];
+    if (o->row_bytes > 0) {
+        if (ensure_kv(c, o, err, errlen) < 0)
+            return -1;
+        o->max_id = o->keys;
+    } else {
+        if (ctl_scalar(c, "SELECT coalesce(max(id), 0) FROM users", v, sizeof v) < 0) {
+            snprintf(err, errlen, "%s", c->err);
+            return -1;
+        }
+        o->max_id = strtoull(v, NULL, 10);
+        int reads = o->kind == WL_HIT || o->kind == WL_MIXED || o->kind == WL_NAMED || o->kind == WL_BATCH;
+        if (reads && o->max_id < o->keys) {
+            if (o->max_id > 0) {
+                fprintf(stderr, "note: users has ids up to %llu only; --keys %llu lowered to match\n",
+                        (unsigned long long)o->max_id, (unsigned long long)o->keys);
+                o->keys = o->max_id;
+            } else {
+                fprintf(stderr, "note: users is empty (use --populate N); lookups find no row\n");
+            }
+        }
+    }
+    if (o->kind == WL_WRITE &&
+        exec_write(c, "CREATE TABLE IF NOT EXISTS bench_w(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, v TEXT NOT NULL)",
+                   err, errlen) < 0)
+        return -1;
+    /* Warm the hot set: every hot statement once, exactly as the load will send it. */
+    int warm = o->kind == WL_HIT || o->kind == WL_BATCH || (o->kind == WL_MIXED && o->hit_ratio > 0);
+    int rc = 0;
+    uint64_t n = 0;
+    for (uint64_t k = 1; warm && !o->nocache && k <= o->keys && rc == 0; k++) {
+        buf_printf(&b, "%s%llu\n", read_head(o), (unsigned long long)k);
+        ctl_sent.queries++;
+        ctl_sent.reads++;
+        if (++n == 1000 || k == o->keys) {
+            rc = flush_pipeline(c, &b, n, err, errlen);
+            n = 0;
+        }
+    }
+    buf_free(&b);
+    return rc;
+}
+
+void wl_cleanup(wl_opts *o)
+{
+    free(o->value);
+    o->value = NULL;
+}
+
+/* ---- populate ------------------------------------------------------------------------------
+ *
+ * The server runs a BATCH holding writes as one transaction, so the cost per row is SQLite's
+ * insert (plus the statistics triggers), not a commit. Each BATCH line is a multi-row INSERT of
+ * POP_ROWS rows, so a BATCH of POP_CHUNK users is 300 lines; several connections keep the writer
+ * busy while the next chunk is being formatted and sent. Ids are assigned explicitly from the
+ * chunk number, so connections never collide and posts and items can name their user.
+ *
+ * Index-friendly values, because inserting into the middle of a large index dirties a page per row
+ * once the index outgrows the page cache: emails are zero-padded (user000000042@...) so the email
+ * indexes grow at one end, and views grow with the id (k / 10) so idx_posts_views does too; that
+ * alone made populate about 1.5x faster at a million users. */
+
+#define POP_CHUNK 10000
+#define POP_ROWS  100
+
+typedef struct pop_state {
+    uint64_t first_id, users, chunks;
+    _Atomic uint64_t next_chunk;
+    _Atomic uint64_t lines;
+} pop_state;
+
+static void *pop_conn_init(void *ud, int idx)
+{
+    (void)idx;
+    return ud;
+}
+
+static void pop_conn_free(void *ud, void *cs)
+{
+    (void)ud;
+    (void)cs;
+}
+
+static int pop_next(void *ud, void *cs, struct evbuffer *out)
+{
+    (void)cs;
+    pop_state *ps = ud;
+    uint64_t ch = atomic_fetch_add(&ps->next_chunk, 1);
+    if (ch >= ps->chunks)
+        return 0;
+    uint64_t lo = ps->first_id + ch * POP_CHUNK;
+    uint64_t hi = lo + POP_CHUNK;
+    if (hi > ps->first_id + ps->users)
+        hi = ps->first_id + ps->users;
+    uint64_t u = hi - lo;
+    int lines = (int)((u + POP_ROWS - 1) / POP_ROWS + 2 * ((2 * u + POP_ROWS - 1) / POP_ROWS));
+    evbuffer_add_printf(out, "BATCH %d\n", lines);
+    for (uint64_t a = lo; a < hi; a += POP_ROWS) {
+        uint64_t b = a + POP_ROWS < hi ? a + POP_ROWS : hi;
+        struct evbuffer *e = out;
+        evbuffer_add_printf(e, "INSERT INTO users(id, email, password_hash, full_name, meta) VALUES ");
+        for (uint64_t k = a; k < b; k++)
+            evbuffer_add_printf(e, "%s(%llu,'user%09llu@bench.example','pbkdf2$bench','User %llu','{\"n\":%llu}')",
+                                k == a ? "" : ",", (unsigned long long)k, (unsigned long long)k,
+                                (unsigned long long)k, (unsigned long long)(k % 100));
+        evbuffer_add(e, "\n", 1);
+    }
+    /* items and posts: 2 per user, POP_ROWS rows per line (two users' rows may share a line) */
+    for (int table = 0; table < 2; table++) {
+        uint64_t row = 0;
+        for (uint64_t k = lo; k < hi; k++) {
+            for (int j = 1; j <= 2; j++, row++) {
+                if (row % POP_ROWS == 0)
+                    evbuffer_add_printf(out, "%s", table == 0 ? "INSERT INTO items(user_id, title, description) VALUES "
+                                                              : "INSERT INTO posts(user_id, title, body, views, likes) VALUES ");
+                if (table == 0)
+                    evbuffer_add_printf(out, "%s(%llu,'item %d of user %llu','a benchmark item')",
+                                        row % POP_ROWS ? "," : "", (unsigned long long)k, j, (unsigned long long)k);
+                else
+                    evbuffer_add_printf(out, "%s(%llu,'post %d of user %llu','a benchmark post body',%llu,%llu)",
+                                        row % POP_ROWS ? "," : "", (unsigned long long)k, j, (unsigned long long)k,
+                                        (unsigned long long)(k / 10), (unsigned long long)(k % 50));
+                if (row % POP_ROWS == POP_ROWS - 1)
+                    evbuffer_add(out, "\n", 1);
+            }
+        }
+        if (row % POP_ROWS)
+            evbuffer_add(out, "\n", 1);
+    }
+    atomic_fetch_add(&ps->lines, (uint64_t)lines);
+    return lines + 1;
+}
+
+int wl_populate(const char *host, int port, uint64_t users, int conns, wl_populate_result *res,
+                char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    ctl c;
+    if (ctl_connect(&c, host, port, 0) < 0) {
+        snprintf(err, errlen, "%s", c.err);
+        ctl_close(&c);
+        return -1;
+    }
+    char v[64];
+    int rc = ctl_scalar(&c, "SELECT coalesce(max(id), 0) FROM users", v, sizeof v);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", c.err);
+    ctl_close(&c);
+    if (rc < 0)
+        return -1;
+    pop_state ps = { .first_id = strtoull(v, NULL, 10) + 1, .users = users };
+    ps.chunks = (users + POP_CHUNK - 1) / POP_CHUNK;
+    if (conns < 1)
+        conns = 1;
+    if ((uint64_t)conns > ps.chunks)
+        conns = ps.chunks ? (int)ps.chunks : 1;
+    eng_config cfg = {
+        .host = host, .port = port, .threads = 2, .connections = conns, .depth = 1,
+        .drain_timeout = 60, .proto = ENG_LINE,
+        .gen = { .ud = &ps, .conn_init = pop_conn_init, .conn_free = pop_conn_free, .next = pop_next },
+    };
+    eng_result *er = malloc(sizeof *er);
+    if (!er) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    double t0 = eng_now();
+    int erc = users ? eng_run(&cfg, er) : 0;
+    res->seconds = eng_now() - t0;
+    res->users = users;
+    res->first_id = ps.first_id;
+    res->rows = users * 5;
+    res->requests = users ? er->sent : 0;
+    res->lines = atomic_load(&ps.lines);
+    res->errors = users ? er->errors + er->lost + (uint64_t)er->conn_failures : 0;
+    if (users)
+        snprintf(res->first_error, sizeof res->first_error, "%s", er->first_error);
+    ctl_sent.queries += res->lines;
+    ctl_sent.writes += res->lines;
+    free(er);
+    if (erc < 0 || res->errors) {
+        snprintf(err, errlen, "populate failed: %s", res->first_error[0] ? res->first_error : "errors");
+        return -1;
+    }
+    return 0;
+}
