@@ -108,3 +108,34 @@ fuzz-run: fuzz
 		if [ $$status -ne 0 ]; then tail -n 40 build-fuzz/$$name.log; exit $$status; fi; \
 		grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" build-fuzz/$$name.log; \
 	done
+
+# Installation (README "Operations"): `make install [PREFIX=/usr/local] [DESTDIR=/stage]`. An existing
+# config file is left alone; the unit's paths follow PREFIX. The man page's OPTIONS come from --help.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(PREFIX)/etc
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+.PHONY: install uninstall man
+man: $(BUILD)/litecached.1
+$(BUILD)/litecached.1: doc/litecached.1.in scripts/gen-man $(BIN)
+	@mkdir -p $(dir $@)
+	$(abspath $(BIN)) --help | scripts/gen-man doc/litecached.1.in "$$($(abspath $(BIN)) --version)" > $@.tmp && mv $@.tmp $@
+install: all $(BUILD)/litecached.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/litecached $(DESTDIR)$(DATADIR)/litecached/schema \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/litecached
+	if [ -f litecached-bench ]; then install -m 755 litecached-bench $(DESTDIR)$(BINDIR)/litecached-bench; fi
+	[ -e $(DESTDIR)$(SYSCONFDIR)/litecached/litecached.conf ] || \
+		install -m 644 config/litecached.conf $(DESTDIR)$(SYSCONFDIR)/litecached/litecached.conf
+	install -m 644 $(filter-out schema/queries.sql,$(SCHEMA_FILES)) $(DESTDIR)$(DATADIR)/litecached/schema/
+	install -m 644 schema/queries.sql $(DESTDIR)$(DATADIR)/litecached/queries.sql
+	install -m 644 $(BUILD)/litecached.1 $(DESTDIR)$(MANDIR)/man1/litecached.1
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/etc/|$(SYSCONFDIR)/|g' config/litecached.service \
+		> $(DESTDIR)$(UNITDIR)/litecached.service && chmod 644 $(DESTDIR)$(UNITDIR)/litecached.service
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/litecached $(DESTDIR)$(BINDIR)/litecached-bench $(DESTDIR)$(MANDIR)/man1/litecached.1 \
+		$(DESTDIR)$(UNITDIR)/litecached.service
+	rm -rf $(DESTDIR)$(DATADIR)/litecached
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/litecached/litecached.conf is kept"

@@ -22,7 +22,7 @@ typedef struct options {
     int         port, threads, connections, depth;
     double      duration, warmup;
     uint64_t    requests, populate, keys, seed;
-    int         json, csv, progress, nocache, populate_conns, row_bytes, value_size, redis;
+    int         json, csv, progress, nocache, call, populate_conns, row_bytes, value_size, redis;
     const char *plot, *db;
     int         zipf;
     double      zipf_s;
@@ -52,6 +52,7 @@ static void usage(FILE *f)
           "  --hit-ratio R[,R...] (0.9; mixed runs each)  --sizes N[,N...] (1,5,10,20,50,100,200,500,1000)\n"
           "  --row-bytes B (read bench_kv with B-byte values instead of users)  --value-size B (100)\n"
           "  --nocache (the /*+ nocache */ hint on every read)  --populate N (create N users first)\n"
+          "  --call (point lookups as CALL getUserById k: one prepared statement, like --protocol's peers)\n"
           "  --populate-connections N (4)  --db FILE (inproc)\n"
           "  --json | --csv  --plot FILE.svg (batch, or mixed with a list of ratios)  --no-progress\n"
           "Exit status: 0 ok, 1 errors during the run (-ERR replies, connection failures), 2 bad usage.\n", f);
@@ -88,7 +89,7 @@ static void parse(int argc, char **argv, options *o)
                     .sizes = { 1, 5, 10, 20, 50, 100, 200, 500, 1000 }, .nsizes = 9, .kind = WL_NONE };
     enum { O_HOST = 256, O_PORT, O_THREADS, O_CONNS, O_DEPTH, O_DURATION, O_REQUESTS, O_WARMUP, O_JSON, O_CSV,
            O_PLOT, O_POPULATE, O_KEYS, O_RATIO, O_DIST, O_ZIPFS, O_SIZES, O_VALUE, O_ROW, O_PROTO, O_DB,
-           O_NOCACHE, O_SEED, O_POPCONNS, O_NOPROG, O_HELP };
+           O_NOCACHE, O_CALL, O_SEED, O_POPCONNS, O_NOPROG, O_HELP };
     static const struct option longs[] = {
         { "host", 1, 0, O_HOST }, { "port", 1, 0, O_PORT }, { "threads", 1, 0, O_THREADS },
         { "connections", 1, 0, O_CONNS }, { "depth", 1, 0, O_DEPTH }, { "duration", 1, 0, O_DURATION },
@@ -97,7 +98,7 @@ static void parse(int argc, char **argv, options *o)
         { "keys", 1, 0, O_KEYS }, { "hit-ratio", 1, 0, O_RATIO }, { "dist", 1, 0, O_DIST },
         { "zipf-s", 1, 0, O_ZIPFS }, { "sizes", 1, 0, O_SIZES }, { "value-size", 1, 0, O_VALUE },
         { "row-bytes", 1, 0, O_ROW }, { "protocol", 1, 0, O_PROTO }, { "db", 1, 0, O_DB },
-        { "nocache", 0, 0, O_NOCACHE }, { "seed", 1, 0, O_SEED }, { "populate-connections", 1, 0, O_POPCONNS },
+        { "nocache", 0, 0, O_NOCACHE }, { "call", 0, 0, O_CALL }, { "seed", 1, 0, O_SEED }, { "populate-connections", 1, 0, O_POPCONNS },
         { "no-progress", 0, 0, O_NOPROG }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
     };
     int ch;
@@ -154,6 +155,7 @@ static void parse(int argc, char **argv, options *o)
             break;
         case O_DB: o->db = optarg; break;
         case O_NOCACHE: o->nocache = 1; break;
+        case O_CALL: o->call = 1; break;
         case O_SEED: o->seed = strtoull(optarg, NULL, 10); break;
         case O_POPCONNS: o->populate_conns = atoi(optarg); break;
         case O_NOPROG: o->progress = 0; break;
@@ -424,7 +426,7 @@ int main(int argc, char **argv)
     int failed = 0;
     if (o.kind != WL_NONE) {
         wl_opts w = { .kind = o.kind, .redis = o.redis, .keys = o.keys, .zipf = o.zipf, .zipf_s = o.zipf_s,
-                      .row_bytes = o.row_bytes, .value_size = o.value_size, .nocache = o.nocache,
+                      .row_bytes = o.row_bytes, .value_size = o.value_size, .nocache = o.nocache, .call = o.call,
                       .seed = o.seed, .connections = o.connections };
         int runs = o.kind == WL_BATCH ? o.nsizes : o.kind == WL_MIXED ? o.nratios : 1;
         for (int i = 0; i < runs; i++) {

@@ -81,7 +81,10 @@ static const char *read_head(const wl_opts *o)
 
 static void put_hot(const wl_opts *o, struct evbuffer *out, uint64_t k)
 {
-    evbuffer_add_printf(out, "%s%llu\n", read_head(o), (unsigned long long)k);
+    if (o->call && o->row_bytes == 0)
+        evbuffer_add_printf(out, "CALL getUserById %llu\n", (unsigned long long)k);
+    else
+        evbuffer_add_printf(out, "%s%llu\n", read_head(o), (unsigned long long)k);
 }
 
 static void put_cold(const wl_opts *o, wl_conn *c, struct evbuffer *out)

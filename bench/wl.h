@@ -22,6 +22,7 @@ typedef struct wl_opts {
     int      value_size;   /* write payload; Redis value size */
     int      batch_size;   /* batch: lines per BATCH */
     int      nocache;      /* put the nocache hint on every read */
+    int      call;         /* point lookups as `CALL getUserById k` (one prepared statement) */
     uint64_t seed;
     int      connections;  /* total, for splitting the cold key sequence between connections */
     /* filled in by wl_setup */

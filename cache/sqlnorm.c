@@ -598,6 +598,11 @@ void sqlnorm_key_args(buf *out, const lp_arg *args, int nargs)
             put_le(out, (uint64_t)a->len, 8);
             buf_append(out, a->s, a->len);
             break;
+        case LP_ARG_BLOB:
+            buf_putc(out, 'B');
+            put_le(out, (uint64_t)a->len, 8);
+            buf_append(out, a->s, a->len);
+            break;
         default: /* not a type we know: unique per value of the enum, never equal to the above */
             buf_putc(out, '?');
             put_le(out, (uint64_t)(uint32_t)a->type, 4);

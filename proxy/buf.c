@@ -93,6 +93,16 @@ void buf_put_i64(buf *b, int64_t v)
     buf_append(b, p, (size_t)(e - p));
 }
 
+void buf_put_ms(buf *b, double ms)
+{
+    if (!(ms >= 0) || ms > 9e15) /* NaN, negative (a clock step) or absurd: print 0 */
+        ms = 0;
+    int64_t us = (int64_t)(ms * 1000.0 + 0.5);
+    buf_put_i64(b, us / 1000);
+    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
+    buf_append(b, frac, sizeof frac);
+}
+
 void buf_truncate(buf *b, size_t len)
 {
     if (len < b->len)

@@ -24,6 +24,8 @@ void buf_putc(buf *b, char c);
 void buf_puts(buf *b, const char *s);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_put_i64(buf *b, int64_t v);
+/* A non-negative duration in milliseconds with three decimals ("0.042"), without printf's cost. */
+void buf_put_ms(buf *b, double ms);
 /* Cut the buffer back to len bytes (used to drop a half-written reply). */
 void buf_truncate(buf *b, size_t len);
 /* Hand over the allocation to the caller (NUL-terminated); b is left empty. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -56,6 +57,10 @@ static const struct word temp_store_words[] = {
 static const struct word cache_mode_words[] = {
     { "off", CONFIG_CACHE_OFF }, { "all", CONFIG_CACHE_ALL }, { "expensive", CONFIG_CACHE_EXPENSIVE }, { NULL, 0 },
 };
+static const struct word pg_auth_words[] = {
+    { "trust", CONFIG_PG_AUTH_TRUST }, { "password", CONFIG_PG_AUTH_PASSWORD },
+    { "scram-sha-256", CONFIG_PG_AUTH_SCRAM }, { NULL, 0 },
+};
 static const struct word log_level_words[] = {
     { "error", CONFIG_LOG_ERROR }, { "warn", CONFIG_LOG_WARN }, { "info", CONFIG_LOG_INFO },
     { "debug", CONFIG_LOG_DEBUG }, { NULL, 0 },
@@ -79,8 +84,12 @@ static const struct setting settings[] = {
     S_BOOL  (foreign_keys,       "on", RESTART, "enforce FOREIGN KEY constraints"),
     S_INT   (group_commit_max,   "1000", 1, 1000000, RESTART, "requests committed together in one transaction at most"),
     S_INT   (group_commit_wait_us, "0", 0, 1000000, RESTART, "microseconds the writer waits for a group to fill; 0 = none"),
+    S_STRING(http_bind,          "127.0.0.1", 1, RESTART, "address of the HTTP endpoint (/metrics, /health, /stats)"),
+    S_INT   (http_port,          "9188", 0, 65535, RESTART, "TCP port of the HTTP endpoint; 0 = none"),
     S_INT   (idle_in_transaction_timeout, "30", 1, 86400, LIVE, "seconds an open transaction may sit idle before it is rolled back"),
+    S_STRING(log_file,           "", 0, LIVE, "file the log is appended to (reopened on SIGUSR1); empty = stderr"),
     S_ENUM  (log_level,          "info", log_level_words, LIVE, "least severe message written to the log"),
+    S_BOOL  (log_parameters,     "off", LIVE, "the slow-query log shows argument values and literals instead of ?"),
     S_INT   (max_batch,          "10000", 1, 1000000, LIVE, "lines in one BATCH"),
     S_SIZE  (max_batch_bytes,    "64m", KiB, GiB, LIVE, "bytes of all the lines of one BATCH together"),
     S_INT   (max_connections,    "1024", 1, 1000000, LIVE, "clients connected at once; more are refused"),
@@ -89,14 +98,18 @@ static const struct setting settings[] = {
     S_SIZE  (mmap_size,          "256m", 0, INT64_MAX, RESTART, "bytes of the database SQLite maps into memory"),
     S_SIZE  (output_hard_limit,  "64m", KiB, INT64_MAX, LIVE, "unsent output at which a client is disconnected"),
     S_SIZE  (output_soft_limit,  "1m", KiB, INT64_MAX, LIVE, "unsent output at which a client's requests stop being read"),
+    S_ENUM  (pg_auth,            "trust", pg_auth_words, LIVE, "how PostgreSQL clients authenticate: trust, password or scram-sha-256"),
+    S_INT   (pg_port,            "0", 0, 65535, RESTART, "a second TCP port that speaks only the PostgreSQL protocol; 0 = none"),
     S_INT   (port,               "5433", 1, 65535, RESTART, "TCP port to listen on"),
     S_STRING(query_files,        "", 0, RESTART, "extra named-query files, comma separated"),
     S_INT   (requests_per_event, "64", 1, 100000, LIVE, "requests served for one client before others get a turn"),
+    S_INT   (slow_query_ms,      "100", -1, INT_MAX, LIVE, "statements at least this slow are logged at WARN; 0 = all, -1 = none"),
     /* SQLite reads PRAGMA cache_size as an int, hence INT_MAX despite the 64-bit field. */
     S_INT64 (sqlite_cache_kb,    "64000", 0, INT_MAX, RESTART, "SQLite page cache per database connection, in KiB"),
     S_INT   (stmt_cache_size,    "256", 1, 100000, RESTART, "prepared statements kept per database connection"),
     S_ENUM  (synchronous,        "normal", synchronous_words, RESTART, "when SQLite syncs to disk (PRAGMA synchronous)"),
     S_ENUM  (temp_store,         "memory", temp_store_words, RESTART, "where SQLite keeps temporary tables"),
+    S_STRING(users_file,         "", 0, RESTART, "PostgreSQL users: lines of <user> <role> <SCRAM verifier>; empty = none"),
     S_INT   (wal_autocheckpoint, "1000", 0, INT_MAX, RESTART, "WAL pages that trigger a checkpoint; 0 = never"),
     S_INT   (wal_checkpoint_pages, "10000", 1, INT_MAX, RESTART, "WAL pages past which the writer forces a checkpoint that waits for readers"),
     S_INT   (workers,            "0", 0, 256, RESTART, "worker threads; 0 = one per CPU"),
@@ -345,6 +358,12 @@ void config_defaults(config *cfg)
         }
 }
 
+/* A string a reload replaced: kept until config_free, since another thread may still read it. */
+struct retired {
+    struct retired *next;
+    char           *s;
+};
+
 void config_free(config *cfg)
 {
     for (size_t i = 0; i < NSETTINGS; i++)
@@ -355,6 +374,12 @@ void config_free(config *cfg)
         }
     free(cfg->config_path);
     cfg->config_path = NULL;
+    for (struct retired *r = cfg->retired, *next; r; r = next) {
+        next = r->next;
+        free(r->s);
+        free(r);
+    }
+    cfg->retired = NULL;
 }
 
 /* A deep copy, so a file can be applied to the copy and dropped whole if any line is bad. */
@@ -362,6 +387,7 @@ static int config_copy(config *dst, const config *src)
 {
     *dst = *src;
     dst->config_path = NULL;
+    dst->retired = NULL;
     for (size_t i = 0; i < NSETTINGS; i++)
         if (settings[i].type == T_STRING)
             *(char **)field_of(dst, &settings[i]) = NULL;
@@ -384,6 +410,15 @@ int config_check(const config *cfg, char *err, size_t errlen)
         format_size(hard, sizeof hard, cfg->output_hard_limit);
         format_size(soft, sizeof soft, cfg->output_soft_limit);
         snprintf(err, errlen, "output_hard_limit (%s) must not be below output_soft_limit (%s)", hard, soft);
+        return -1;
+    }
+    if (cfg->pg_auth != CONFIG_PG_AUTH_TRUST && (!cfg->users_file || !cfg->users_file[0])) {
+        snprintf(err, errlen, "pg_auth = %s needs users_file (nobody could log in)",
+                 cfg->pg_auth == CONFIG_PG_AUTH_SCRAM ? "scram-sha-256" : "password");
+        return -1;
+    }
+    if (cfg->pg_port != 0 && cfg->pg_port == cfg->port) {
+        snprintf(err, errlen, "pg_port (%d) must differ from port: the main port speaks PostgreSQL too", cfg->pg_port);
         return -1;
     }
     return 0;
@@ -580,12 +615,19 @@ static int flag_check(config *cfg, const char *value)
     return CONFIG_RUN;
 }
 
+static int flag_make_verifier(config *cfg, const char *value)
+{
+    cfg->make_verifier = value;
+    return CONFIG_RUN;
+}
+
 static const struct flag flags[] = {
     { "backup",  0,   "FILE", flag_backup,  "write a consistent copy of the database to FILE and exit (for cron)" },
     { "check-config", 0, NULL, flag_check,  "validate the settings (and the config file) and exit" },
     { "config",  'c', "FILE", flag_config,  "read settings from FILE; the command line overrides it" },
     { "db",      0,   "PATH", flag_db,      "the database file (the same as --db_path)" },
     { "help",    'h', NULL,   flag_help,    "print this help and exit" },
+    { "make-verifier", 0, "PASSWORD", flag_make_verifier, "print a SCRAM-SHA-256 verifier of PASSWORD for users_file and exit" },
     { "version", 'V', NULL,   flag_version, "print the version and exit" },
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
@@ -618,7 +660,9 @@ void config_print_help(FILE *out)
         else
             snprintf(def, sizeof def, "%s", s->def);
         format_limits(s, limits, sizeof limits);
-        fprintf(out, "  %-*s  %s (default: %s%s%s)\n", width, head, s->help, def, limits[0] ? "; " : "", limits);
+        /* "live": a reload (SIGHUP) changes it without a restart. */
+        fprintf(out, "  %-*s  %s (default: %s%s%s%s)\n", width, head, s->help, def, limits[0] ? "; " : "", limits,
+                s->live ? "; live" : "");
     }
 }
 
@@ -703,6 +747,8 @@ int config_init(config *cfg, int argc, char **argv)
     char err[512];
     struct arg a;
     config_defaults(cfg);
+    cfg->argc = argc;   /* for config_reload, which applies the command line again */
+    cfg->argv = argv;
 
     /* First pass: check every option and run the flags, since -c must be read before any setting
      * it might override, wherever it appears. */
@@ -736,4 +782,86 @@ int config_init(config *cfg, int argc, char **argv)
         return CONFIG_EXIT_ERR;
     }
     return CONFIG_RUN;
+}
+
+/* ---- reload (SIGHUP) ---- */
+
+/* The settings as config_init built them: defaults, then the file, then the command line. */
+static int rebuild(config *next, const config *live, char *err, size_t errlen)
+{
+    struct arg a;
+    if (config_load_file(next, live->config_path, err, errlen) < 0)
+        return -1;
+    for (int i = 1; i < live->argc; i++) {
+        if (next_arg(live->argc, live->argv, &i, &a) < 0) { /* cannot fail: accepted at start-up */
+            snprintf(err, errlen, "the command line no longer parses");
+            return -1;
+        }
+        if (a.setting && apply(next, a.setting, a.value, err, errlen) < 0)
+            return -1;
+    }
+    if (live->db_flag && config_set(next, "db_path", live->db_flag, err, errlen) < 0)
+        return -1;
+    return config_check(next, err, errlen);
+}
+
+/* Move s's value from next into live with an atomic store, as config.h's rule asks. */
+static void store_live(config *live, config *next, const struct setting *s)
+{
+    void *to = field_of(live, s), *from = field_of(next, s);
+    switch (s->type) {
+    case T_INT64: case T_SIZE:
+        atomic_store((_Atomic int64_t *)to, *(int64_t *)from);
+        return;
+    case T_STRING: {
+        char *old = atomic_exchange((char *_Atomic *)to, *(char **)from);
+        *(char **)from = NULL; /* live owns it now */
+        struct retired *r = malloc(sizeof *r);
+        if (r) {
+            r->s = old;
+            r->next = live->retired;
+            live->retired = r;
+        } /* else the old string leaks: never freeing it is the safe way to fail */
+        return;
+    }
+    default:
+        atomic_store((_Atomic int *)to, *(int *)from);
+        return;
+    }
+}
+
+int config_reload(config *live, config_change_fn fn, void *ud, char *err, size_t errlen)
+{
+    if (!live->config_path) {
+        snprintf(err, errlen, "started without -c: there is no configuration file to read again");
+        return -1;
+    }
+    config next;
+    config_defaults(&next);
+    if (rebuild(&next, live, err, errlen) < 0) {
+        config_free(&next);
+        return -1;
+    }
+    int changed = 0;
+    char from[256], to[256];
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        format_value(live, s, from, sizeof from);
+        format_value(&next, s, to, sizeof to);
+        if (s->type == T_STRING) {
+            const char *a = *(char *const *)cfield_of(live, s), *b = *(char *const *)cfield_of(&next, s);
+            if (strcmp(a ? a : "", b ? b : "") == 0)
+                continue;
+        } else if (strcmp(from, to) == 0) {
+            continue;
+        }
+        if (s->live) {
+            store_live(live, &next, s);
+            changed++;
+        }
+        if (fn)
+            fn(ud, s->name, from, to, s->live);
+    }
+    config_free(&next);
+    return changed;
 }

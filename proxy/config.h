@@ -14,22 +14,30 @@ enum config_synchronous { CONFIG_SYNC_NORMAL = 1, CONFIG_SYNC_FULL = 2 };
 enum config_temp_store  { CONFIG_TEMP_DEFAULT = 0, CONFIG_TEMP_FILE = 1, CONFIG_TEMP_MEMORY = 2 };
 enum config_log_level   { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_cache_mode  { CONFIG_CACHE_OFF = 0, CONFIG_CACHE_ALL = 1, CONFIG_CACHE_EXPENSIVE = 2 };
+enum config_pg_auth     { CONFIG_PG_AUTH_TRUST = 0, CONFIG_PG_AUTH_PASSWORD = 1, CONFIG_PG_AUTH_SCRAM = 2 };
 
-/* The values, after defaults, file and command line have been applied. Strings are owned (config_free). */
+/* The values, after defaults, file and command line have been applied. Strings are owned (config_free).
+ *
+ * Threads read these fields without locks while the server runs. SIGHUP (config_reload) changes
+ * the settings flagged LIVE in config.c's table, so the rule is: every LIVE field is _Atomic here
+ * (a plain read of it is then an atomic load; a reload stores each with an atomic store), and a
+ * LIVE string is replaced, never freed, until config_free: a reader may still hold the old one.
+ * A RESTART field never changes after start-up. A derived value cached elsewhere (the log level,
+ * the writer's idle timeout) is pushed by the reload; see server.c. */
 typedef struct config {
     /* listening */
     char   *bind;               /* address to listen on */
     int     port;
     int     workers;            /* 0 = number of CPUs */
-    int     max_connections;
+    _Atomic int max_connections;
     /* limits per connection */
     int64_t max_line;           /* bytes in one request line */
-    int     max_batch;          /* lines in one BATCH */
-    int64_t max_batch_bytes;    /* bytes of all the lines of one BATCH */
-    int64_t max_result_bytes;   /* encoded bytes in one reply */
-    int64_t output_soft_limit;  /* stop reading a client whose unsent output passes this */
-    int64_t output_hard_limit;  /* drop it past this */
-    int     requests_per_event; /* requests served for one client before others get a turn */
+    _Atomic int max_batch;      /* lines in one BATCH */
+    _Atomic int64_t max_batch_bytes;    /* bytes of all the lines of one BATCH */
+    _Atomic int64_t max_result_bytes;   /* encoded bytes in one reply */
+    _Atomic int64_t output_soft_limit;  /* stop reading a client whose unsent output passes this */
+    _Atomic int64_t output_hard_limit;  /* drop it past this */
+    _Atomic int requests_per_event;     /* requests served for one client before others get a turn */
     /* main database */
     char   *db_path;
     int     synchronous;        /* enum config_synchronous */
@@ -45,25 +53,38 @@ typedef struct config {
     /* the writer */
     int     group_commit_max;   /* requests in one commit group */
     int     group_commit_wait_us; /* extra wait for a group to fill; 0 = none */
-    int     idle_in_transaction_timeout; /* seconds an open transaction may sit idle */
-    char   *backup_dir;         /* where BACKUP <name> writes */
+    _Atomic int idle_in_transaction_timeout; /* seconds an open transaction may sit idle */
+    char *_Atomic backup_dir;   /* where BACKUP <name> writes */
     /* result cache */
-    int     cache_mode;         /* enum config_cache_mode */
-    int     cache_min_ms;       /* with cache_mode=expensive: reads faster than this are not cached */
-    int     cache_ttl;          /* seconds a result is served */
+    _Atomic int cache_mode;     /* enum config_cache_mode */
+    _Atomic int cache_min_ms;   /* with cache_mode=expensive: reads faster than this are not cached */
+    _Atomic int cache_ttl;      /* seconds a result is served */
     int64_t cache_hot_bytes;    /* tier 1 (hot map) cap */
     int64_t cache_max_bytes;    /* tier 2 (in-memory SQLite) cap */
-    int64_t cache_max_entry_bytes; /* larger results are not cached */
+    _Atomic int64_t cache_max_entry_bytes; /* larger results are not cached */
     int     cache_shards;       /* tier 1 lock shards, a power of two */
     int     cache_sweep_ms;     /* how often expired entries are removed */
-    /* logging */
-    int     log_level;          /* enum config_log_level */
-    /* not a setting: the -c file, kept so a reload can read it again; NULL if none */
-    char   *config_path;
+    /* PostgreSQL protocol */
+    int     pg_port;            /* a second port, PostgreSQL only; 0 = none */
+    _Atomic int pg_auth;        /* enum config_pg_auth */
+    char   *users_file;         /* "<user> <role> <verifier>" lines; "" = none */
+    /* logging and the HTTP endpoint */
+    _Atomic int log_level;      /* enum config_log_level */
+    char *_Atomic log_file;     /* "" = stderr */
+    _Atomic int log_parameters; /* bool: the slow-query log shows argument values */
+    _Atomic int slow_query_ms;  /* statements at least this slow are logged; -1 = none */
+    char   *http_bind;          /* address of /metrics, /health, /stats */
+    int     http_port;          /* 0 = no HTTP listener */
+    /* not settings: the -c file and the command line, kept so a reload can read them again */
+    char   *config_path;        /* NULL if none */
+    int     argc;
+    char  **argv;
+    void   *retired;            /* strings replaced by reloads, freed by config_free (see above) */
     /* one-shot actions from the command line (they point into argv, which outlives them) */
     const char *backup_to;      /* --backup FILE: copy the database there and exit */
     const char *db_flag;        /* --db PATH: the database for --backup (same as --db_path) */
     int         check_only;     /* --check-config: validate the settings and exit */
+    const char *make_verifier;  /* --make-verifier PASSWORD: print its SCRAM verifier and exit */
 } config;
 
 /* What the caller should do after config_init. */
@@ -88,6 +109,16 @@ int config_set(config *cfg, const char *name, const char *value, char *err, size
  * source has been applied, since the file and the command line may each set half of a pair.
  * Returns 0, or -1 with a problem naming both settings in err. */
 int config_check(const config *cfg, char *err, size_t errlen);
+
+/* Told about each setting a reload finds changed, as text: live = 1 when it now has the new value,
+ * 0 when it is RESTART and keeps the old one. */
+typedef void (*config_change_fn)(void *ud, const char *name, const char *from, const char *to, int live);
+
+/* SIGHUP: build the settings again as config_init did (defaults, the -c file, then the command
+ * line, which still wins), check them, and store every changed LIVE setting into live with atomic
+ * stores (see the rule above), reporting each change to fn. Nothing changes when the file is bad:
+ * returns -1 with the problem in err. Returns the number of LIVE settings changed. */
+int config_reload(config *live, config_change_fn fn, void *ud, char *err, size_t errlen);
 
 /* Write --help: usage, then every setting with its type, default, limits and one line of help. */
 void config_print_help(FILE *out);

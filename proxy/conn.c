@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "linecmd.h"
+#include "pgsess.h"
 #include "log.h"
 #include "sbuf.h"
 #include "stats.h"
@@ -20,6 +21,7 @@ struct conn {
     int               out_paused;   /* stopped for backpressure until the output drains */
     int               eof;          /* the client half-closed */
     int               stalled;      /* a buffered request was turned away this turn */
+    int               pg_only;      /* accepted on pg_port */
 };
 
 static void conn_free(conn *c)
@@ -82,8 +84,9 @@ static size_t on_data(void *ctx, const char *data, size_t len, int eof)
             after_serving(c, 0);
             return 0;
         }
-        /* A PostgreSQL client's first packet starts with a zero byte; a line never does. */
-        c->proto = &linecmd_proto;
+        /* A PostgreSQL client's first packet starts with a zero byte (its length, under 16 MiB);
+         * a line never does. */
+        c->proto = c->pg_only || data[0] == '\0' ? &pgsess_proto : &linecmd_proto;
         c->pstate = c->proto->open(c);
         if (!c->pstate) {
             c->state = CONN_CLOSING;
@@ -93,7 +96,10 @@ static size_t on_data(void *ctx, const char *data, size_t len, int eof)
     }
     c->budget = worker_shared_of(c->w)->cfg->requests_per_event;
     c->stalled = 0;
+    log_set_conn(c->id); /* lines logged while serving it (the slow-query log) name it */
+    worker_set_busy(c->w, 1);
     size_t used = c->proto->on_data(c, c->pstate, data, len, eof);
+    worker_set_busy(c->w, 0);
     after_serving(c, c->stalled);
     return used;
 }
@@ -117,13 +123,14 @@ static void on_close(void *ctx, const char *why)
 
 static const sbuf_ops conn_sbuf_ops = {on_data, on_drain, on_close};
 
-conn *conn_new(worker *w, int fd, uint64_t id)
+conn *conn_new(worker *w, int fd, uint64_t id, int pg)
 {
     conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->id = id;
     c->w = w;
+    c->pg_only = pg;
     const config *cfg = worker_shared_of(w)->cfg;
     /* Room for one maximal line plus what arrives behind it. */
     c->sb = sbuf_new(worker_base(w), fd, &conn_sbuf_ops, c, (size_t)cfg->max_line + 65536);
@@ -204,7 +211,9 @@ void conn_job_returned(writer_job *job)
     }
     c->job = NULL;
     c->state = CONN_ACTIVE;
+    worker_set_busy(c->w, 1);
     c->proto->on_job_done(c, c->pstate, job);
+    worker_set_busy(c->w, 0);
     /* Serve what queued up behind the write. */
     after_serving(c, 1);
 }

@@ -31,8 +31,9 @@ enum conn_state {
 };
 
 /* Take over an accepted socket on worker w (worker thread). The acceptor has already counted it
- * in STATS_CONN_CURRENT; conn_free uncounts it. */
-conn *conn_new(worker *w, int fd, uint64_t id);
+ * in STATS_CONN_CURRENT; conn_free uncounts it. pg: PostgreSQL only (pg_port); else the first
+ * byte tells. */
+conn *conn_new(worker *w, int fd, uint64_t id, int pg);
 /* Finish what is in flight, flush, close (shutdown). */
 void conn_shutdown(conn *c);
 /* Close now, dropping unsent output (a client that did not read its replies in time). */

@@ -270,6 +270,9 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     memcpy(key, sql, len);
     s->st = st;
     s->flags = db->prep_flags;
+    /* The authorizer sees the explained statement's tables, as if it ran: only SQLite knows it will not. */
+    if (st && sqlite3_stmt_isexplain(st))
+        s->flags |= DB_STMT_EXPLAIN;
     /* Hand the collected names over to the statement. */
     s->reads = db->prep_reads;
     s->writes = db->prep_writes;

@@ -18,6 +18,7 @@ enum db_stmt_flag {
     DB_STMT_NONDET = 1 << 1, /* calls random(), datetime(), changes(), …: its result is not cacheable */
     DB_STMT_DDL    = 1 << 2, /* changes the schema */
     DB_STMT_MANY   = 1 << 3, /* touches more tables than DB_STMT_MAX_TABLES */
+    DB_STMT_EXPLAIN = 1 << 4, /* EXPLAIN or EXPLAIN QUERY PLAN: describes a plan, reads no rows */
 };
 
 #define DB_STMT_MAX_TABLES 32

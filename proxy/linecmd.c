@@ -48,6 +48,8 @@ typedef struct line_sess {
     buf         scratch;      /* decoded CALL arguments of the line being served */
     buf         key;          /* the cache key of the read being served */
     int         txn;          /* enum writer_tx_state: an open transaction runs on the writer */
+    struct resolved *res;     /* the line being understood (big: kept, not allocated per line) */
+    buf         hits;         /* a BATCH's answers from the cache, until all its lines are known to hit */
 } line_sess;
 
 /* A line, understood: what to run and with what, or the reply decided without running. */
@@ -87,7 +89,7 @@ static const char *const help_lines[] = {
 static void reply_error(conn *c, const char *state, const char *msg)
 {
     lp_put_error(conn_out(c), state, msg);
-    stats_add(STATS_ERRORS, 1);
+    stats_error(state);
 }
 
 static query_limits limits_of(conn *c)
@@ -188,11 +190,26 @@ static void resolve_call(line_sess *s, conn *c, const char *p, const char *end, 
     r->it.nargs = n;
 }
 
+/* Statements that can only write, by their first word: they go to the writer without being
+ * prepared here first (the writer prepares them anyway, and a unique INSERT would cost two). */
+static int surely_writes(const char *p, const char *end)
+{
+    size_t wl = word_len(p, end);
+    return word_is(p, wl, "INSERT") || word_is(p, wl, "UPDATE") || word_is(p, wl, "DELETE") ||
+           word_is(p, wl, "REPLACE");
+}
+
 /* A SQL line: prepare it on this worker's reader to learn whether it writes. */
 static void resolve_sql(conn *c, const char *line, size_t len, resolved *r)
 {
     r->it.sql = line;
     r->it.len = len;
+    const char *p = line, *end = line + len;
+    skip_space(&p, end);
+    if (surely_writes(p, end)) {
+        r->readonly = 0;
+        return;
+    }
     db_conn *db = conn_reader(c);
     db_stmt *ds;
     size_t used;
@@ -206,7 +223,8 @@ static void resolve_sql(conn *c, const char *line, size_t len, resolved *r)
         set_error(r, "0A000", "transaction control must stand alone at the start of a line%.*s", "", 0);
         return;
     }
-    r->readonly = sqlite3_stmt_readonly(db_stmt_handle(ds));
+    /* EXPLAIN of a write only describes it: a read, served here. */
+    r->readonly = sqlite3_stmt_readonly(db_stmt_handle(ds)) || sqlite3_stmt_isexplain(db_stmt_handle(ds));
 }
 
 /* Understand a line that can stand inside a BATCH (SQL, CALL, PING); others are refused there. */
@@ -415,13 +433,38 @@ static void batch_reset(line_sess *s)
 }
 
 /* Every line of the BATCH is here: run them as one unit. */
+/* A BATCH whose every line is a read found in the cache is answered from the cache alone: no line
+ * is prepared, nothing runs. Returns 0 (nothing written) as soon as one line is not such a hit. */
+static int batch_from_cache(line_sess *s, conn *c)
+{
+    if (s->txn)
+        return 0;
+    rcache *rc = conn_shared(c)->rc;
+    const query_sink *sink = query_line_sink(s->fmt);
+    buf_reset(&s->hits);
+    for (int i = 0; i < s->batch_n; i++) {
+        batch_line *bl = &s->blines[i];
+        /* A command, a write or anything SQLite never read successfully has no cache entry. */
+        if (bl->bad || !rcache_try_hit(rc, s->batch_text.data + bl->off, bl->len, sink, (int)s->fmt, &s->hits, &s->key))
+            return 0;
+    }
+    buf_append(conn_out(c), s->hits.data, s->hits.len);
+    query_put_batch_status(conn_out(c), s->batch_n, -1, NULL);
+    stats_add(STATS_QUERIES, s->batch_n);
+    stats_add(STATS_READS, s->batch_n);
+    stats_cmd_n(STATS_CMD_SQL, s->batch_n);
+    batch_reset(s);
+    return 1;
+}
+
 static void run_batch(line_sess *s, conn *c)
 {
+    if (batch_from_cache(s, c))
+        return;
     int n = s->batch_n;
     job_builder b;
-    resolved *r = malloc(sizeof *r);
-    if (!r || jb_init(&b, n, c) < 0) {
-        free(r);
+    resolved *r = s->res;
+    if (jb_init(&b, n, c) < 0) {
         for (int i = 0; i < n; i++)
             lp_put_error(conn_out(c), "53200", "out of memory");
         query_put_batch_status(conn_out(c), n, 0, "53200");
@@ -445,7 +488,6 @@ static void run_batch(line_sess *s, conn *c)
         writes |= !r->readonly;
         oom = jb_add(&b, r) < 0;
     }
-    free(r);
     batch_reset(s);
     if (oom) {
         jb_abort(&b);
@@ -729,7 +771,7 @@ static void *backup_main(void *arg)
     int64_t bytes = 0;
     if (backup_copy(j->src, j->dst, j->busy_ms, &bytes, err, sizeof err) < 0) {
         lp_put_error(&j->wj.reply, "58030", err);
-        stats_add(STATS_ERRORS, 1);
+        stats_error("58030");
     } else {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -1007,14 +1049,8 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         stats_add(STATS_QUERIES, 1);
         stats_add(STATS_READS, 1);
     } else {
-        resolved *r = malloc(sizeof *r);
-        if (!r) {
-            reply_error(c, "53200", "out of memory");
-            return;
-        }
-        resolve_line(s, c, line, len, r);
-        run_single(s, c, r);
-        free(r);
+        resolve_line(s, c, line, len, s->res);
+        run_single(s, c, s->res);
     }
 }
 
@@ -1023,12 +1059,15 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 static void *ls_open(conn *c)
 {
     line_sess *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->res = malloc(sizeof *s->res))) {
+        free(s);
         return NULL;
+    }
     lp_framer_init(&s->fr, (size_t)conn_shared(c)->cfg->max_line);
     buf_init(&s->batch_text);
     buf_init(&s->scratch);
     buf_init(&s->key);
+    buf_init(&s->hits);
     return s;
 }
 
@@ -1093,6 +1132,8 @@ static void ls_close(conn *c, void *state)
     buf_free(&s->batch_text);
     buf_free(&s->scratch);
     buf_free(&s->key);
+    buf_free(&s->hits);
+    free(s->res);
     free(s);
 }
 

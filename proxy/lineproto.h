@@ -32,13 +32,14 @@ lp_frame_result lp_frame(lp_framer *f, const char *buf, size_t len, size_t *line
 
 /* ---- CALL arguments ----------------------------------------------------- */
 
-typedef enum { LP_ARG_NULL, LP_ARG_INT, LP_ARG_REAL, LP_ARG_TEXT } lp_arg_type;
+/* LP_ARG_BLOB never comes from a line (PostgreSQL bytea parameters): bytes in s/len, bound as a blob. */
+typedef enum { LP_ARG_NULL, LP_ARG_INT, LP_ARG_REAL, LP_ARG_TEXT, LP_ARG_BLOB } lp_arg_type;
 
 typedef struct lp_arg {
     lp_arg_type type;
     int64_t     i;    /* LP_ARG_INT (true = 1, false = 0) */
     double      d;    /* LP_ARG_REAL */
-    const char *s;    /* LP_ARG_TEXT: not NUL-terminated; points into the input or the scratch */
+    const char *s;    /* LP_ARG_TEXT, LP_ARG_BLOB: not NUL-terminated; points into the input or the scratch */
     size_t      len;
 } lp_arg;
 

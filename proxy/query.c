@@ -1,7 +1,9 @@
 /* query.c - runs request bodies on a database connection: parameter plans, one item, a batch of items, line-protocol replies. */
 #include "query.h"
+#include "log.h"
 #include "stats.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +91,7 @@ query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *read
             snprintf(err, errlen, "transaction control is not allowed here: a body already runs in one transaction");
             goto fail;
         }
-        if (!sqlite3_stmt_readonly(st))
+        if (!sqlite3_stmt_readonly(st) && !sqlite3_stmt_isexplain(st)) /* EXPLAIN only describes a write */
             *readonly = 0;
         if (plan_grow(&p->stmt_first, p->nstmts) < 0)
             goto oom;
@@ -154,6 +156,7 @@ static int bind_args(sqlite3_stmt *st, const query_plan *p, int stmt_idx, const 
         case LP_ARG_NULL: rc = sqlite3_bind_null(st, i); break;
         case LP_ARG_INT:  rc = sqlite3_bind_int64(st, i, a->i); break;
         case LP_ARG_REAL: rc = sqlite3_bind_double(st, i, a->d); break;
+        case LP_ARG_BLOB: rc = sqlite3_bind_blob64(st, i, a->s, a->len, SQLITE_STATIC); break;
         default:          rc = sqlite3_bind_text64(st, i, a->s, a->len, SQLITE_STATIC, SQLITE_UTF8); break;
         }
         if (rc != SQLITE_OK)
@@ -223,15 +226,28 @@ static void line_row(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)
     lp_put_row(out, fmt, vals, ncols);
 }
 
+/* Hand-built, not printf: this line goes out with every reply, cache hits included. */
 static void line_done(const query_sink *k, const query_outcome *o, buf *out)
 {
     (void)k;
-    const char *extra = o->extra ? o->extra : "";
-    if (o->wrote)
-        buf_printf(out, "+OK %lld changed last_id=%lld ms=%.3f%s\n", (long long)o->changes, (long long)o->last_id,
-                   o->ms, extra);
-    else
-        buf_printf(out, "+OK %lld rows ms=%.3f%s\n", (long long)o->rows, o->ms, extra);
+    buf_append(out, "+OK ", 4);
+    if (o->wrote) {
+        buf_put_i64(out, o->changes);
+        buf_append(out, " changed last_id=", 17);
+        buf_put_i64(out, o->last_id);
+    } else {
+        buf_put_i64(out, o->rows);
+        buf_append(out, " rows", 5);
+    }
+    buf_append(out, " ms=", 4);
+    buf_put_ms(out, o->ms);
+    if (o->extra)
+        buf_puts(out, o->extra);
+    if (o->hit_age >= 0) {
+        buf_append(out, " cache=hit age=", 15);
+        buf_put_i64(out, o->hit_age);
+    }
+    buf_putc(out, '\n');
 }
 
 static void line_error(const query_sink *k, const char *state, const char *msg, int offset, buf *out)
@@ -253,7 +269,7 @@ const query_sink *query_line_sink(lp_format fmt) { return &line_sinks[fmt == LP_
 static int fail(const query_sink *k, buf *out, size_t start, const char *state, const char *msg, int offset,
                 char *state_out)
 {
-    stats_add(STATS_ERRORS, 1);
+    stats_error(state);
     buf_truncate(out, start);
     out->oom = 0;
     k->error(k, state, msg, offset, out);
@@ -333,8 +349,9 @@ int query_run(db_conn *db, const query_item *it, const query_sink *sink, const q
     return query_run_ex(db, it, sink, lim, out, state, NULL, NULL);
 }
 
-int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
-                 char *state, const char *status_extra, query_info *info)
+/* query_run_ex without the timing around it. */
+static int run_body(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
+                    char *state, const char *status_extra, query_info *info)
 {
     size_t start = out->len;
     if (info)
@@ -349,7 +366,7 @@ int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, cons
     sqlite3 *h = db_handle(db);
     /* Zero it so last_id reports only a row this item inserted: the writer's connection is shared. */
     sqlite3_set_last_insert_rowid(h, 0);
-    query_outcome o = {.extra = status_extra};
+    query_outcome o = {.extra = status_extra, .hit_age = -1};
     int idx = 0;
     size_t off = 0;
     while (off < it->len && !is_blank(it->sql + off, it->len - off)) {
@@ -378,7 +395,7 @@ int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, cons
             db_stmt_done(ds);
             return fail(sink, out, start, code, why, -1, state);
         }
-        int readonly = sqlite3_stmt_readonly(st);
+        int readonly = sqlite3_stmt_readonly(st) || sqlite3_stmt_isexplain(st);
         int64_t rows = 0;
         rc = run_stmt(st, sink, lim, out, start, &rows);
         if (rc == SQLITE_TOOBIG) {
@@ -417,6 +434,168 @@ int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, cons
     if (out->oom)
         return fail(sink, out, start, "53200", "out of memory", -1, state);
     return 0;
+}
+
+/* ---- the slow-query log ---- */
+
+/* Pushed by the server at start-up and on reload; off until then (tests, tools). */
+static _Atomic int slow_ms = -1;
+static _Atomic int slow_params;
+
+void query_set_slow_log(int ms, int with_params)
+{
+    atomic_store_explicit(&slow_ms, ms, memory_order_relaxed);
+    atomic_store_explicit(&slow_params, with_params, memory_order_relaxed);
+}
+
+static int ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+           (unsigned char)c >= 0x80;
+}
+
+/* Copy a quoted span (string or identifier) starting at sql[i]; returns the index after it. */
+static size_t quoted_end(const char *sql, size_t len, size_t i, char close)
+{
+    for (i++; i < len; i++)
+        if (sql[i] == close) {
+            if (close != ']' && i + 1 < len && sql[i + 1] == close) {
+                i++; /* a doubled quote stands for itself */
+                continue;
+            }
+            return i + 1;
+        }
+    return len;
+}
+
+void query_sql_for_log(const char *sql, size_t len, int literals, buf *out)
+{
+    int space = 0;
+    size_t start = out->len;
+    for (size_t i = 0; i < len;) {
+        char c = sql[i];
+        size_t end = i + 1;
+        int literal = 0, comment = 0;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            space = 1;
+            i++;
+            continue;
+        }
+        if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
+            const char *nl = memchr(sql + i, '\n', len - i);
+            end = nl ? (size_t)(nl - sql) : len;
+            comment = 1;
+        } else if (c == '/' && i + 1 < len && sql[i + 1] == '*') {
+            const char *close = memmem(sql + i + 2, len - i - 2, "*/", 2);
+            end = close ? (size_t)(close - sql) + 2 : len;
+            comment = 1;
+        } else if (c == '\'') {
+            end = quoted_end(sql, len, i, '\'');
+            literal = 1;
+        } else if ((c == 'x' || c == 'X') && i + 1 < len && sql[i + 1] == '\'' && (i == 0 || !ident_char(sql[i - 1]))) {
+            end = quoted_end(sql, len, i + 1, '\'');
+            literal = 1;
+        } else if (c == '"' || c == '`' || c == '[') {
+            end = quoted_end(sql, len, i, c == '[' ? ']' : c);
+        } else if (((c >= '0' && c <= '9') || (c == '.' && i + 1 < len && sql[i + 1] >= '0' && sql[i + 1] <= '9')) &&
+                   (i == 0 || !ident_char(sql[i - 1]))) {
+            /* 12, 1.5e-3, 0x1F: the digits, letters and dots that follow, and a sign after an exponent */
+            while (end < len && (ident_char(sql[end]) || sql[end] == '.' ||
+                                 ((sql[end] == '+' || sql[end] == '-') && (sql[end - 1] == 'e' || sql[end - 1] == 'E'))))
+                end++;
+            literal = 1;
+        } else if (ident_char(c)) {
+            while (end < len && ident_char(sql[end]))
+                end++;
+        }
+        if (comment) {
+            space = 1;
+            i = end;
+            continue;
+        }
+        if (space && out->len > start)
+            buf_putc(out, ' ');
+        space = 0;
+        if (literal && !literals)
+            buf_putc(out, '?');
+        else
+            buf_append(out, sql + i, end - i);
+        i = end;
+    }
+}
+
+static void put_json_text(buf *out, const char *s, size_t n)
+{
+    buf_putc(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            buf_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            buf_printf(out, "\\u%04x", c);
+        else
+            buf_putc(out, (char)c);
+    }
+    buf_putc(out, '"');
+}
+
+/* One WARN line: how long, how many rows, whether the cache was in play, then what ran. */
+static void log_slow(const query_item *it, double ms, int64_t rows, const char *status_extra, const char *state)
+{
+    int params = atomic_load_explicit(&slow_params, memory_order_relaxed);
+    buf line;
+    buf_init(&line);
+    buf_printf(&line, "slow query: ms=%.3f rows=%lld cache=%s", ms, (long long)rows,
+               status_extra && strstr(status_extra, "cache=miss") ? "miss" : "off");
+    if (state && state[0])
+        buf_printf(&line, " error=%s", state);
+    if (it->name)
+        buf_printf(&line, " call=%s", it->name);
+    if (it->plan) {
+        buf_puts(&line, " args=[");
+        for (int i = 0; i < it->nargs; i++) {
+            const lp_arg *a = &it->args[i];
+            if (i)
+                buf_putc(&line, ',');
+            if (!params)
+                buf_putc(&line, '?');
+            else if (a->type == LP_ARG_NULL)
+                buf_puts(&line, "null");
+            else if (a->type == LP_ARG_INT)
+                buf_printf(&line, "%lld", (long long)a->i);
+            else if (a->type == LP_ARG_REAL)
+                buf_printf(&line, "%.17g", a->d);
+            else
+                put_json_text(&line, a->s, a->len > 200 ? 200 : a->len);
+        }
+        buf_putc(&line, ']');
+    }
+    buf_puts(&line, " sql=");
+    query_sql_for_log(it->sql, it->len, params, &line);
+    if (!line.oom)
+        log_msg(LOG_WARN, log_conn(), "%.*s", (int)line.len, line.data);
+    buf_free(&line);
+}
+
+int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
+                 char *state, const char *status_extra, query_info *info)
+{
+    if (it->literal || it->err_state) /* nothing runs: neither timed nor logged */
+        return run_body(db, it, sink, lim, out, state, status_extra, info);
+    query_info local;
+    char st[6] = "";
+    double t0 = now_ms();
+    int r = run_body(db, it, sink, lim, out, st, status_extra, info ? info : &local);
+    double ms = now_ms() - t0;
+    if (state && r < 0)
+        memcpy(state, st, sizeof st);
+    stats_latency(ms);
+    int threshold = atomic_load_explicit(&slow_ms, memory_order_relaxed);
+    if (threshold >= 0 && ms >= threshold) {
+        stats_add(STATS_SLOW_QUERIES, 1);
+        log_slow(it, ms, r == 0 ? (info ? info : &local)->rows : 0, status_extra, st);
+    }
+    return r;
 }
 
 int query_run_batch(const query_item *items, int n, query_runner run, void *ud, buf *out, char *state)

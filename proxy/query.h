@@ -60,6 +60,7 @@ typedef struct query_outcome {
     int64_t     last_id;    /* rowid of the last row this body inserted; 0 when none */
     double      ms;
     const char *extra;      /* more "key=value" text for the status, or NULL */
+    int64_t     hit_age;    /* served from the cache: its age in seconds; -1 otherwise */
 } query_outcome;
 
 /* How results are written: the line protocol's encoders, or another protocol's. Every callback
@@ -93,9 +94,18 @@ typedef struct query_info {
  * is not NULL, the SQLSTATE is copied there (6 bytes). The caller owns transaction boundaries. */
 int query_run(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
               char *state);
-/* The same, with extra "key=value" text for the status (e.g. " cache=miss") and a report. */
+/* The same, with extra "key=value" text for the status (e.g. " cache=miss") and a report. Every
+ * body that runs is timed into the latency histogram and, past slow_query_ms, logged. */
 int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
                  char *state, const char *status_extra, query_info *info);
+
+/* The slow-query log: every body that runs for at least ms milliseconds (-1: none, 0: all) is
+ * logged at WARN with its time, rows, cache use and SQL; argument values and SQL literals show as
+ * ? unless with_params. Any thread; the server calls it at start-up and on reload. */
+void query_set_slow_log(int ms, int with_params);
+/* Append sql[0..len) on one line for a log: comments dropped, whitespace collapsed, and string,
+ * number and blob literals replaced by ? unless literals is set. */
+void query_sql_for_log(const char *sql, size_t len, int literals, buf *out);
 
 /* How a batch runs one item: like query_run (0, or -1 with one -ERR line and the SQLSTATE). */
 typedef int (*query_runner)(void *ud, const query_item *it, buf *out, char *state);

@@ -8,6 +8,7 @@
 
 #include "extwatch.h"
 #include "log.h"
+#include "pgsink.h"
 #include "sqlnorm.h"
 
 struct rcache {
@@ -77,9 +78,7 @@ static void make_key(const char *sql, size_t len, const lp_arg *args, int nargs,
 
 static void put_hit_status(const query_sink *sink, buf *out, const cache_hit *hit, double t0)
 {
-    char extra[48];
-    snprintf(extra, sizeof extra, " cache=hit age=%lld", (long long)hit->age_s);
-    query_outcome o = {.rows = hit->rows, .ms = now_ms() - t0, .extra = extra};
+    query_outcome o = {.rows = hit->rows, .ms = now_ms() - t0, .hit_age = (int64_t)hit->age_s};
     sink->done(sink, &o, out);
 }
 
@@ -114,6 +113,73 @@ static int run(db_conn *db, const query_item *it, const query_sink *sink, const 
     return r;
 }
 
+/* A miss is encoded for the other protocol too, in the same run, and both slots are stored: a
+ * line client's fill serves a PostgreSQL client and the other way round. Only the TSV and the
+ * PostgreSQL text slots are paired (JSON keeps to itself), and only for one statement (several
+ * result sets are not one PostgreSQL result). The second encoding is dropped when it outgrows
+ * the entry limit. */
+typedef struct tee {
+    query_sink        k;
+    const query_sink *a;     /* the caller's: writes the reply */
+    const query_sink *b;     /* the other encoding: writes side */
+    buf              *side;
+    int64_t           cap;
+    int               on;
+} tee;
+
+static void tee_check(tee *t)
+{
+    if (t->side->oom || (int64_t)t->side->len > t->cap)
+        t->on = 0;
+}
+
+static void tee_columns(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)
+{
+    tee *t = k->ud;
+    t->a->columns(t->a, st, ncols, out);
+    if (t->on) {
+        t->b->columns(t->b, st, ncols, t->side);
+        tee_check(t);
+    }
+}
+
+static void tee_row(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)
+{
+    tee *t = k->ud;
+    t->a->row(t->a, st, ncols, out);
+    if (t->on) {
+        t->b->row(t->b, st, ncols, t->side);
+        tee_check(t);
+    }
+}
+
+static void tee_stmt_done(const query_sink *k, sqlite3_stmt *st, int64_t rows, int64_t changes, buf *out)
+{
+    tee *t = k->ud;
+    if (t->a->stmt_done)
+        t->a->stmt_done(t->a, st, rows, changes, out);
+}
+
+static void tee_done(const query_sink *k, const query_outcome *o, buf *out)
+{
+    tee *t = k->ud;
+    t->a->done(t->a, o, out);
+}
+
+static void tee_error(const query_sink *k, const char *state, const char *msg, int offset, buf *out)
+{
+    tee *t = k->ud;
+    t->a->error(t->a, state, msg, offset, out);
+}
+
+/* The slot a miss in this slot also fills, or -1. */
+static int paired_slot(int slot, const query_item *it)
+{
+    if (it->plan && query_plan_nstmts(it->plan) != 1)
+        return -1;
+    return slot == RCACHE_LINE_TSV ? RCACHE_PG_TEXT : slot == RCACHE_PG_TEXT ? RCACHE_LINE_TSV : -1;
+}
+
 int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
                 const query_limits *lim, buf *out, char *state, buf *scratch)
 {
@@ -137,7 +203,7 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     query_analysis a;
     int ids[DB_STMT_MAX_TABLES];
     int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
-                    !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN));
+                    !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN | DB_STMT_EXPLAIN));
     for (int i = 0; cacheable && i < a.nreads; i++)
         cacheable = (ids[i] = cache_table_id(rc->c, a.reads[i], strlen(a.reads[i]))) >= 0;
     if (!cacheable) {
@@ -150,17 +216,28 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     cache_snapshot(rc->c, ids, a.nreads, &snap);
     size_t start = out->len;
     query_info info;
-    int r = run(db, it, sink, lim, out, state, " cache=miss", &info);
+    int other = paired_slot(slot, it);
+    buf side;
+    pgsink pk;
+    tee t;
+    buf_init(&side);
+    if (other >= 0) {
+        pgsink_init(&pk);
+        pk.rows_only = 1;
+        t = (tee){{tee_columns, tee_row, tee_stmt_done, tee_done, tee_error, &t},
+                  sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), &side,
+                  rc->cfg->cache_max_entry_bytes, 1};
+    }
+    int r = run(db, it, other >= 0 ? &t.k : sink, lim, out, state, " cache=miss", &info);
+    if (other >= 0)
+        pgsink_free(&pk);
     int keep = r == 0 && (int64_t)info.data_len <= rc->cfg->cache_max_entry_bytes &&
                (rc->cfg->cache_mode != CONFIG_CACHE_EXPENSIVE || info.ms >= rc->cfg->cache_min_ms);
-    if (!keep) {
-        cache_abandon(rc->c, scratch->data, scratch->len, slot);
-        return r;
-    }
     /* A hint of ttl=0 means "answer, but do not keep". */
     int ttl = h.ttl >= 0 ? h.ttl : it->ttl > 0 ? it->ttl : rc->cfg->cache_ttl;
-    if (ttl == 0) {
+    if (!keep || ttl == 0) {
         cache_abandon(rc->c, scratch->data, scratch->len, slot);
+        buf_free(&side);
         return r;
     }
     cache_fill f = {
@@ -169,6 +246,14 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len,
     };
     cache_put(rc->c, &f);
+    if (other >= 0 && t.on) {
+        /* The same snapshot: the entry takes the second slot beside the first. */
+        f.fmt = other;
+        f.data = side.data;
+        f.len = side.len;
+        cache_put(rc->c, &f);
+    }
+    buf_free(&side);
     return r;
 }
 
@@ -223,6 +308,8 @@ static void stat_line(buf *out, const char *name, long long v)
 {
     buf_printf(out, "=%s\t%lld\n", name, v);
 }
+
+int64_t rcache_foreign_commits(rcache *rc) { return extwatch_foreign_commits(rc->watch); }
 
 void rcache_put_stats(rcache *rc, buf *out)
 {

@@ -35,6 +35,9 @@ void rcache_hook_begin(void *ud);
 void rcache_hook_note(void *ud, db_conn *wdb, const query_item *it);
 void rcache_hook_end(void *ud, int committed);
 
+/* Commits by other processes noticed so far (each made every cached result stale). */
+int64_t rcache_foreign_commits(rcache *rc);
+
 /* "=name\tvalue" lines for STATS and CACHE STATS. */
 void rcache_put_stats(rcache *rc, buf *out);
 

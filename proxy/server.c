@@ -8,6 +8,7 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,31 +17,37 @@
 
 #include "catalog.h"
 #include "db.h"
+#include "httpd.h"
 #include "log.h"
+#include "pgauth.h"
 #include "rcache.h"
+#include "sdnotify.h"
 #include "stats.h"
 #include "worker.h"
 #include "writer.h"
 
 typedef struct server {
-    const config          *cfg;
+    config                *cfg;      /* SIGHUP changes its LIVE settings (config.h) */
     struct event_base     *base;
     struct evconnlistener *listener;
+    struct evconnlistener *pg_listener; /* pg_port: PostgreSQL only */
     struct event          *sweep;
     worker               **workers;
     int                    nworkers;
     unsigned               next;
     worker_shared          shared;
+    writer                *wr;
+    httpd                 *http;
+    /* users_file copies replaced by reloads: a session may still point into one, so they are
+     * freed only at exit (past the array's end, never). */
+    const pgauth          *old_users[16];
+    int                    nold_users;
 } server;
 
 static const char too_many[] = "-ERR 53300 too many connections\n";
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+static void accept_conn(server *s, evutil_socket_t fd, int pg)
 {
-    server *s = arg;
-    (void)l;
-    (void)sa;
-    (void)salen;
     if (stats_get(STATS_CONN_CURRENT) >= s->cfg->max_connections) {
         /* Best effort: the socket is fresh, so the short reply fits its buffer. */
         ssize_t r = send(fd, too_many, sizeof too_many - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -51,7 +58,29 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     /* Counted here, not on the worker, so a burst of accepts cannot overshoot max_connections. */
     stats_add(STATS_CONN_CURRENT, 1);
-    worker_add_conn(s->workers[s->next++ % (unsigned)s->nworkers], fd);
+    /* Round robin, passing over a worker that is busy running a statement right now: a
+     * PostgreSQL cancel request must reach a worker that can act on it while the statement it
+     * cancels still runs. */
+    unsigned n = (unsigned)s->nworkers, pick = s->next++ % n;
+    for (unsigned k = 0; k < n && worker_busy(s->workers[pick]); k++)
+        pick = (pick + 1) % n;
+    worker_add_conn(s->workers[pick], fd, pg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)salen;
+    accept_conn(arg, fd, 0);
+}
+
+static void on_accept_pg(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)salen;
+    accept_conn(arg, fd, 1);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -62,6 +91,75 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(s->base);
 }
 
+/* Values derived from LIVE settings and kept outside the config: pushed at start and on reload. */
+static void apply_live(server *s)
+{
+    char err[512];
+    log_set_level(s->cfg->log_level);
+    query_set_slow_log(s->cfg->slow_query_ms, s->cfg->log_parameters);
+    writer_set_idle_timeout(s->wr, s->cfg->idle_in_transaction_timeout);
+    /* Reopening the same file is harmless, so a changed log_file needs no comparison. */
+    if (log_open(s->cfg->log_file, err, sizeof err) < 0)
+        log_error("%s", err);
+}
+
+static void on_change(void *ud, const char *name, const char *from, const char *to, int live)
+{
+    (void)ud;
+    if (live)
+        log_info("reload: %s changed from %s to %s", name, from, to);
+    else
+        log_warn("reload: %s changed: needs a restart (running with %s; the file now says %s)", name, from, to);
+}
+
+/* users_file is read again on every reload: adding a user needs no restart. */
+static void reload_users(server *s)
+{
+    char err[512];
+    pgauth *fresh = pgauth_load(s->cfg->users_file, err, sizeof err);
+    if (!fresh) {
+        log_error("reload: users_file not read again, the current users are kept: %s", err);
+        return;
+    }
+    const pgauth *old = atomic_exchange(&s->shared.users, fresh);
+    if (s->nold_users < (int)(sizeof s->old_users / sizeof s->old_users[0]))
+        s->old_users[s->nold_users++] = old;
+}
+
+/* SIGHUP: read the file again; a bad file changes nothing. */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    server *s = arg;
+    char err[512];
+    (void)sig;
+    (void)what;
+    sdnotify_send("RELOADING=1");
+    int n = config_reload(s->cfg, on_change, s, err, sizeof err);
+    if (n < 0) {
+        stats_add(STATS_RELOAD_ERRORS, 1);
+        log_error("reload failed, the running settings are kept: %s", err);
+    } else {
+        apply_live(s);
+        reload_users(s);
+        stats_add(STATS_RELOADS, 1);
+        log_info("reload: %s read again, %d setting%s changed live", s->cfg->config_path, n, n == 1 ? "" : "s");
+    }
+    sdnotify_send("READY=1");
+}
+
+/* SIGUSR1: logrotate has renamed the log file; write to a new one of the same name. */
+static void on_reopen(evutil_socket_t sig, short what, void *arg)
+{
+    char err[512];
+    (void)sig;
+    (void)what;
+    (void)arg;
+    if (log_reopen(err, sizeof err) < 0)
+        log_error("reopening the log: %s", err);
+    else
+        log_info("log file reopened");
+}
+
 /* Expired entries are never served; this only gives their memory back. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -70,24 +168,24 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     cache_sweep(rcache_cache(arg));
 }
 
-static struct evconnlistener *listen_on(server *s)
+static struct evconnlistener *listen_on(server *s, int port_num, evconnlistener_cb cb)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     char port[16];
-    snprintf(port, sizeof port, "%d", s->cfg->port);
+    snprintf(port, sizeof port, "%d", port_num);
     int rc = getaddrinfo(s->cfg->bind, port, &hints, &res);
     if (rc != 0) {
         log_error("bind %s: %s", s->cfg->bind, gai_strerror(rc));
         return NULL;
     }
     struct evconnlistener *l = evconnlistener_new_bind(
-        s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+        s->base, cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
         res->ai_addr, (int)res->ai_addrlen);
     if (!l)
-        log_error("cannot listen on %s:%d: %s", s->cfg->bind, s->cfg->port, strerror(errno));
+        log_error("cannot listen on %s:%d: %s", s->cfg->bind, port_num, strerror(errno));
     freeaddrinfo(res);
     return l;
 }
@@ -98,19 +196,28 @@ static int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
-int server_run(const config *cfg)
+int server_run(config *cfg)
 {
     server s = {.cfg = cfg};
     char err[1024];
     int status = 1;
     writer *wr = NULL;
     catalog *cat = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
+    pgauth *users = NULL;
+    struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL, *sigusr1 = NULL;
 
+    /* SQLite's memory statistics take a global mutex on every allocation, which all workers then
+     * fight over; we do not read them. Must precede the first sqlite3 call. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     stats_init();
     log_set_level(cfg->log_level);
+    if (log_open(cfg->log_file, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    query_set_slow_log(cfg->slow_query_ms, cfg->log_parameters);
 
     /* The writer opens first: it creates the file, switches it to WAL and applies the schema. */
     db_conn *wdb = db_open(cfg, DB_WRITER, err, sizeof err);
@@ -124,11 +231,19 @@ int server_run(const config *cfg)
         db_close(wdb);
         return 1;
     }
+    users = pgauth_load(cfg->users_file, err, sizeof err);
+    if (!users) {
+        log_error("users_file: %s", err);
+        db_close(wdb);
+        catalog_free(cat);
+        return 1;
+    }
     rcache *rc = rcache_new(cfg, err, sizeof err);
     if (!rc) {
         log_error("cache: %s", err);
         db_close(wdb);
         catalog_free(cat);
+        pgauth_free(users);
         return 1;
     }
     writer_opts wo = {
@@ -143,9 +258,11 @@ int server_run(const config *cfg)
         db_close(wdb);
         catalog_free(cat);
         rcache_free(rc);
+        pgauth_free(users);
         return 1;
     }
-    s.shared = (worker_shared){cfg, wr, cat, rc};
+    s.wr = wr;
+    s.shared = (worker_shared){cfg, wr, cat, rc, users};
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
     if (!s.workers || !(s.base = event_base_new()))
@@ -156,23 +273,42 @@ int server_run(const config *cfg)
             goto out;
         }
     }
-    if (!(s.listener = listen_on(&s)))
+    if (!(s.listener = listen_on(&s, cfg->port, on_accept)))
         goto out;
+    if (cfg->pg_port && !(s.pg_listener = listen_on(&s, cfg->pg_port, on_accept_pg)))
+        goto out;
+    if (cfg->http_port && !(s.http = httpd_start(s.base, cfg, rc, err, sizeof err))) {
+        log_error("%s", err);
+        goto out;
+    }
     s.sweep = event_new(s.base, -1, EV_PERSIST, on_sweep, rc);
     struct timeval every = {cfg->cache_sweep_ms / 1000, (cfg->cache_sweep_ms % 1000) * 1000};
     event_add(s.sweep, &every);
     sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
     sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
+    sighup = evsignal_new(s.base, SIGHUP, on_reload, &s);
+    sigusr1 = evsignal_new(s.base, SIGUSR1, on_reopen, &s);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    event_add(sighup, NULL);
+    event_add(sigusr1, NULL);
     log_info("litecached %s listening on %s:%d, database %s, %d workers, %zu named queries",
              LITECACHED_VERSION, cfg->bind, cfg->port, cfg->db_path, s.nworkers, catalog_count(cat));
+    if (cfg->pg_port)
+        log_info("PostgreSQL protocol also on %s:%d", cfg->bind, cfg->pg_port);
+    if (cfg->http_port)
+        log_info("metrics on http://%s:%d/metrics", cfg->http_bind, cfg->http_port);
+    sdnotify_send("READY=1");
     event_base_dispatch(s.base);
+    sdnotify_send("STOPPING=1");
     status = 0;
 out:
     /* Stop accepting first, then let every worker finish its clients, then the writer its queue. */
     if (s.listener)
         evconnlistener_free(s.listener);
+    if (s.pg_listener)
+        evconnlistener_free(s.pg_listener);
+    httpd_free(s.http);
     for (int i = 0; i < s.nworkers; i++)
         if (s.workers && s.workers[i])
             worker_stop(s.workers[i]);
@@ -182,12 +318,20 @@ out:
     writer_stop(wr);
     rcache_free(rc);
     catalog_free(cat);
+    /* The current users (a reload may have replaced the start-up copy), then the replaced ones. */
+    pgauth_free((pgauth *)atomic_load(&s.shared.users));
+    for (int i = 0; i < s.nold_users; i++)
+        pgauth_free((pgauth *)s.old_users[i]);
     if (s.sweep)
         event_free(s.sweep);
     if (sigint)
         event_free(sigint);
     if (sigterm)
         event_free(sigterm);
+    if (sighup)
+        event_free(sighup);
+    if (sigusr1)
+        event_free(sigusr1);
     if (s.base)
         event_base_free(s.base);
     free(s.workers);

@@ -20,6 +20,7 @@
 
 typedef struct fd_node {
     int             fd;
+    int             pg;
     struct fd_node *next;
 } fd_node;
 
@@ -39,6 +40,7 @@ struct worker {
     fd_node             *new_fds;
     writer_job          *jobs;           /* reuses writer_job.next once the writer is done with it */
     int                  stop_requested;
+    _Atomic int          busy;           /* the worker thread is serving a request (read by the acceptor) */
     /* worker thread only */
     int                  stopping;
     int                  nconns;
@@ -105,7 +107,7 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
     }
     while (fds) {
         fd_node *next = fds->next;
-        conn *c = w->stopping ? NULL : conn_new(w, fds->fd, atomic_fetch_add(&next_conn_id, 1));
+        conn *c = w->stopping ? NULL : conn_new(w, fds->fd, atomic_fetch_add(&next_conn_id, 1), fds->pg);
         if (c) {
             w->nconns++;
             track(w, c);
@@ -192,7 +194,7 @@ fail:
     return NULL;
 }
 
-void worker_add_conn(worker *w, int fd)
+void worker_add_conn(worker *w, int fd, int pg)
 {
     fd_node *n = malloc(sizeof *n);
     if (!n) {
@@ -202,6 +204,7 @@ void worker_add_conn(worker *w, int fd)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     n->fd = fd;
+    n->pg = pg;
     pthread_mutex_lock(&w->lock);
     n->next = w->new_fds;
     w->new_fds = n;
@@ -249,6 +252,8 @@ struct event_base *worker_base(worker *w) { return w->base; }
 db_conn *worker_reader(worker *w) { return w->reader; }
 const worker_shared *worker_shared_of(worker *w) { return w->sh; }
 int worker_stopping(worker *w) { return w->stopping; }
+int worker_busy(worker *w) { return atomic_load_explicit(&w->busy, memory_order_relaxed); }
+void worker_set_busy(worker *w, int on) { atomic_store_explicit(&w->busy, on, memory_order_relaxed); }
 
 void worker_conn_closed(worker *w, conn *c)
 {

@@ -5,6 +5,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "db.h"
+#include "pgauth.h"
 #include "rcache.h"
 #include "writer.h"
 
@@ -17,12 +18,18 @@ typedef struct worker_shared {
     writer        *wr;
     const catalog *cat;
     rcache        *rc;
+    const pgauth *_Atomic users; /* PostgreSQL users (users_file); SIGHUP swaps in a fresh copy */
 } worker_shared;
 
 /* Open the worker's read connection and start its thread. Returns NULL with err set. */
 worker *worker_start(int index, const worker_shared *sh, char *err, size_t errlen);
-/* Hand a freshly accepted socket to the worker (any thread). */
-void worker_add_conn(worker *w, int fd);
+/* Hand a freshly accepted socket to the worker (any thread); pg: it speaks PostgreSQL only
+ * (pg_port), else the protocol is told by its first byte. */
+void worker_add_conn(worker *w, int fd, int pg);
+/* Is the worker inside a client's request right now (running a statement)? Any thread; a hint. */
+int  worker_busy(worker *w);
+/* The worker's thread enters (1) or leaves (0) a client's request (conn.c calls it). */
+void worker_set_busy(worker *w, int on);
 /* A writer job of one of this worker's connections is done (called on the writer thread). */
 void worker_post_job(worker *w, writer_job *job);
 /* Ask the worker to finish its clients and exit; worker_join waits for it and frees it. */

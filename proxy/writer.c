@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct writer {
     pthread_cond_t  wake;
     writer_job     *head, *tail;
     int             stopping;
+    _Atomic int     idle_tx_s;      /* opts.idle_tx_s, changed live by writer_set_idle_timeout */
     /* writer thread only */
     int             wal_pages;      /* frames in the WAL after the last commit (wal hook) */
     int             passive_pages;  /* PRAGMA wal_autocheckpoint, which our wal hook takes over */
@@ -67,6 +69,7 @@ static int run_job(writer *w, writer_job *job)
     char state[6] = "";
     run_ctx ctx = {w, job};
     buf_reset(&job->reply);
+    log_set_conn(job->session); /* lines logged while it runs (the slow-query log) name its client */
     hook_note(w, job);
     int failed = query_run_batch(job->items, job->nitems, run_item, &ctx, &job->reply, state);
     if (job->batch)
@@ -82,7 +85,7 @@ static void reply_error(writer_job *job, const char *state, const char *msg)
     if (job->batch)
         query_put_batch_status(&job->reply, job->nitems, 0, state);
     job->failed = 0;
-    stats_add(STATS_ERRORS, 1);
+    stats_error(state);
 }
 
 static void fail_job(writer *w, writer_job *job, int rc)
@@ -301,7 +304,7 @@ static struct timespec deadline_after(int s, int us)
  * lock and returns with it held. */
 static void do_serve_session(writer *w)
 {
-    struct timespec idle_until = deadline_after(w->opts.idle_tx_s, 0);
+    struct timespec idle_until = deadline_after(atomic_load(&w->idle_tx_s), 0);
     while (w->session) {
         writer_job *job = do_take_session_job(w);
         if (!job) {
@@ -322,7 +325,7 @@ static void do_serve_session(writer *w)
         deliver(job);
         maybe_checkpoint(w);
         pthread_mutex_lock(&w->lock);
-        idle_until = deadline_after(w->opts.idle_tx_s, 0);
+        idle_until = deadline_after(atomic_load(&w->idle_tx_s), 0);
     }
 }
 
@@ -391,6 +394,7 @@ static void *writer_main(void *arg)
         run_group(w, group);
         stats_add(STATS_WRITER_JOBS, n);
         stats_add(STATS_WRITER_GROUPS, 1);
+        stats_group_commit(n);
         while (group) {
             writer_job *next = group->next;
             deliver(group);
@@ -418,6 +422,7 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
         w->opts.idle_tx_s = 1;
     if (w->opts.checkpoint_pages < 1)
         w->opts.checkpoint_pages = 1;
+    atomic_init(&w->idle_tx_s, w->opts.idle_tx_s);
     /* Replaces the wal_autocheckpoint hook: do what it did (a PASSIVE checkpoint every N pages), and
      * remember the WAL's size for the RESTART one. */
     int autock = 0;
@@ -440,6 +445,12 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
         return NULL;
     }
     return w;
+}
+
+void writer_set_idle_timeout(writer *w, int seconds)
+{
+    if (w && seconds >= 1)
+        atomic_store(&w->idle_tx_s, seconds);
 }
 
 void writer_submit(writer *w, writer_job *job)

@@ -69,6 +69,8 @@ typedef struct writer_opts {
 writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t errlen);
 /* Queue a job; its done() runs on the writer thread once it has committed or failed. */
 void writer_submit(writer *w, writer_job *job);
+/* idle_in_transaction_timeout changed (a reload): any thread; counts from the next idle wait. */
+void writer_set_idle_timeout(writer *w, int seconds);
 /* Finish every queued job (an open transaction is rolled back), stop, checkpoint, close. */
 void writer_stop(writer *w);
 

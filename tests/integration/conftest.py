@@ -329,7 +329,9 @@ class Server:
         self.stop_timeout = stop_timeout
 
     def argv(self, port):
-        return [BIN, "--port", str(port), "--db_path", str(self.db_path), "--workers", "2", *self.args]
+        # No HTTP endpoint unless a test asks for one (its default port would clash between servers).
+        return [BIN, "--port", str(port), "--db_path", str(self.db_path), "--workers", "2", "--http_port", "0",
+                *self.args]
 
     def start(self):
         """Start on a free port; ready once a TCP connect succeeds. Retries if the port was taken."""

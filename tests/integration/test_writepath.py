@@ -224,3 +224,22 @@ def test_clean_shutdown_truncates_the_wal(server_factory):
     srv.stop()
     wal = srv.db_path.with_name(srv.db_path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_write_blocked_by_another_process_fails_with_40001(server_factory):
+    srv = server_factory("--busy_timeout_ms", "300")
+    other = sqlite3.connect(srv.db_path, timeout=5, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")   # another process holds the write lock
+        with srv.client() as c:
+            t0 = time.monotonic()
+            msg = c.error("INSERT INTO users(email, password_hash) VALUES ('busy@x', 'h')", "40001")
+            waited = time.monotonic() - t0
+            assert waited >= 0.25, f"gave up after {waited:.3f}s, before busy_timeout_ms"
+            assert "locked" in msg or "busy" in msg
+            c.assert_usable()
+            other.execute("ROLLBACK")
+            c.write("INSERT INTO users(email, password_hash) VALUES ('busy@x', 'h')")
+            assert c.count("users WHERE email = 'busy@x'") == 1
+    finally:
+        other.close()

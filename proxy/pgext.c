@@ -1,0 +1,707 @@
+/* pgext.c - the PostgreSQL extended query protocol: Parse, Bind, Describe, Execute, Sync, Close, Flush over named and unnamed statements and portals. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "pgsess_int.h"
+#include "pgval.h"
+#include "stats.h"
+
+/* A prepared statement. Shared by the map and by each portal bound from it (refs). */
+typedef struct pgx_stmt {
+    char                *name;
+    UT_hash_handle       hh;
+    int                  refs;
+    char                *orig;        /* the query as the client sent it */
+    size_t               orig_len;
+    pgsql_action         action;
+    pgsql_result        *tr;          /* what a non-SQL statement does (SET name, SHOW name, ...) */
+    char                *sql;         /* translated SQL */
+    size_t               sql_len;
+    int                  nstmts;
+    pg_plan             *plan;        /* parameters or several statements: the plan that binds them */
+    int                  readonly;    /* -1: found out when it runs */
+    int                  nparams;
+    uint32_t            *ptypes;      /* nparams OIDs; 0 = unspecified */
+    const catalog_entry *call;        /* CALL of a named query */
+    lp_arg              *cargs;       /* its literal arguments */
+    int                 *cparams;     /* per argument: 0 literal, n: $n */
+    int                  ncargs;
+    buf                  cscratch;    /* the literals' unescaped texts */
+} pgx_stmt;
+
+enum { P_NEW, P_RUNNING, P_DONE };
+
+/* A portal: a bound statement and, once run, its whole output (materialized: no SQLite statement
+ * stays open across messages on the shared reader). */
+typedef struct pgx_portal {
+    char          *name;
+    UT_hash_handle hh;
+    pgx_stmt      *st;
+    lp_arg        *args;
+    int            nargs;
+    buf            arena;     /* argument texts and blobs */
+    int16_t       *fmts;      /* result format codes (0, 1 or one per column) */
+    int            nfmts;
+    int            state;
+    int            failed;
+    buf            res;       /* [RowDescription][DataRow...][tail: CommandComplete, notices, or the error] */
+    size_t         rd_len;    /* the RowDescription at the front; 0: none */
+    size_t         next;      /* the next DataRow to send */
+    size_t         tail;      /* where the DataRows end */
+} pgx_portal;
+
+struct pgext {
+    pgx_stmt   *stmts;
+    pgx_portal *portals;
+    pgx_portal *running;   /* the portal whose job is with the writer */
+    pgx_portal *spare;     /* a freed unnamed portal, reused (pgbench binds one per transaction) */
+    buf         scratch;
+};
+
+pgext *pgext_new(void)
+{
+    pgext *x = calloc(1, sizeof *x);
+    if (x)
+        buf_init(&x->scratch);
+    return x;
+}
+
+static void stmt_unref(pgx_stmt *st)
+{
+    if (!st || --st->refs > 0)
+        return;
+    free(st->name);
+    free(st->orig);
+    if (st->tr) {
+        pgsql_result_free(st->tr);
+        free(st->tr);
+    }
+    free(st->sql);
+    pg_plan_unref(st->plan);
+    free(st->ptypes);
+    free(st->cargs);
+    free(st->cparams);
+    buf_free(&st->cscratch);
+    free(st);
+}
+
+static void portal_free(pgx_portal *p)
+{
+    if (!p)
+        return;
+    stmt_unref(p->st);
+    free(p->name);
+    free(p->args);
+    free(p->fmts);
+    buf_free(&p->arena);
+    buf_free(&p->res);
+    free(p);
+}
+
+static void portal_drop(pgext *x, pgx_portal *p)
+{
+    HASH_DEL(x->portals, p);
+    if (p->name[0] == '\0' && !x->spare) {
+        /* Keep the allocations of the unnamed portal for the next Bind. */
+        stmt_unref(p->st);
+        p->st = NULL;
+        x->spare = p;
+        return;
+    }
+    portal_free(p);
+}
+
+static void drop_portals(pgext *x)
+{
+    pgx_portal *p, *tmp;
+    HASH_ITER(hh, x->portals, p, tmp)
+        portal_drop(x, p);
+}
+
+void pgext_free(pgext *x)
+{
+    if (!x)
+        return;
+    pgx_portal *p, *ptmp;
+    HASH_ITER(hh, x->portals, p, ptmp) {
+        HASH_DEL(x->portals, p);
+        portal_free(p);
+    }
+    portal_free(x->spare);
+    pgx_stmt *st, *stmp;
+    HASH_ITER(hh, x->stmts, st, stmp) {
+        HASH_DEL(x->stmts, st);
+        stmt_unref(st);
+    }
+    buf_free(&x->scratch);
+    free(x);
+}
+
+int pgext_deallocate(pgsess *s, const char *name)
+{
+    pgext *x = s->ext;
+    pgx_stmt *st, *tmp;
+    if (!name) {
+        HASH_ITER(hh, x->stmts, st, tmp)
+            if (st->name[0]) {
+                HASH_DEL(x->stmts, st);
+                stmt_unref(st);
+            }
+        return 0;
+    }
+    HASH_FIND_STR(x->stmts, name, st);
+    if (!st || !name[0])
+        return -1;
+    HASH_DEL(x->stmts, st);
+    stmt_unref(st);
+    return 0;
+}
+
+/* An error in the extended protocol: reported once, then everything up to Sync is skipped. */
+static enum pg_step ext_fail(pgsess *s, const char *state, const char *msg)
+{
+    pgs_error(conn_out(s->c), state, msg);
+    s->ext_error = 1;
+    if (s->txn == WRITER_TX_OPEN)
+        s->txn = WRITER_TX_FAILED;
+    return PGS_DONE;
+}
+
+/* ---- Parse ------------------------------------------------------------------------------------------ */
+
+static enum pg_step on_parse(pgsess *s, const char *body, size_t len)
+{
+    pgext *x = s->ext;
+    char err[300];
+    pgwire_parse m;
+    if (pgwire_parse_parse(body, len, &m, err, sizeof err) < 0)
+        return ext_fail(s, "08P01", err);
+    stats_request(STATS_PROTO_PG, "parse");
+    pgx_stmt *old;
+    HASH_FIND_STR(x->stmts, m.name, old);
+    if (old && m.name[0]) {
+        snprintf(err, sizeof err, "prepared statement \"%.100s\" already exists", m.name);
+        return ext_fail(s, "42P05", err);
+    }
+    pgx_stmt *st = calloc(1, sizeof *st);
+    if (!st || !(st->name = strdup(m.name)) || !(st->orig = strndup(m.query, m.query_len))) {
+        if (st)
+            free(st->name);
+        free(st);
+        return ext_fail(s, "53200", "out of memory");
+    }
+    st->refs = 1;
+    st->orig_len = m.query_len;
+    st->readonly = -1;
+    buf_init(&st->cscratch);
+    const char *state = "53200";
+    if (pgs_is_call(st->orig, st->orig_len)) {
+        st->cargs = calloc(PG_MAX_ARGS, sizeof *st->cargs);
+        st->cparams = calloc(PG_MAX_ARGS, sizeof *st->cparams);
+        if (!st->cargs || !st->cparams) {
+            snprintf(err, sizeof err, "out of memory");
+            goto fail;
+        }
+        if (pgs_parse_call(conn_shared(s->c)->cat, st->orig, st->orig_len, st->cargs, st->cparams, PG_MAX_ARGS,
+                           &st->cscratch, &st->call, &st->ncargs, &state, err, sizeof err) < 0)
+            goto fail;
+        st->action = PGSQL_SQL;
+        st->readonly = st->call->readonly;
+        for (int i = 0; i < st->ncargs; i++)
+            if (st->cparams[i] > st->nparams)
+                st->nparams = st->cparams[i];
+    } else {
+        if (pgsql_translate(st->orig, st->orig_len, &s->ctx, &s->tr) < 0) {
+            state = s->tr.sqlstate;
+            snprintf(err, sizeof err, "%s", s->tr.message);
+            goto fail;
+        }
+        st->action = s->tr.action;
+        st->nstmts = s->tr.nstmts;
+        st->nparams = s->tr.nparams;
+        if (st->action == PGSQL_SQL) {
+            if (!(st->sql = strndup(s->tr.sql.data, s->tr.sql.len))) {
+                snprintf(err, sizeof err, "out of memory");
+                goto fail;
+            }
+            st->sql_len = s->tr.sql.len;
+        } else {
+            /* The statement keeps its own translation: s->tr is reused by the next one. */
+            st->tr = malloc(sizeof *st->tr);
+            if (!st->tr) {
+                snprintf(err, sizeof err, "out of memory");
+                goto fail;
+            }
+            pgsql_result_init(st->tr);
+            if (pgsql_translate(st->orig, st->orig_len, &s->ctx, st->tr) < 0) {
+                state = st->tr->sqlstate;
+                snprintf(err, sizeof err, "%s", st->tr->message);
+                goto fail;
+            }
+        }
+    }
+    if (m.nparam_types > st->nparams)
+        st->nparams = m.nparam_types;
+    if (st->nparams > 0 && !(st->ptypes = calloc((size_t)st->nparams, sizeof *st->ptypes))) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < m.nparam_types; i++)
+        st->ptypes[i] = pgwire_parse_param_type(&m, i);
+    if (st->action == PGSQL_SQL && !st->call && (st->nparams > 0 || st->nstmts > 1)) {
+        int ro;
+        query_plan *p = query_plan_build(conn_reader(s->c), st->sql, st->sql_len, &ro, err, sizeof err);
+        if (!p) {
+            state = "42601";
+            if (strstr(err, "no such table"))
+                state = "42P01";
+            else if (strstr(err, "no such column"))
+                state = "42703";
+            goto fail;
+        }
+        if (!(st->plan = pg_plan_new(p))) {
+            snprintf(err, sizeof err, "out of memory");
+            goto fail;
+        }
+        st->readonly = ro;
+    }
+    if (old) {
+        HASH_DEL(x->stmts, old);
+        stmt_unref(old);
+    }
+    HASH_ADD_KEYPTR(hh, x->stmts, st->name, strlen(st->name), st);
+    pgwire_parse_complete(conn_out(s->c));
+    return PGS_DONE;
+fail:
+    stmt_unref(st);
+    return ext_fail(s, state, err);
+}
+
+/* ---- Bind -------------------------------------------------------------------------------------------- */
+
+/* An untyped text argument of CALL takes the type a bare word has in the line protocol (42 is an
+ * integer there), so that both protocols reach the same cache entry. */
+static void infer_number(lp_arg *a)
+{
+    char tmp[64], *e;
+    if (a->type != LP_ARG_TEXT || a->len == 0 || a->len >= sizeof tmp)
+        return;
+    memcpy(tmp, a->s, a->len);
+    tmp[a->len] = '\0';
+    long long v = strtoll(tmp, &e, 10);
+    if (!*e) {
+        a->type = LP_ARG_INT;
+        a->i = v;
+        return;
+    }
+    double d = strtod(tmp, &e);
+    if (!*e) {
+        a->type = LP_ARG_REAL;
+        a->d = d;
+    }
+}
+
+static pgx_portal *portal_new(pgext *x, const char *name)
+{
+    pgx_portal *p = NULL;
+    if (!name[0] && x->spare) {
+        p = x->spare;
+        x->spare = NULL;
+        free(p->name);
+        p->name = NULL;
+    } else if ((p = calloc(1, sizeof *p))) {
+        buf_init(&p->arena);
+        buf_init(&p->res);
+    }
+    if (!p)
+        return NULL;
+    buf_reset(&p->arena);
+    buf_reset(&p->res);
+    p->nargs = p->nfmts = 0;
+    p->state = P_NEW;
+    p->failed = 0;
+    p->rd_len = p->next = p->tail = 0;
+    if (!(p->name = strdup(name))) {
+        portal_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static enum pg_step on_bind(pgsess *s, const char *body, size_t len)
+{
+    pgext *x = s->ext;
+    char err[300];
+    pgwire_bind m;
+    if (pgwire_parse_bind(body, len, &m, err, sizeof err) < 0)
+        return ext_fail(s, "08P01", err);
+    stats_request(STATS_PROTO_PG, "bind");
+    pgx_stmt *st;
+    HASH_FIND_STR(x->stmts, m.statement, st);
+    if (!st) {
+        snprintf(err, sizeof err, "prepared statement \"%.100s\" does not exist", m.statement);
+        return ext_fail(s, "26000", err);
+    }
+    if (m.nparams != st->nparams) {
+        snprintf(err, sizeof err, "bind message supplies %d parameters, but prepared statement \"%.100s\" requires %d",
+                 m.nparams, m.statement, st->nparams);
+        return ext_fail(s, "08P01", err);
+    }
+    if (m.nparam_formats > 1 && m.nparam_formats != m.nparams) {
+        snprintf(err, sizeof err, "bind message has %d parameter formats but %d parameters", m.nparam_formats,
+                 m.nparams);
+        return ext_fail(s, "08P01", err);
+    }
+    pgx_portal *old;
+    HASH_FIND_STR(x->portals, m.portal, old);
+    if (old && m.portal[0]) {
+        snprintf(err, sizeof err, "portal \"%.100s\" already exists", m.portal);
+        return ext_fail(s, "42P03", err);
+    }
+    if (old)
+        portal_drop(x, old);
+    pgx_portal *p = portal_new(x, m.portal);
+    int nargs = st->call ? st->ncargs : m.nparams;
+    if (!p || (nargs > 0 && !(p->args = realloc(p->args, sizeof *p->args * (size_t)nargs))) ||
+        (m.nresult_formats > 0 && !(p->fmts = realloc(p->fmts, sizeof *p->fmts * (size_t)m.nresult_formats)))) {
+        portal_free(p);
+        return ext_fail(s, "53200", "out of memory");
+    }
+    p->st = st;
+    st->refs++;
+    /* Parameters: decoded, their bytes copied into the portal's arena (offsets first: it grows). */
+    pgwire_param prm[64], *prms = m.nparams <= 64 ? prm : malloc(sizeof *prms * (size_t)m.nparams);
+    lp_arg vals[64], *v = m.nparams <= 64 ? vals : malloc(sizeof *v * (size_t)m.nparams);
+    size_t offs[64], *off = m.nparams <= 64 ? offs : malloc(sizeof *off * (size_t)m.nparams);
+    if (!prms || !v || !off) {
+        portal_free(p);
+        p = NULL;
+        snprintf(err, sizeof err, "out of memory");
+    }
+    const char *state = "53200";
+    if (p)
+        pgwire_bind_params(&m, prms, m.nparams);
+    for (int i = 0; p && i < m.nparams; i++) {
+        pgval pv;
+        buf_reset(&x->scratch);
+        uint32_t oid = st->ptypes ? st->ptypes[i] : 0;
+        if (pgval_param_decode(oid, &prms[i], &x->scratch, &pv, &state, err, sizeof err) < 0) {
+            portal_free(p);
+            p = NULL;
+            break;
+        }
+        memset(&v[i], 0, sizeof v[i]);
+        off[i] = p->arena.len;
+        switch (pv.type) {
+        case PGVAL_NULL:  v[i].type = LP_ARG_NULL; break;
+        case PGVAL_INT:   v[i].type = LP_ARG_INT; v[i].i = pv.i; break;
+        case PGVAL_FLOAT: v[i].type = LP_ARG_REAL; v[i].d = pv.d; break;
+        default:
+            v[i].type = pv.type == PGVAL_BLOB ? LP_ARG_BLOB : LP_ARG_TEXT;
+            v[i].len = pv.n;
+            buf_append(&p->arena, pv.p, pv.n);
+            break;
+        }
+    }
+    if (p && p->arena.oom) {
+        portal_free(p);
+        p = NULL;
+        snprintf(err, sizeof err, "out of memory");
+    }
+    for (int i = 0; p && i < m.nparams; i++)
+        if (v[i].type == LP_ARG_TEXT || v[i].type == LP_ARG_BLOB)
+            v[i].s = p->arena.data + off[i];
+    if (p) {
+        if (st->call) {
+            for (int i = 0; i < st->ncargs; i++) {
+                p->args[i] = st->cparams[i] ? v[st->cparams[i] - 1] : st->cargs[i];
+                if (st->cparams[i] && !st->ptypes[st->cparams[i] - 1])
+                    infer_number(&p->args[i]);
+            }
+        } else if (nargs > 0) {
+            memcpy(p->args, v, sizeof *v * (size_t)nargs);
+        }
+        p->nargs = nargs;
+        p->nfmts = m.nresult_formats;
+        for (int i = 0; i < m.nresult_formats; i++)
+            p->fmts[i] = pgwire_bind_result_format(&m, i);
+        HASH_ADD_KEYPTR(hh, x->portals, p->name, strlen(p->name), p);
+    }
+    if (prms != prm)
+        free(prms);
+    if (v != vals)
+        free(v);
+    if (off != offs)
+        free(off);
+    if (!p)
+        return ext_fail(s, state, err);
+    pgwire_bind_complete(conn_out(s->c));
+    return PGS_DONE;
+}
+
+/* ---- running a portal ----------------------------------------------------------------------------------- */
+
+/* The run is complete: find the RowDescription, the DataRows and the tail in its output. */
+static void portal_ready(pgx_portal *p, int failed)
+{
+    char type;
+    size_t n, off = 0;
+    p->state = P_DONE;
+    p->failed = failed;
+    p->rd_len = 0;
+    if ((n = pgsink_msg(p->res.data, p->res.len, &type)) && type == 'T') {
+        p->rd_len = n;
+        off = n;
+    }
+    p->next = off;
+    while ((n = pgsink_msg(p->res.data + off, p->res.len - off, &type)) && type == 'D')
+        off += n;
+    p->tail = off;
+}
+
+static enum pg_step portal_run(pgsess *s, pgx_portal *p)
+{
+    pgx_stmt *st = p->st;
+    pg_unit u;
+    memset(&u, 0, sizeof u);
+    if (st->call) {
+        pgs_call_unit(&u, st->call, p->args, p->nargs);
+    } else {
+        u.action = st->action;
+        u.tr = st->tr;
+        u.it.sql = st->sql ? st->sql : "";
+        u.it.len = st->sql_len;
+        u.it.plan = st->plan ? st->plan->p : NULL;
+        u.owner = st->plan;
+        u.it.args = p->args;
+        u.it.nargs = p->nargs;
+        u.nstmts = st->nstmts;
+        u.nparams = st->nparams;
+        u.readonly = st->readonly;
+    }
+    u.orig = st->orig;
+    u.orig_len = st->orig_len;
+    buf_reset(&p->res);
+    int failed = 0;
+    if (pgs_run_unit(s, &u, &p->res, &failed, PGW_PORTAL) == PGS_AGAIN) {
+        p->state = P_RUNNING;
+        s->ext->running = p;
+        return PGS_AGAIN;
+    }
+    portal_ready(p, failed);
+    return PGS_DONE;
+}
+
+void pgext_job_done(pgsess *s, writer_job *job)
+{
+    pgx_portal *p = s->ext->running;
+    s->ext->running = NULL;
+    if (p)
+        portal_ready(p, pgs_job_output(s, job, &p->res));
+}
+
+/* The portal's error, sent as the answer to this message; then skip to Sync. */
+static enum pg_step portal_error(pgsess *s, pgx_portal *p)
+{
+    /* The error is the last message of the output. */
+    size_t off = p->tail, n;
+    char type;
+    while ((n = pgsink_msg(p->res.data + off, p->res.len - off, &type)) && type != 'E')
+        off += n;
+    buf_append(conn_out(s->c), p->res.data + off, p->res.len - off);
+    s->ext_error = 1;
+    if (s->txn == WRITER_TX_OPEN)
+        s->txn = WRITER_TX_FAILED;
+    return PGS_DONE;
+}
+
+static pgx_portal *find_portal(pgsess *s, const char *name)
+{
+    pgx_portal *p;
+    HASH_FIND_STR(s->ext->portals, name, p);
+    return p;
+}
+
+static int wants_binary(const pgx_portal *p)
+{
+    for (int i = 0; i < p->nfmts; i++)
+        if (p->fmts[i] == 1)
+            return 1;
+    return 0;
+}
+
+static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
+{
+    char err[300];
+    pgwire_target t;
+    if (pgwire_parse_describe(body, len, &t, err, sizeof err) < 0)
+        return ext_fail(s, "08P01", err);
+    buf *out = conn_out(s->c);
+    if (t.kind == 'P') {
+        pgx_portal *p = find_portal(s, t.name);
+        if (!p) {
+            snprintf(err, sizeof err, "portal \"%.100s\" does not exist", t.name);
+            return ext_fail(s, "34000", err);
+        }
+        /* Types come from the first row, so the portal runs now (Execute then sends its rows). */
+        if (p->state == P_NEW && portal_run(s, p) == PGS_AGAIN)
+            return PGS_AGAIN;
+        if (p->failed)
+            return portal_error(s, p);
+        if (!p->rd_len)
+            pgwire_no_data(out);
+        else if (!p->nfmts)
+            buf_append(out, p->res.data, p->rd_len);
+        else if (pgsink_rowdesc_with_formats(p->res.data, p->rd_len, p->fmts, p->nfmts, out) < 0)
+            return ext_fail(s, "08P01", "bind message has a result format count that does not match the columns");
+        return PGS_DONE;
+    }
+    pgx_stmt *st;
+    HASH_FIND_STR(s->ext->stmts, t.name, st);
+    if (!st) {
+        snprintf(err, sizeof err, "prepared statement \"%.100s\" does not exist", t.name);
+        return ext_fail(s, "26000", err);
+    }
+    uint32_t types[64], *ty = st->nparams <= 64 ? types : malloc(sizeof *ty * (size_t)st->nparams);
+    if (!ty)
+        return ext_fail(s, "53200", "out of memory");
+    /* Unspecified parameter types: litecached does not infer them; clients then send text. */
+    for (int i = 0; i < st->nparams; i++)
+        ty[i] = st->ptypes[i] ? st->ptypes[i] : PGWIRE_TEXT;
+    pgwire_parameter_description(out, ty, st->nparams);
+    if (ty != types)
+        free(ty);
+    /* Columns before any row exists: declared types, else text. */
+    const char *sql = st->call ? st->call->q->sql : st->sql;
+    if (st->action == PGSQL_SHOW) {
+        buf tmp;
+        buf_init(&tmp);
+        char type;
+        size_t n;
+        if (pgguc_show(s->guc, st->tr->name, &tmp) == 0 && (n = pgsink_msg(tmp.data, tmp.len, &type)) && type == 'T')
+            buf_append(out, tmp.data, n);
+        else
+            pgwire_no_data(out);
+        buf_free(&tmp);
+    } else if (st->action == PGSQL_SQL && sql) {
+        db_stmt *ds;
+        size_t used;
+        if (db_prepare(conn_reader(s->c), sql, strlen(sql), &ds, &used) == SQLITE_OK && ds) {
+            pgsink_rowdesc_of(db_stmt_handle(ds), out);
+            db_stmt_done(ds);
+        } else {
+            pgwire_no_data(out);
+        }
+    } else {
+        pgwire_no_data(out);
+    }
+    return PGS_DONE;
+}
+
+static enum pg_step on_execute(pgsess *s, const char *body, size_t len)
+{
+    char err[300];
+    pgwire_execute e;
+    if (pgwire_parse_execute(body, len, &e, err, sizeof err) < 0)
+        return ext_fail(s, "08P01", err);
+    pgx_portal *p = find_portal(s, e.portal);
+    if (!p) {
+        snprintf(err, sizeof err, "portal \"%.100s\" does not exist", e.portal);
+        return ext_fail(s, "34000", err);
+    }
+    if (p->state == P_NEW) {
+        stats_request(STATS_PROTO_PG, "execute");
+        if (portal_run(s, p) == PGS_AGAIN)
+            return PGS_AGAIN;
+    }
+    if (p->failed)
+        return portal_error(s, p);
+    buf *out = conn_out(s->c);
+    int binary = wants_binary(p);
+    uint32_t oids[64], *oid = oids;
+    int ncols = 0;
+    if (binary) {
+        ncols = pgsink_rowdesc_oids(p->res.data, p->rd_len, oids, 64);
+        if (ncols > 64 && (oid = malloc(sizeof *oid * (size_t)ncols)))
+            pgsink_rowdesc_oids(p->res.data, p->rd_len, oid, ncols);
+        if (!oid || ncols < 0 || (p->nfmts > 1 && p->nfmts != ncols)) {
+            if (oid != oids)
+                free(oid);
+            return ext_fail(s, "08P01", "bind message has a result format count that does not match the columns");
+        }
+    }
+    int64_t sent = 0;
+    char type;
+    size_t n;
+    const char *state = NULL;
+    while (p->next < p->tail && (e.max_rows <= 0 || sent < e.max_rows) &&
+           (n = pgsink_msg(p->res.data + p->next, p->tail - p->next, &type))) {
+        if (!binary)
+            buf_append(out, p->res.data + p->next, n);
+        else if (pgsink_datarow_binary(p->res.data + p->next, n, oid, ncols, p->fmts, p->nfmts, out, &state, err,
+                                       sizeof err) < 0)
+            break;
+        p->next += n;
+        sent++;
+    }
+    if (oid != oids)
+        free(oid);
+    if (state)
+        return ext_fail(s, state, err);
+    if (p->next < p->tail) {
+        pgwire_portal_suspended(out);
+        return PGS_DONE;
+    }
+    /* Done: the tail (CommandComplete, and whatever came with it) ends this Execute. */
+    buf_append(out, p->res.data + p->tail, p->res.len - p->tail);
+    return PGS_DONE;
+}
+
+static enum pg_step on_close(pgsess *s, const char *body, size_t len)
+{
+    char err[300];
+    pgwire_target t;
+    if (pgwire_parse_close(body, len, &t, err, sizeof err) < 0)
+        return ext_fail(s, "08P01", err);
+    if (t.kind == 'P') {
+        pgx_portal *p = find_portal(s, t.name);
+        if (p)
+            portal_drop(s->ext, p);
+    } else {
+        pgx_stmt *st;
+        HASH_FIND_STR(s->ext->stmts, t.name, st);
+        if (st) {
+            HASH_DEL(s->ext->stmts, st);
+            stmt_unref(st);
+        }
+    }
+    pgwire_close_complete(conn_out(s->c));
+    return PGS_DONE;
+}
+
+enum pg_step pgext_message(pgsess *s, const pgwire_msg *m)
+{
+    char err[128];
+    if (m->type == 'S') {
+        if (pgwire_parse_empty(m->body, m->body_len, err, sizeof err) < 0)
+            return ext_fail(s, "08P01", err);
+        s->ext_error = 0;
+        /* Outside a transaction block, Sync ends the implicit one, and its portals with it. */
+        if (s->txn == WRITER_TX_NONE)
+            drop_portals(s->ext);
+        pgwire_ready(conn_out(s->c), pgs_status(s));
+        return PGS_DONE;
+    }
+    if (s->ext_error)
+        return PGS_DONE; /* skipped until Sync */
+    switch (m->type) {
+    case 'P': return on_parse(s, m->body, m->body_len);
+    case 'B': return on_bind(s, m->body, m->body_len);
+    case 'D': return on_describe(s, m->body, m->body_len);
+    case 'E': return on_execute(s, m->body, m->body_len);
+    case 'C': return on_close(s, m->body, m->body_len);
+    default:  return PGS_DONE; /* Flush: output goes out after every batch of input anyway */
+    }
+}
