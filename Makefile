@@ -24,7 +24,7 @@ TESTSRCS := $(wildcard tests/unit/test_*.c)
 TESTBINS := $(TESTSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SCHEMA_FILES := $(wildcard schema/*.sql)
 
-.PHONY: all deps run test unit integration asan test-asan clean bench bench-compare
+.PHONY: all deps run test unit integration asan test-asan clean bench bench-compare bench-goals
 all: $(BIN) $(if $(wildcard $(BENCH_MAIN)),litecached-bench)
 
 $(BIN): $(OBJS)
@@ -83,6 +83,9 @@ bench: all
 
 bench-compare: all
 	bench/compare.sh
+
+bench-goals: all
+	bench/goals.sh
 
 # libFuzzer harnesses for every parser of untrusted bytes (clang). `make fuzz` builds them;
 # `make fuzz-run` runs each for FUZZ_SECONDS on a scratch copy of its seed corpus.

@@ -51,6 +51,7 @@ typedef struct wl_conn {
     zipf     z;            /* hot keys; s = 0 when uniform */
     zipf_rng rng;          /* hot or cold, and write keys */
     uint64_t cold_seq;
+    int      prepared;     /* write --call: this connection's PREPARE went out */
 } wl_conn;
 
 static void *conn_init(void *ud, int idx)
@@ -92,6 +93,11 @@ static void put_cold(const wl_opts *o, wl_conn *c, struct evbuffer *out)
     uint64_t range = o->max_id > o->keys ? o->max_id : o->keys;
     uint64_t seq = c->cold_seq;
     c->cold_seq += (uint64_t)o->connections;
+    if (o->call && o->row_bytes == 0) {
+        /* One prepared statement, each id once per pass over the table: a miss until it wraps. */
+        evbuffer_add_printf(out, "CALL getUserById %llu\n", (unsigned long long)(1 + seq % range));
+        return;
+    }
     evbuffer_add_printf(out, "%s%llu AND %llu > 0\n", read_head(o), (unsigned long long)(1 + seq % range),
                         (unsigned long long)(o->nonce + seq / range));
 }
@@ -140,6 +146,18 @@ static int next(void *ud, void *cs, struct evbuffer *out)
             put_cold(o, c, out);
         return 1;
     case WL_WRITE:
+        if (o->call) {
+            /* A parameterized insert, as an application sends it: prepared once per connection
+             * (that first request is counted like the others). */
+            if (!c->prepared) {
+                c->prepared = 1;
+                evbuffer_add_printf(out, "PREPARE benchw AS INSERT INTO bench_w(k, v) VALUES (?, ?)\n");
+                return 1;
+            }
+            evbuffer_add_printf(out, "CALL benchw %llu %s\n",
+                                (unsigned long long)(1 + zipf_rng_below(&c->rng, 1000000)), o->value);
+            return 1;
+        }
         evbuffer_add_printf(out, "INSERT INTO bench_w(k, v) VALUES (%llu, '%s')\n",
                             (unsigned long long)(1 + zipf_rng_below(&c->rng, 1000000)), o->value);
         return 1;

@@ -209,21 +209,84 @@ static void t2_store(cache *c, const char *key, size_t klen, int fmt, const payl
 
 /* Free what a locked section took out of the hot map; entries evicted alive go to tier 2 first.
  * Call with no lock held. */
+/* Store a live entry's every slot in tier 2. */
+static void demote(cache *c, entry *e, double now)
+{
+    if (hot_state(c, e, now) != LIVE)
+        return;
+    cache_snap s;
+    entry_snap(e, &s);
+    for (int f = 0; f < CACHE_NFMT; f++)
+        if (e->slot[f])
+            t2_store(c, e_key(e), e->klen, f, e->slot[f], &s, e_sql(e), e->sql_len, e->created, e->expires,
+                     e->hits, now);
+}
+
+static void *demoter_main(void *arg)
+{
+    cache *c = arg;
+    pthread_mutex_lock(&c->dq_lock);
+    for (;;) {
+        while (!c->dq_head && !c->dq_stop)
+            pthread_cond_wait(&c->dq_wake, &c->dq_lock);
+        entry *e = c->dq_head;
+        if (!e)
+            break; /* stopping, and nothing left */
+        c->dq_head = e->lru_next;
+        if (!c->dq_head)
+            c->dq_tail = NULL;
+        c->dq_bytes -= e->size;
+        c->dq_busy = 1;
+        pthread_mutex_unlock(&c->dq_lock);
+        if (!c->dq_stop)
+            demote(c, e, hot_now());
+        entry_free(e);
+        pthread_mutex_lock(&c->dq_lock);
+        c->dq_busy = 0;
+    }
+    pthread_mutex_unlock(&c->dq_lock);
+    return NULL;
+}
+
 void hot_drain(cache *c, entry *gc, double now)
 {
     while (gc) {
         entry *e = gc;
         gc = e->lru_next;
-        if (e->demote && hot_state(c, e, now) == LIVE) {
-            cache_snap s;
-            entry_snap(e, &s);
-            for (int f = 0; f < CACHE_NFMT; f++)
-                if (e->slot[f])
-                    t2_store(c, e_key(e), e->klen, f, e->slot[f], &s, e_sql(e), e->sql_len, e->created,
-                             e->expires, e->hits, now);
+        if (e->demote && c->demoter_started) {
+            pthread_mutex_lock(&c->dq_lock);
+            int take = c->dq_bytes + e->size <= DEMOTE_QUEUE_BYTES;
+            if (take) {
+                e->lru_next = NULL;
+                if (c->dq_tail)
+                    c->dq_tail->lru_next = e;
+                else
+                    c->dq_head = e;
+                c->dq_tail = e;
+                c->dq_bytes += e->size;
+                pthread_cond_signal(&c->dq_wake);
+            }
+            pthread_mutex_unlock(&c->dq_lock);
+            if (take)
+                continue;
         }
+        /* No thread, or its queue is full: demote here, which also slows evictions to its pace. */
+        if (e->demote)
+            demote(c, e, now);
         entry_free(e);
     }
+}
+
+void cache_quiesce(cache *c)
+{
+    pthread_mutex_lock(&c->dq_lock);
+    while (c->demoter_started && (c->dq_head || c->dq_busy)) {
+        pthread_mutex_unlock(&c->dq_lock);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&c->dq_lock);
+    }
+    pthread_mutex_unlock(&c->dq_lock);
 }
 
 /* ---- the hot map; all do_*() assume the shard lock ----------------------------------------- */
@@ -563,6 +626,8 @@ cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
     cache *c = calloc(1, sizeof *c);
     if (!c)
         goto oom;
+    pthread_mutex_init(&c->dq_lock, NULL);
+    pthread_cond_init(&c->dq_wake, NULL);
     c->cfg = *cfg;
     c->shard_cap = cfg->hot_bytes / cfg->shards;
     c->mask = (uint64_t)cfg->shards - 1;
@@ -582,6 +647,8 @@ cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
         cache_free(c);
         return NULL;
     }
+    /* Without the thread, demotion simply happens inline: slower misses, same results. */
+    c->demoter_started = pthread_create(&c->demoter, NULL, demoter_main, c) == 0;
     return c;
 oom:
     snprintf(err, errlen, "cache: out of memory");
@@ -593,6 +660,15 @@ void cache_free(cache *c)
 {
     if (!c)
         return;
+    if (c->demoter_started) {
+        pthread_mutex_lock(&c->dq_lock);
+        c->dq_stop = 1;
+        pthread_cond_signal(&c->dq_wake);
+        pthread_mutex_unlock(&c->dq_lock);
+        pthread_join(c->demoter, NULL);
+    }
+    pthread_mutex_destroy(&c->dq_lock);
+    pthread_cond_destroy(&c->dq_wake);
     for (uint64_t i = 0; c->shards && i <= c->mask; i++) {
         shard *s = &c->shards[i];
         entry *e, *tmp;

@@ -115,6 +115,9 @@ int     cache_kv_del(cache *c, const char *key, size_t klen);                   
 int64_t cache_kv_ttl(cache *c, const char *key, size_t klen);                    /* seconds left; -1 none; -2 absent */
 int     cache_kv_expire(cache *c, const char *key, size_t klen, int64_t seconds); /* 1 set, 0 absent */
 
+/* Wait until every evicted entry has reached tier 2 (demotion runs on a thread of its own). */
+void cache_quiesce(cache *c);
+
 /* Tests only: replace the clock (seconds, monotonic). NULL restores the real one. */
 void cache_set_clock(double (*now)(void));
 

@@ -81,7 +81,18 @@ struct cache {
     vers           *v;
     tier2          *t2;
     _Atomic int64_t hits2, misses; /* counted outside any lock, on the slower paths */
+    /* Demotion to tier 2 runs on its own thread, so an eviction never puts a SQLite insert on a
+     * worker's miss. Locking: dq_lock guards the queue; the thread takes no shard lock. The
+     * queue is bounded by DEMOTE_QUEUE_BYTES: past it, evicted entries are simply dropped. */
+    pthread_t       demoter;
+    int             demoter_started, dq_stop, dq_busy;
+    pthread_mutex_t dq_lock;
+    pthread_cond_t  dq_wake;
+    entry          *dq_head, *dq_tail;
+    int64_t         dq_bytes;
 };
+
+#define DEMOTE_QUEUE_BYTES (16 << 20)
 
 /* ---- shared helpers (cache.c); hot_do_*() assume the shard lock ------------------------- */
 

@@ -325,7 +325,22 @@ const char *db_errmsg(db_conn *db)
     return sqlite3_errmsg(db->db);
 }
 
-int db_exec(db_conn *db, const char *sql) { return sqlite3_exec(db->db, sql, NULL, NULL, NULL); }
+/* Through the statement cache: BEGIN, COMMIT, SAVEPOINT and RELEASE run for every write, and
+ * sqlite3_exec would parse them anew each time. */
+int db_exec(db_conn *db, const char *sql)
+{
+    size_t len = strlen(sql), used;
+    db_stmt *ds;
+    int rc = db_prepare(db, sql, len, &ds, &used);
+    if (rc != SQLITE_OK || !ds)
+        return rc;
+    if (used < len) /* more than one statement: not what the callers do, but keep it correct */
+        return sqlite3_exec(db->db, sql, NULL, NULL, NULL);
+    while ((rc = sqlite3_step(ds->st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(ds->st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
 
 static int starts(const char *msg, const char *prefix) { return strncmp(msg, prefix, strlen(prefix)) == 0; }
 

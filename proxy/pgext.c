@@ -24,6 +24,8 @@ typedef struct pgx_stmt {
     int                  readonly;    /* -1: found out when it runs */
     int                  nparams;
     uint32_t            *ptypes;      /* nparams OIDs; 0 = unspecified */
+    char                 tag_prefix[64]; /* its CommandComplete tag without the count */
+    int                  tag_count;
     const catalog_entry *call;        /* CALL of a named query */
     lp_arg              *cargs;       /* its literal arguments */
     int                 *cparams;     /* per argument: 0 literal, n: $n */
@@ -267,6 +269,8 @@ static enum pg_step on_parse(pgsess *s, const char *body, size_t len)
         }
         st->readonly = ro;
     }
+    /* Executed many times: its tag is worked out once, not lexed on every run. */
+    st->tag_count = pgsink_tag_template(st->call ? st->call->q->sql : st->orig, st->tag_prefix, sizeof st->tag_prefix);
     if (old) {
         HASH_DEL(x->stmts, old);
         stmt_unref(old);
@@ -483,6 +487,8 @@ static enum pg_step portal_run(pgsess *s, pgx_portal *p)
     }
     u.orig = st->orig;
     u.orig_len = st->orig_len;
+    u.tag_prefix = st->tag_prefix;
+    u.tag_count = st->tag_count;
     buf_reset(&p->res);
     int failed = 0;
     if (pgs_run_unit(s, &u, &p->res, &failed, PGW_PORTAL) == PGS_AGAIN) {

@@ -347,6 +347,7 @@ int pgs_job_add(pg_job *j, const query_item *it, pg_plan *owner, const pgsink_st
         j->last_off = j->sql_off[k];
     }
     j->meta[k] = meta ? *meta : (pgsink_stmt){0};
+    j->meta[k].tag_prefix = NULL; /* it may not outlive the job: the tag is worked out from orig */
     j->orig_off[k] = (size_t)-1;
     if (meta && meta->orig) {
         j->orig_off[k] = j->arena.len;
@@ -451,7 +452,7 @@ int pgs_job_output(pgsess *s, writer_job *job, buf *out)
 
 static pgsink_stmt unit_meta(const pg_unit *u)
 {
-    pgsink_stmt m = {u->orig, u->orig_len, u->it.sql, u->it.len, u->pos_base, NULL};
+    pgsink_stmt m = {u->orig, u->orig_len, u->it.sql, u->it.len, u->pos_base, NULL, u->tag_prefix, u->tag_count};
     if (u->is_call) {
         /* The tag comes from the named query's body; positions in it mean nothing to the client. */
         m.orig = u->it.sql;

@@ -63,6 +63,8 @@ typedef struct pg_unit {
     int                 readonly;   /* 1 / 0, or -1: not known yet (found out on the reader) */
     int                 nparams;    /* $n the statement uses: that many arguments are needed */
     int                 is_call;
+    const char         *tag_prefix; /* the tag worked out once (pgsink_tag_template), or NULL */
+    int                 tag_count;
 } pg_unit;
 
 typedef struct pgext pgext;

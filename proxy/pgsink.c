@@ -50,12 +50,37 @@ static const pgsink_stmt *cur_stmt(const pgsink *s)
     return s->stmts && s->cur < s->nstmts ? &s->stmts[s->cur] : NULL;
 }
 
+int pgsink_tag_template(const char *sql, char *prefix, size_t len)
+{
+    /* Two different counts tell which one the tag shows, if any. */
+    char a[64], b[64];
+    pgwire_command_tag(sql, 1234567, 7654321, a, sizeof a);
+    pgwire_command_tag(sql, 2345678, 8765432, b, sizeof b);
+    size_t n = strlen(a);
+    int kind = 0;
+    if (n > 7 && !strcmp(a + n - 7, "1234567") && !strcmp(b + n - 7, "2345678"))
+        kind = 1;
+    else if (n > 7 && !strcmp(a + n - 7, "7654321") && !strcmp(b + n - 7, "8765432"))
+        kind = 2;
+    if (kind)
+        a[n - 7] = '\0';
+    snprintf(prefix, len, "%s", a);
+    return kind;
+}
+
 static void put_tag(pgsink *s, const pgsink_stmt *st, int64_t rows, int64_t changes, buf *out)
 {
     char tag[64];
-    const char *t = st && st->tag ? st->tag
-                  : pgwire_command_tag(st ? st->orig : "SELECT", rows, changes, tag, sizeof tag);
+    const char *t;
     (void)s;
+    if (st && st->tag)
+        t = st->tag;
+    else if (st && st->tag_prefix && st->tag_count)
+        t = (snprintf(tag, sizeof tag, "%s%lld", st->tag_prefix, (long long)(st->tag_count == 1 ? rows : changes)), tag);
+    else if (st && st->tag_prefix)
+        t = st->tag_prefix;
+    else
+        t = pgwire_command_tag(st ? st->orig : "SELECT", rows, changes, tag, sizeof tag);
     pgwire_command_complete(out, t);
 }
 

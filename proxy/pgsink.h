@@ -16,6 +16,8 @@ typedef struct pgsink_stmt {
     size_t      ran_len;
     int         pos_base; /* characters of the client's query string before orig */
     const char *tag;      /* a fixed CommandComplete tag, or NULL to derive it from orig */
+    const char *tag_prefix; /* or, worked out once (pgsink_tag_template): the tag up to its count */
+    int         tag_count;  /* what follows tag_prefix: 0 nothing, 1 rows, 2 changes */
 } pgsink_stmt;
 
 /* Public because it lives on the caller's stack or inside a job (no allocation per read); the
@@ -53,6 +55,11 @@ uint32_t pgsink_column_oid(sqlite3_stmt *st, int i);
 void pgsink_rowdesc_of(sqlite3_stmt *st, buf *out);
 
 /* ---- reshaping the sink's output (pure) ------------------------------------------------- */
+
+/* The CommandComplete tag of statement sql with its count left out, so that a statement run many
+ * times is not lexed each time: "SELECT " (returns 1: rows follow), "UPDATE " (2: changes follow),
+ * or a whole tag such as "CREATE TABLE" (0). prefix needs 64 bytes. */
+int pgsink_tag_template(const char *sql, char *prefix, size_t len);
 
 /* The message at p[0..n): its type byte and total size (header included); 0 when incomplete. */
 size_t pgsink_msg(const char *p, size_t n, char *type);

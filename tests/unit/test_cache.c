@@ -59,6 +59,7 @@ static int get(cache *c, const char *key, int fmt, int *tier)
     buf b;
     buf_init(&b);
     cache_hit h = { 0 };
+    cache_quiesce(c); /* evicted entries reach tier 2 on the demotion thread */
     int r = cache_get(c, key, strlen(key), fmt, &b, &h, 0);
     got[0] = '\0';
     if (r == CACHE_HIT) {
@@ -77,6 +78,7 @@ static int get(cache *c, const char *key, int fmt, int *tier)
 static cache_stats stats(cache *c)
 {
     cache_stats s;
+    cache_quiesce(c);
     cache_get_stats(c, &s);
     return s;
 }
@@ -86,6 +88,7 @@ static const char *query(cache *c, const char *sql, lp_format fmt)
 {
     buf b;
     buf_init(&b);
+    cache_quiesce(c);
     cache_query(c, sql, strlen(sql), fmt, &b);
     size_t n = b.len < sizeof qout - 1 ? b.len : sizeof qout - 1;
     memcpy(qout, b.data ? b.data : "", n);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# goals.sh - `make bench-goals`: the performance goals of the issues that need only litecached, side by side in one run.
+# Starts three throwaway servers on one populated database (cache on; cache off; group commit off),
+# runs each pair back to back and prints ratios. GOALS_DURATION (5) s per run, GOALS_USERS (100000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${GOALS_DURATION:-5}
+USERS=${GOALS_USERS:-100000}
+WORK=$(mktemp -d /tmp/lc-goals.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start() {   # name, args... -> port
+    local name=$1 port
+    shift
+    port=$(free_port)
+    ./litecached --port "$port" --http_port 0 --workers 2 "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do (echo PING | nc -q1 127.0.0.1 "$port" 2>/dev/null | grep -q PONG) && break; sleep 0.1; done
+    echo "$port"
+}
+B=(./litecached-bench --no-progress --threads 2 --json --warmup 1 --duration "$DUR")
+val() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r=r[0] if isinstance(r,list) else r; print(r[sys.argv[2]])" "$1" "$2"; }
+run() { local out=$1; shift; echo "goals: litecached-bench $*" >&2; "${B[@]}" "$@" >"$WORK/$out.json"; }
+
+ON=$(start on --db_path "$WORK/data.db")
+"${B[@]}" --port "$ON" --populate "$USERS" hit --duration 1 >/dev/null
+OFF=$(start off --db_path "$WORK/data.db" --cache_mode off)
+SYNC=$(start sync --db_path "$WORK/w1.db" --synchronous full)
+NOGC=$(start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1)
+
+run batch_on  batch --port "$ON"  --sizes 100 --connections 4
+run batch_off batch --port "$OFF" --sizes 100 --connections 4 --call
+run inproc    inproc --db "$WORK/data.db"
+run hit_on    hit  --port "$ON"  --call --connections 50 --depth 16
+run hit_off   hit  --port "$OFF" --call --connections 50 --depth 16
+run miss_on   miss --port "$ON"  --call --connections 50 --duration 2
+run miss_off  miss --port "$OFF" --call --connections 50 --duration 2
+run write_gc  write --port "$SYNC" --connections 50 --call
+run write_1   write --port "$NOGC" --connections 50 --call
+
+q() { val "$WORK/$1.json" queries_per_s; }
+ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
+cat <<REPORT
+| goal | measured | against | ratio |
+|---|---:|---:|---:|
+| batch of 100 cached point lookups (queries/s, goal 1,000,000) | $(q batch_on) | | |
+| uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(q batch_off) | $(q inproc) | $(ratio "$(q batch_off)" "$(q inproc)") |
+| hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") |
+| misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") |
+| durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") |
+REPORT
+echo "($(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"
