@@ -360,14 +360,17 @@ void hot_do_touch(shard *s, entry *e)
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
 }
 
-/* Evict from the LRU end until the shard fits; live results are demoted by hot_drain. */
+/* Evict from the LRU end until the shard fits; live results that were hit are demoted by hot_drain. */
 void hot_do_evict(cache *c, shard *s, entry **gc)
 {
     while (s->lru && hot_do_bytes(s) > c->shard_cap) {
         entry *e = s->lru;
         hot_do_unlink(s, e);
         s->evictions++;
-        hot_gc_push(gc, e, !e->kv); /* key-value copies are already in tier 2 */
+        /* Key-value copies are already in tier 2. A result nobody read again since it was stored
+         * is not worth a tier-2 insert: under a scan of one-off reads, that insert is most of the
+         * cost of a miss, for an entry that will not be asked for. */
+        hot_gc_push(gc, e, !e->kv && e->hits > 0);
     }
 }
 

@@ -282,7 +282,10 @@ static void test_lru_demote_promote(void **state)
     cache_stats s = stats(c);
     assert_int_equal(s.entries1, 3);
     assert_int_equal(s.bytes1, tsz + 3 * esz);
-    assert_int_equal(get(c, "key-A", 0, &tier), CACHE_HIT); /* A becomes most recent: B is the LRU */
+    /* Read each once (an entry never read again is not worth demoting), A last: B is the LRU. */
+    assert_int_equal(get(c, "key-B", 0, &tier), CACHE_HIT);
+    assert_int_equal(get(c, "key-C", 0, &tier), CACHE_HIT);
+    assert_int_equal(get(c, "key-A", 0, &tier), CACHE_HIT);
     put(c, "key-D", 0, "0123456789", &t, 1, 60);
     s = stats(c);
     assert_int_equal(s.entries1, 3);
@@ -317,6 +320,23 @@ static void test_lru_demote_promote(void **state)
 }
 
 /* 100,000 distinct entries of varied sizes through a small cache: the caps hold, the counts add up. */
+static void test_unread_entries_are_not_demoted(void **state)
+{
+    (void)state;
+    int64_t esz, tsz;
+    entry_sizes(&esz, &tsz);
+    cache *c = mk(tsz + 2 * esz + esz / 2, 1 << 20, 1 << 16, 1 << 16, 1);
+    int t = tid(c, "t");
+    put(c, "key-A", 0, "0123456789", &t, 1, 60);
+    put(c, "key-B", 0, "0123456789", &t, 1, 60);
+    put(c, "key-C", 0, "0123456789", &t, 1, 60); /* evicts A, which nobody read */
+    cache_stats s = stats(c);
+    assert_int_equal(s.evictions1, 1);
+    assert_int_equal(s.entries2, 0);
+    assert_int_equal(get(c, "key-A", 0, NULL), CACHE_MISS);
+    cache_free(c);
+}
+
 static void test_byte_caps(void **state)
 {
     (void)state;
@@ -336,6 +356,8 @@ static void test_byte_caps(void **state)
             len = 20000 + (rnd >> 8) % 20000; /* over hot_entry_bytes: straight to tier 2 */
         snprintf(key, sizeof key, "SELECT * FROM t WHERE id = %d", i);
         put_n(c, key, 0, data, len, &t, 1, 3600);
+        if (len <= (size_t)hot_entry)
+            assert_int_equal(get(c, key, 0, NULL), CACHE_HIT); /* read once: worth demoting */
         stored++;
         if ((int64_t)len > biggest)
             biggest = (int64_t)len;
@@ -1026,6 +1048,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table_registry_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lru_demote_promote, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unread_entries_are_not_demoted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
