@@ -38,7 +38,7 @@ struct worker {
     struct event        *ev_grace;       /* shutdown: time left for clients to read their replies */
     pthread_mutex_t      lock;
     fd_node             *new_fds;
-    writer_job          *jobs;           /* reuses writer_job.next once the writer is done with it */
+    writer_job          *jobs, *jobs_tail; /* reuses writer_job.next once the writer is done with it */
     int                  stop_requested;
     _Atomic int          busy;           /* the worker thread is serving a request (read by the acceptor) */
     /* worker thread only */
@@ -59,6 +59,11 @@ static void wake(worker *w)
     ssize_t r = write(w->efd, &one, sizeof one);
     (void)r; /* a full counter still wakes the worker */
 }
+
+/* Assumes the lock. A wake-up is owed only when the inbox goes from empty to not: otherwise one
+ * is already pending, and the worker takes the whole inbox at once. So the writer pays one
+ * eventfd write per group it returns to a worker, not one per job. */
+static int do_inbox_empty(worker *w) { return !w->new_fds && !w->jobs; }
 
 static void maybe_exit(worker *w)
 {
@@ -206,24 +211,29 @@ void worker_add_conn(worker *w, int fd, int pg)
     n->fd = fd;
     n->pg = pg;
     pthread_mutex_lock(&w->lock);
+    int was_empty = do_inbox_empty(w);
     n->next = w->new_fds;
     w->new_fds = n;
     pthread_mutex_unlock(&w->lock);
-    wake(w);
+    if (was_empty)
+        wake(w);
 }
 
 void worker_post_job(worker *w, writer_job *job)
 {
     pthread_mutex_lock(&w->lock);
-    /* Keep arrival order: replies must leave in the order requests came. (One job per connection
-     * is in flight at a time, so order across connections does not matter; this is simply FIFO.) */
+    /* FIFO through a tail pointer: the writer returns up to group_commit_max jobs at a time. (One
+     * job per connection is in flight, so order across connections does not matter.) */
     job->next = NULL;
-    writer_job **p = &w->jobs;
-    while (*p)
-        p = &(*p)->next;
-    *p = job;
+    int was_empty = do_inbox_empty(w);
+    if (w->jobs)
+        w->jobs_tail->next = job;
+    else
+        w->jobs = job;
+    w->jobs_tail = job;
     pthread_mutex_unlock(&w->lock);
-    wake(w);
+    if (was_empty)
+        wake(w);
 }
 
 void worker_stop(worker *w)
