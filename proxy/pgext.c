@@ -4,6 +4,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "pgcall.h"
 #include "pgsess_int.h"
 #include "pgval.h"
 #include "stats.h"
@@ -199,14 +200,14 @@ static enum pg_step on_parse(pgsess *s, const char *body, size_t len)
     st->readonly = -1;
     buf_init(&st->cscratch);
     const char *state = "53200";
-    if (pgs_is_call(st->orig, st->orig_len)) {
+    if (pgcall_is(st->orig, st->orig_len)) {
         st->cargs = calloc(PG_MAX_ARGS, sizeof *st->cargs);
         st->cparams = calloc(PG_MAX_ARGS, sizeof *st->cparams);
         if (!st->cargs || !st->cparams) {
             snprintf(err, sizeof err, "out of memory");
             goto fail;
         }
-        if (pgs_parse_call(conn_shared(s->c)->cat, st->orig, st->orig_len, st->cargs, st->cparams, PG_MAX_ARGS,
+        if (pgcall_parse(conn_shared(s->c)->cat, st->orig, st->orig_len, st->cargs, st->cparams, PG_MAX_ARGS,
                            &st->cscratch, &st->call, &st->ncargs, &state, err, sizeof err) < 0)
             goto fail;
         st->action = PGSQL_SQL;

@@ -112,14 +112,6 @@ typedef struct pgsess {
 void pgs_error(buf *out, const char *state, const char *msg);
 /* 'I', 'T' or 'E'. */
 char pgs_status(const pgsess *s);
-/* CALL name(args): does the statement start with CALL? Then parse it: literal arguments into
- * args (texts unescaped into scratch, which is reset), $n references into params (0: literal),
- * and the named query found in cat (exact name, else case-insensitively). Returns 0, or -1 with a
- * SQLSTATE and message (syntax, unknown query, wrong number of arguments). */
-int  pgs_is_call(const char *sql, size_t len);
-int  pgs_parse_call(const catalog *cat, const char *sql, size_t len, lp_arg *args, int *params, int max,
-                    buf *scratch, const catalog_entry **entry, int *nargs, const char **state, char *msg,
-                    size_t msglen);
 /* Fill u to run named query e with these arguments. */
 void pgs_call_unit(pg_unit *u, const catalog_entry *e, const lp_arg *args, int n);
 /* Resolve a statement for running: CALL against the catalog, else the dialect translator.

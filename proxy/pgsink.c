@@ -75,8 +75,26 @@ static void put_tag(pgsink *s, const pgsink_stmt *st, int64_t rows, int64_t chan
     (void)s;
     if (st && st->tag)
         t = st->tag;
-    else if (st && st->tag_prefix && st->tag_count)
-        t = (snprintf(tag, sizeof tag, "%s%lld", st->tag_prefix, (long long)(st->tag_count == 1 ? rows : changes)), tag);
+    else if (st && st->tag_prefix && st->tag_count) {
+        /* By hand: this runs once per statement, and printf is not cheap. */
+        size_t n = strlen(st->tag_prefix);
+        int64_t v = st->tag_count == 1 ? rows : changes;
+        char digits[24];
+        int k = 0;
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        do
+            digits[k++] = (char)('0' + u % 10);
+        while ((u /= 10) && k < 24);
+        if (n + (size_t)k + 2 > sizeof tag)
+            n = 0;
+        memcpy(tag, st->tag_prefix, n);
+        if (v < 0)
+            tag[n++] = '-';
+        while (k)
+            tag[n++] = digits[--k];
+        tag[n] = '\0';
+        t = tag;
+    }
     else if (st && st->tag_prefix)
         t = st->tag_prefix;
     else

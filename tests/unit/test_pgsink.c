@@ -70,7 +70,7 @@ static void test_rowdesc_types_and_rows(void **state)
     (void)state;
     pgsink s;
     pgsink_init(&s);
-    pgsink_stmt meta = {"SELECT * FROM t", 15, "SELECT * FROM t", 15, 0, NULL};
+    pgsink_stmt meta = {"SELECT * FROM t", 15, "SELECT * FROM t", 15, 0, NULL, NULL, 0};
     pgsink_start(&s, &meta, 1);
     buf out;
     buf_init(&out);
@@ -148,9 +148,9 @@ static void test_tags_per_statement(void **state)
     pgsink s;
     pgsink_init(&s);
     pgsink_stmt meta[3] = {
-        {"insert into t(n) values (9)", 27, NULL, 0, 0, NULL},
-        {"UPDATE t SET n = 1", 18, NULL, 0, 0, NULL},
-        {"CALL x()", 8, NULL, 0, 0, "CALL"},
+        {"insert into t(n) values (9)", 27, NULL, 0, 0, NULL, NULL, 0},
+        {"UPDATE t SET n = 1", 18, NULL, 0, 0, NULL, NULL, 0},
+        {"CALL x()", 8, NULL, 0, 0, "CALL", NULL, 0},
     };
     pgsink_start(&s, meta, 3);
     buf out;
@@ -176,6 +176,36 @@ static void test_tags_per_statement(void **state)
     pgsink_free(&s);
 }
 
+static void test_tag_template(void **state)
+{
+    (void)state;
+    char p[64];
+    assert_int_equal(pgsink_tag_template("select 1", p, sizeof p), 1);
+    assert_string_equal(p, "SELECT ");
+    assert_int_equal(pgsink_tag_template("INSERT INTO t VALUES (1)", p, sizeof p), 2);
+    assert_string_equal(p, "INSERT 0 ");
+    assert_int_equal(pgsink_tag_template("delete from t", p, sizeof p), 2);
+    assert_string_equal(p, "DELETE ");
+    assert_int_equal(pgsink_tag_template("create table x(a int)", p, sizeof p), 0);
+    assert_string_equal(p, "CREATE TABLE");
+    /* the worked-out form gives what the lexing one gives */
+    pgsink s;
+    pgsink_init(&s);
+    char pre[64];
+    int kind = pgsink_tag_template("UPDATE t SET n = 1", pre, sizeof pre);
+    pgsink_stmt st = {"UPDATE t SET n = 1", 18, NULL, 0, 0, NULL, pre, kind};
+    pgsink_start(&s, &st, 1);
+    buf out;
+    buf_init(&out);
+    query_outcome o = {.wrote = 1, .changes = 1234567890123};
+    s.k.done(&s.k, &o, &out);
+    size_t off = 0, len;
+    char type;
+    assert_string_equal(next_msg(&out, &off, &type, &len), "UPDATE 1234567890123");
+    buf_free(&out);
+    pgsink_free(&s);
+}
+
 /* The value of field f in an ErrorResponse body, or NULL. */
 static const char *field(const char *body, size_t len, char f)
 {
@@ -191,10 +221,10 @@ static void test_errors_and_positions(void **state)
 {
     (void)state;
     /* orig == ran: the offset maps, counted in characters, after what precedes in the query */
-    pgsink_stmt st = {"SELECT ünï, bad", 17, "SELECT ünï, bad", 17, 3, NULL};
+    pgsink_stmt st = {"SELECT ünï, bad", 17, "SELECT ünï, bad", 17, 3, NULL, NULL, 0};
     assert_int_equal(pgsink_position(&st, 14), 3 + 12 + 1);
     /* the translation differs before the offset: no position */
-    pgsink_stmt tr = {"SELECT x::int, bad", 18, "SELECT CAST(x AS INTEGER), bad", 30, 0, NULL};
+    pgsink_stmt tr = {"SELECT x::int, bad", 18, "SELECT CAST(x AS INTEGER), bad", 30, 0, NULL, NULL, 0};
     assert_int_equal(pgsink_position(&tr, 27), 0);
     assert_int_equal(pgsink_position(&tr, 7), 8);
     pgsink s;
@@ -229,7 +259,7 @@ static void test_reshape_formats_and_binary(void **state)
     (void)state;
     pgsink s;
     pgsink_init(&s);
-    pgsink_stmt meta = {"SELECT", 6, NULL, 0, 0, NULL};
+    pgsink_stmt meta = {"SELECT", 6, NULL, 0, 0, NULL, NULL, 0};
     pgsink_start(&s, &meta, 1);
     buf out, t, d;
     buf_init(&out);
@@ -301,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_rowdesc_types_and_rows),
         cmocka_unit_test(test_rows_only_and_quiet),
         cmocka_unit_test(test_tags_per_statement),
+        cmocka_unit_test(test_tag_template),
         cmocka_unit_test(test_errors_and_positions),
         cmocka_unit_test(test_reshape_formats_and_binary),
         cmocka_unit_test(test_rowdesc_of_prepared),
