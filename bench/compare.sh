@@ -98,7 +98,7 @@ if ./litecached --help 2>&1 | grep -q -- '--pg_port'; then
     LC_PG_ARGS=(--pg_port "$LC_PG_PORT")
 fi
 # synchronous = full: an acknowledged insert is on disk, as with PostgreSQL's synchronous_commit = on.
-./litecached --port "$LC_PORT" --db_path "$WORK/lc.db" --workers 2 --synchronous full "${LC_PG_ARGS[@]}" \
+./litecached --port "$LC_PORT" --http_port 0 --db_path "$WORK/lc.db" --workers 2 --synchronous full "${LC_PG_ARGS[@]}" \
     >"$WORK/litecached.log" 2>&1 &
 LC_PID=$!
 wait_port "$LC_PORT" "$LC_PID" || { cat "$WORK/litecached.log" >&2; echo "compare: litecached did not start" >&2; exit 1; }
@@ -178,9 +178,20 @@ if PGCONNECT_TIMEOUT=3 timeout 10 psql -X -h 127.0.0.1 -p "$LC_PG_PORT" -U postg
     for target in "$PG_PORT" "$LC_PG_PORT"; do
         pgbench -h 127.0.0.1 -p "$target" -U postgres -i -s 10 -q postgres >"$WORK/pgbench_init_$target.txt" 2>&1 \
             || { cat "$WORK/pgbench_init_$target.txt" >&2; FAILED=1; continue; }
-        pgbench -h 127.0.0.1 -p "$target" -U postgres -n -S -c "$CONNS" -j 2 -T "$DUR" postgres \
+        pgbench -h 127.0.0.1 -p "$target" -U postgres -n -S -M prepared -c 8 -j 2 -T "$DUR" postgres \
             >"$WORK/pgbench_S_$target.txt" 2>&1 || { cat "$WORK/pgbench_S_$target.txt" >&2; FAILED=1; continue; }
     done
+    # The same run against a second litecached on the same file with the cache off.
+    OFF_PORT=$(free_port)
+    ./litecached --port "$OFF_PORT" --http_port 0 --db_path "$WORK/lc.db" --workers 2 --cache_mode off \
+        >"$WORK/litecached-off.log" 2>&1 &
+    OFF_PID=$!
+    if wait_port "$OFF_PORT" "$OFF_PID"; then
+        pgbench -h 127.0.0.1 -p "$OFF_PORT" -U postgres -n -S -M prepared -c 8 -j 2 -T "$DUR" postgres \
+            >"$WORK/pgbench_S_off.txt" 2>&1 || { cat "$WORK/pgbench_S_off.txt" >&2; FAILED=1; }
+        echo "compare: pgbench -S, cache off: $(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/pgbench_S_off.txt")" >&2
+    fi
+    kill "$OFF_PID" 2>/dev/null || true
     PGS_PG=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/pgbench_S_$PG_PORT.txt" 2>/dev/null)
     PGS_LC=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/pgbench_S_$LC_PG_PORT.txt" 2>/dev/null)
 fi

@@ -11,24 +11,24 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() {   # name, args... -> port
-    local name=$1 port
+PORT=
+start() {   # name, args... -> PORT (not in a subshell: PIDS must reach the cleanup trap)
+    local name=$1
     shift
-    port=$(free_port)
-    ./litecached --port "$port" --http_port 0 --workers 2 "$@" >"$WORK/$name.log" 2>&1 &
+    PORT=$(free_port)
+    ./litecached --port "$PORT" --http_port 0 --workers 2 "$@" >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
-    for _ in $(seq 100); do (echo PING | nc -q1 127.0.0.1 "$port" 2>/dev/null | grep -q PONG) && break; sleep 0.1; done
-    echo "$port"
+    for _ in $(seq 100); do (echo PING | nc -q1 127.0.0.1 "$PORT" 2>/dev/null | grep -q PONG) && break; sleep 0.1; done
 }
 B=(./litecached-bench --no-progress --threads 2 --json --warmup 1 --duration "$DUR")
 val() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r=r[0] if isinstance(r,list) else r; print(r[sys.argv[2]])" "$1" "$2"; }
 run() { local out=$1; shift; echo "goals: litecached-bench $*" >&2; "${B[@]}" "$@" >"$WORK/$out.json"; }
 
-ON=$(start on --db_path "$WORK/data.db")
+start on --db_path "$WORK/data.db"; ON=$PORT
 "${B[@]}" --port "$ON" --populate "$USERS" hit --duration 1 >/dev/null
-OFF=$(start off --db_path "$WORK/data.db" --cache_mode off)
-SYNC=$(start sync --db_path "$WORK/w1.db" --synchronous full)
-NOGC=$(start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1)
+start off --db_path "$WORK/data.db" --cache_mode off; OFF=$PORT
+start sync --db_path "$WORK/w1.db" --synchronous full; SYNC=$PORT
+start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1; NOGC=$PORT
 
 run batch_on  batch --port "$ON"  --sizes 100 --connections 4
 run batch_off batch --port "$OFF" --sizes 100 --connections 4 --call

@@ -48,7 +48,7 @@ wait_port() {   # port, pid: until the server accepts, or it died
 }
 
 PORT=$(free_port)
-SERVER_ARGS=(--port "$PORT" --db_path "$WORK/data.db" --workers 2)
+SERVER_ARGS=(--port "$PORT" --db_path "$WORK/data.db" --workers 2 --http_port 0)
 ./litecached "${SERVER_ARGS[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 if ! wait_port "$PORT" "$SERVER_PID"; then
