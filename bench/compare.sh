@@ -237,7 +237,13 @@ if pgs_note:
     L.append(f"| pgbench -S | {pgs_note} | | |")
     console.append(f"pgbench -S: {pgs_note}")
 elif pgs_lc and pgs_pg:
-    pair("pgbench -S (select-only), 50 conns", float(pgs_lc), float(pgs_pg), "tps")
+    pair("pgbench -S -M prepared -c 8 -j 2, scale 10, cache on", float(pgs_lc), float(pgs_pg), "tps")
+    off = os.path.join(work, "pgbench_S_off.txt")
+    if os.path.exists(off):
+        import re
+        m_off = re.search(r"^tps = ([0-9.]+) \(without", open(off).read(), re.M)
+        if m_off:
+            pair("pgbench -S -M prepared -c 8 -j 2, scale 10, cache off", float(m_off.group(1)), float(pgs_pg), "tps")
 else:
     L.append("| pgbench -S | failed (see the log above) | | |")
     console.append("pgbench -S: failed")
