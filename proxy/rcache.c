@@ -1,6 +1,8 @@
 /* rcache.c - reads through the result cache (keys, policy, fills) and the writer's side of invalidation. */
 #include "rcache.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +71,83 @@ static double now_ms(void)
 }
 
 /* Key = normalized SQL, a 0x00 separator the normalizer never emits unescaped, then the arguments. */
+/* Normalizing costs a few hundred ns per statement, more than the rest of a hit; clients send the
+ * same texts again and again. So each thread remembers, in a small direct-mapped table, the
+ * normalized form of the texts it saw last. Bounded: MEMO_SLOTS entries of at most MEMO_MAX_TEXT
+ * bytes each; freed when the thread exits. */
+#define MEMO_SLOTS    1024
+#define MEMO_MAX_TEXT 512
+
+typedef struct memo_slot {
+    uint64_t      hash;
+    uint32_t      len, keylen;
+    sqlnorm_hints hints;
+    char         *text;   /* len bytes of SQL, then keylen bytes of its normalized form */
+} memo_slot;
+
+static pthread_key_t  memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+
+static void memo_free(void *p)
+{
+    memo_slot *m = p;
+    for (int i = 0; i < MEMO_SLOTS; i++)
+        free(m[i].text);
+    free(m);
+}
+
+static void memo_init(void) { pthread_key_create(&memo_key, memo_free); }
+
+static uint64_t text_hash(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    while (n--)
+        h = (h ^ (unsigned char)*p++) * 0x100000001b3ull;
+    return h ^ (h >> 32);
+}
+
+/* Append the normalized form of sql to key (through this thread's memo). */
+static void norm_sql(const char *sql, size_t len, buf *key, sqlnorm_hints *h)
+{
+    if (len > MEMO_MAX_TEXT) {
+        sqlnorm_key(sql, len, key, h);
+        return;
+    }
+    pthread_once(&memo_once, memo_init);
+    memo_slot *m = pthread_getspecific(memo_key);
+    if (!m && (m = calloc(MEMO_SLOTS, sizeof *m)) && pthread_setspecific(memo_key, m) != 0) {
+        free(m);
+        m = NULL;
+    }
+    uint64_t hash = text_hash(sql, len);
+    memo_slot *slot = m ? &m[hash % MEMO_SLOTS] : NULL;
+    if (slot && slot->text && slot->hash == hash && slot->len == len && memcmp(slot->text, sql, len) == 0) {
+        buf_append(key, slot->text + len, slot->keylen);
+        *h = slot->hints;
+        return;
+    }
+    size_t start = key->len;
+    sqlnorm_key(sql, len, key, h);
+    size_t klen = key->len - start;
+    char *text = slot && !key->oom ? malloc(len + klen) : NULL;
+    if (!text)
+        return;
+    memcpy(text, sql, len);
+    memcpy(text + len, key->data + start, klen);
+    free(slot->text);
+    *slot = (memo_slot){hash, (uint32_t)len, (uint32_t)klen, *h, text};
+}
+
 static void make_key(const char *sql, size_t len, const lp_arg *args, int nargs, buf *key, sqlnorm_hints *h)
 {
     buf_reset(key);
-    sqlnorm_key(sql, len, key, h);
+    norm_sql(sql, len, key, h);
     sqlnorm_key_args(key, args, nargs);
 }
 
