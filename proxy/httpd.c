@@ -1,6 +1,7 @@
 /* httpd.c - the HTTP endpoint on the main thread's event_base: /metrics (Prometheus), /health and /stats (JSON). */
 #include "httpd.h"
 
+
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lineproto.h"
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
@@ -115,28 +117,13 @@ static int database_answers(const config *cfg, char *why, size_t whylen)
     return rc == SQLITE_OK;
 }
 
-static void put_json_text(buf *out, const char *s)
-{
-    buf_putc(out, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            buf_printf(out, "\\%c", c);
-        else if (c < 0x20)
-            buf_printf(out, "\\u%04x", c);
-        else
-            buf_putc(out, (char)c);
-    }
-    buf_putc(out, '"');
-}
-
 static void health_body(int ok, const char *why, buf *out)
 {
     buf_printf(out, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime\":%lld,\"connections\":%lld", ok ? "ok" : "unavailable",
                LITECACHED_VERSION, (long long)stats_uptime(), (long long)stats_get(STATS_CONN_CURRENT));
     if (!ok) {
         buf_puts(out, ",\"error\":");
-        put_json_text(out, why);
+        lp_put_json_string(out, why, strlen(why));
     }
     buf_puts(out, "}\n");
 }

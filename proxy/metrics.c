@@ -1,9 +1,12 @@
 /* metrics.c - the Prometheus text exposition (format 0.0.4) of litecached's counters, and STATS as JSON: pure rendering into a buf. */
 #include "metrics.h"
 
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "lineproto.h"
 
 void metrics_put_number(buf *out, double v)
 {
@@ -191,21 +194,6 @@ static int is_number(const char *s, size_t n)
     return 1;
 }
 
-static void put_json_string(buf *out, const char *s, size_t n)
-{
-    buf_putc(out, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            buf_printf(out, "\\%c", c);
-        else if (c < 0x20)
-            buf_printf(out, "\\u%04x", c);
-        else
-            buf_putc(out, (char)c);
-    }
-    buf_putc(out, '"');
-}
-
 void metrics_lines_to_json(const char *lines, size_t len, buf *out)
 {
     int any = 0;
@@ -224,12 +212,12 @@ void metrics_lines_to_json(const char *lines, size_t len, buf *out)
         size_t klen = (size_t)(tab - line) - 1, vlen = n - klen - 2;
         if (any++)
             buf_putc(out, ',');
-        put_json_string(out, line + 1, klen);
+        lp_put_json_string(out, line + 1, klen);
         buf_putc(out, ':');
         if (is_number(tab + 1, vlen))
             buf_append(out, tab + 1, vlen);
         else
-            put_json_string(out, tab + 1, vlen);
+            lp_put_json_string(out, tab + 1, vlen);
     }
     buf_putc(out, '}');
 }

@@ -524,21 +524,6 @@ void query_sql_for_log(const char *sql, size_t len, int literals, buf *out)
     }
 }
 
-static void put_json_text(buf *out, const char *s, size_t n)
-{
-    buf_putc(out, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            buf_printf(out, "\\%c", c);
-        else if (c < 0x20)
-            buf_printf(out, "\\u%04x", c);
-        else
-            buf_putc(out, (char)c);
-    }
-    buf_putc(out, '"');
-}
-
 /* One WARN line: how long, how many rows, whether the cache was in play, then what ran. */
 static void log_slow(const query_item *it, double ms, int64_t rows, const char *status_extra, const char *state)
 {
@@ -566,7 +551,7 @@ static void log_slow(const query_item *it, double ms, int64_t rows, const char *
             else if (a->type == LP_ARG_REAL)
                 buf_printf(&line, "%.17g", a->d);
             else
-                put_json_text(&line, a->s, a->len > 200 ? 200 : a->len);
+                lp_put_json_string(&line, a->s, a->len > 200 ? 200 : a->len);
         }
         buf_putc(&line, ']');
     }
