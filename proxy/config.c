@@ -106,6 +106,7 @@ static const struct setting settings[] = {
     S_INT   (slow_query_ms,      "100", -1, INT_MAX, LIVE, "statements at least this slow are logged at WARN; 0 = all, -1 = none"),
     /* SQLite reads PRAGMA cache_size as an int, hence INT_MAX despite the 64-bit field. */
     S_INT64 (sqlite_cache_kb,    "64000", 0, INT_MAX, RESTART, "SQLite page cache per database connection, in KiB"),
+    S_INT   (statement_timeout,  "30000", 0, INT_MAX, LIVE, "milliseconds a statement may run before it is stopped (57014); 0 = no limit"),
     S_INT   (stmt_cache_size,    "256", 1, 100000, RESTART, "prepared statements kept per database connection"),
     S_ENUM  (synchronous,        "normal", synchronous_words, RESTART, "when SQLite syncs to disk (PRAGMA synchronous)"),
     S_ENUM  (temp_store,         "memory", temp_store_words, RESTART, "where SQLite keeps temporary tables"),

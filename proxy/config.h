@@ -33,6 +33,7 @@ typedef struct config {
     /* limits per connection */
     int64_t max_line;           /* bytes in one request line */
     _Atomic int max_batch;      /* lines in one BATCH */
+    _Atomic int statement_timeout; /* milliseconds a statement may run; 0 = no limit */
     _Atomic int64_t max_batch_bytes;    /* bytes of all the lines of one BATCH */
     _Atomic int64_t max_result_bytes;   /* encoded bytes in one reply */
     _Atomic int64_t output_soft_limit;  /* stop reading a client whose unsent output passes this */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <uthash.h>
 
@@ -33,6 +34,8 @@ struct db_conn {
     unsigned prep_flags;    /* collected by the authorizer during one prepare */
     db_tables prep_reads, prep_writes;
     char     denied[160];   /* why the authorizer refused, for a better message than "not authorized" */
+    int64_t  deadline_ns;   /* statement_timeout: CLOCK_MONOTONIC ns, 0 = none (owner thread only) */
+    int      timed_out;     /* the last interrupt was ours */
 };
 
 /* Pragmas that take an argument yet only read; any other PRAGMA with an argument could change a
@@ -122,6 +125,29 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     }
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int on_progress(void *ud)
+{
+    db_conn *c = ud;
+    if (c->deadline_ns && mono_ns() > c->deadline_ns) {
+        c->timed_out = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void db_set_timeout(db_conn *db, int ms)
+{
+    db->deadline_ns = ms > 0 ? mono_ns() + (int64_t)ms * 1000000 : 0;
+    db->timed_out = 0;
+}
+
 static int pragma(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
@@ -203,6 +229,8 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
         goto fail;
     }
     sqlite3_set_authorizer(c->db, authorize, c);
+    /* Every few thousand VM steps: cheap next to the statement, and a runaway one stops in time. */
+    sqlite3_progress_handler(c->db, 4000, on_progress, c);
     return c;
 fail:
     db_close(c);
@@ -320,6 +348,8 @@ void **db_stmt_memo(db_stmt *s) { return &s->memo; }
 
 const char *db_errmsg(db_conn *db)
 {
+    if (db->timed_out && (sqlite3_errcode(db->db) & 0xff) == SQLITE_INTERRUPT)
+        return "canceling statement due to statement timeout";
     if (db->denied[0] && sqlite3_errcode(db->db) == SQLITE_AUTH)
         return db->denied;
     return sqlite3_errmsg(db->db);
@@ -336,9 +366,13 @@ int db_exec(db_conn *db, const char *sql)
         return rc;
     if (used < len) /* more than one statement: not what the callers do, but keep it correct */
         return sqlite3_exec(db->db, sql, NULL, NULL, NULL);
+    /* statement_timeout is for clients' statements: never stop a COMMIT or ROLLBACK halfway. */
+    int64_t deadline = db->deadline_ns;
+    db->deadline_ns = 0;
     while ((rc = sqlite3_step(ds->st)) == SQLITE_ROW)
         ;
     sqlite3_reset(ds->st);
+    db->deadline_ns = deadline;
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 

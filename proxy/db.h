@@ -50,6 +50,10 @@ const char *db_errmsg(db_conn *db);
 /* The SQLSTATE for a SQLite result code and the connection's last message. */
 const char *db_sqlstate(db_conn *db, int rc);
 
+/* Give the statements run from now on until ms milliseconds from now (0: no limit); past it
+ * SQLite stops them with SQLITE_INTERRUPT, which db_sqlstate reports as 57014. */
+void db_set_timeout(db_conn *db, int ms);
+
 /* Run SQL with no result wanted (BEGIN, COMMIT, ...). Returns a SQLite result code. */
 int db_exec(db_conn *db, const char *sql);
 

@@ -94,7 +94,7 @@ static void reply_error(conn *c, const char *state, const char *msg)
 
 static query_limits limits_of(conn *c)
 {
-    query_limits lim = {conn_shared(c)->cfg->max_result_bytes};
+    query_limits lim = {conn_shared(c)->cfg->max_result_bytes, conn_shared(c)->cfg->statement_timeout};
     return lim;
 }
 

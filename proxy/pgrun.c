@@ -134,6 +134,7 @@ pg_job *pgs_job_new(pgsess *s, int quiet)
     j->sink.quiet = quiet;
     j->wj.release = job_release;
     j->wj.limits.max_result_bytes = conn_shared(s->c)->cfg->max_result_bytes;
+    j->wj.limits.timeout_ms = conn_shared(s->c)->cfg->statement_timeout;
     return j;
 }
 
@@ -338,7 +339,7 @@ static int run_read(pgsess *s, const pg_unit *u, buf *out)
     const worker_shared *sh = conn_shared(s->c);
     pgsink_stmt m = unit_meta(u);
     pgsink_start(&s->sink, &m, 1);
-    query_limits lim = {sh->cfg->max_result_bytes};
+    query_limits lim = {sh->cfg->max_result_bytes, sh->cfg->statement_timeout};
     db_conn *db = conn_reader(s->c);
     stats_add(STATS_QUERIES, 1);
     stats_add(STATS_READS, 1);

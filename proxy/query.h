@@ -50,6 +50,7 @@ typedef struct query_item {
 
 typedef struct query_limits {
     int64_t max_result_bytes;
+    int     timeout_ms;      /* statement_timeout: 0 = none */
 } query_limits;
 
 /* What a body did, for its status. */

@@ -1,5 +1,6 @@
 """test_errors.py - every error kind: the right SQLSTATE, nothing changed, and the connection stays usable."""
 import os
+import time
 
 import pytest
 
@@ -213,3 +214,23 @@ def test_write_error_in_writer_then_read_consistent(server):
         b.assert_usable()
         assert b.count("users WHERE email = 'dup@example.com'") == 1
         assert b.scalar(f"SELECT id FROM users WHERE email = 'dup@example.com'") == str(uid)
+
+
+def test_statement_timeout_stops_a_runaway_query(server_factory):
+    srv = server_factory("--statement_timeout", "300")
+    with srv.client() as c, srv.client() as other:
+        endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n"
+        t0 = time.monotonic()
+        msg = c.error(endless, "57014")
+        took = time.monotonic() - t0
+        assert "statement timeout" in msg
+        assert 0.25 <= took < 10, took
+        c.assert_usable()
+        other.assert_usable()
+        # A write stopped by the timeout changes nothing, and the writer goes on.
+        c.write("CREATE TABLE t_to(x)")
+        c.error("INSERT INTO t_to WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
+                "SELECT x FROM n", "57014")
+        assert c.count("t_to") == 0
+        c.write("INSERT INTO t_to VALUES (1)")
+        assert c.count("t_to") == 1
