@@ -690,34 +690,34 @@ int pgval_param_decode(uint32_t oid, const pgwire_param *prm, buf *scratch, pgva
     return decode_text(oid, p, n, scratch, out, sqlstate, err, errlen);
 }
 
-int pgval_text_to_binary(uint32_t oid, const char *s, size_t n, buf *out, const char **sqlstate,
-                         char *err, size_t errlen)
+/* Decode one value in the format `from` (0 text, 1 binary), then write it in the other one. */
+static int convert(uint32_t oid, const char *p, size_t n, int16_t from, buf *out, const char **sqlstate,
+                   char *err, size_t errlen)
 {
     buf scratch;
     pgval v;
     buf_init(&scratch);
-    pgwire_param prm = { s, (int32_t)n, 0 };
+    pgwire_param prm = { p, (int32_t)n, from };
     int rc = n > INT32_MAX ? fail(sqlstate, "54000", err, errlen, "value too long")
                            : pgval_param_decode(oid, &prm, &scratch, &v, sqlstate, err, errlen);
-    if (rc == 0)
+    if (rc == 0 && from == 0)
         rc = pgval_to_binary(out, oid, &v, sqlstate, err, errlen);
+    else if (rc == 0)
+        pgval_to_text(out, oid, &v);
     buf_free(&scratch);
     return rc;
+}
+
+int pgval_text_to_binary(uint32_t oid, const char *s, size_t n, buf *out, const char **sqlstate,
+                         char *err, size_t errlen)
+{
+    return convert(oid, s, n, 0, out, sqlstate, err, errlen);
 }
 
 int pgval_binary_to_text(uint32_t oid, const char *p, size_t n, buf *out, const char **sqlstate,
                          char *err, size_t errlen)
 {
-    buf scratch;
-    pgval v;
-    buf_init(&scratch);
-    pgwire_param prm = { p, (int32_t)n, 1 };
-    int rc = n > INT32_MAX ? fail(sqlstate, "54000", err, errlen, "value too long")
-                           : pgval_param_decode(oid, &prm, &scratch, &v, sqlstate, err, errlen);
-    if (rc == 0)
-        pgval_to_text(out, oid, &v);
-    buf_free(&scratch);
-    return rc;
+    return convert(oid, p, n, 1, out, sqlstate, err, errlen);
 }
 
 /* ---- COPY text format --------------------------------------------------------------------------- */
