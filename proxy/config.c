@@ -57,9 +57,9 @@ static const struct word temp_store_words[] = {
 static const struct word cache_mode_words[] = {
     { "off", CONFIG_CACHE_OFF }, { "all", CONFIG_CACHE_ALL }, { "expensive", CONFIG_CACHE_EXPENSIVE }, { NULL, 0 },
 };
-static const struct word pg_auth_words[] = {
-    { "trust", CONFIG_PG_AUTH_TRUST }, { "password", CONFIG_PG_AUTH_PASSWORD },
-    { "scram-sha-256", CONFIG_PG_AUTH_SCRAM }, { NULL, 0 },
+static const struct word auth_words[] = {
+    { "trust", CONFIG_AUTH_TRUST }, { "password", CONFIG_AUTH_PASSWORD },
+    { "scram-sha-256", CONFIG_AUTH_SCRAM }, { NULL, 0 },
 };
 static const struct word log_level_words[] = {
     { "error", CONFIG_LOG_ERROR }, { "warn", CONFIG_LOG_WARN }, { "info", CONFIG_LOG_INFO },
@@ -69,6 +69,7 @@ static const struct word log_level_words[] = {
 /* Alphabetical, so --help, config_dump and the shipped file read in the same order; the test checks it.
  * INT_MAX / INT64_MAX as a maximum means "no limit of ours" and shows as "min.." in --help. */
 static const struct setting settings[] = {
+    S_ENUM  (auth,               "trust", auth_words, LIVE, "how clients prove who they are: trust (nobody is asked), password or scram-sha-256"),
     S_STRING(backup_dir,         "backups", 1, LIVE, "directory where BACKUP <name> writes its copies"),
     S_STRING(bind,               "127.0.0.1", 1, RESTART, "address to listen on"),
     S_INT   (busy_timeout_ms,    "5000", 0, INT_MAX, RESTART, "milliseconds SQLite waits for a lock before giving up"),
@@ -98,7 +99,6 @@ static const struct setting settings[] = {
     S_SIZE  (mmap_size,          "256m", 0, INT64_MAX, RESTART, "bytes of the database SQLite maps into memory"),
     S_SIZE  (output_hard_limit,  "64m", KiB, INT64_MAX, LIVE, "unsent output at which a client is disconnected"),
     S_SIZE  (output_soft_limit,  "1m", KiB, INT64_MAX, LIVE, "unsent output at which a client's requests stop being read"),
-    S_ENUM  (pg_auth,            "trust", pg_auth_words, LIVE, "how PostgreSQL clients authenticate: trust, password or scram-sha-256"),
     S_INT   (pg_port,            "0", 0, 65535, RESTART, "a second TCP port that speaks only the PostgreSQL protocol; 0 = none"),
     S_INT   (port,               "5433", 1, 65535, RESTART, "TCP port to listen on"),
     S_STRING(query_files,        "", 0, RESTART, "extra named-query files, comma separated"),
@@ -110,7 +110,7 @@ static const struct setting settings[] = {
     S_INT   (stmt_cache_size,    "256", 1, 100000, RESTART, "prepared statements kept per database connection"),
     S_ENUM  (synchronous,        "normal", synchronous_words, RESTART, "when SQLite syncs to disk (PRAGMA synchronous)"),
     S_ENUM  (temp_store,         "memory", temp_store_words, RESTART, "where SQLite keeps temporary tables"),
-    S_STRING(users_file,         "", 0, RESTART, "PostgreSQL users: lines of <user> <role> <SCRAM verifier>; empty = none"),
+    S_STRING(users_file,         "", 0, RESTART, "users of both protocols: lines of <user> <role> <SCRAM verifier>; empty = none"),
     S_INT   (wal_autocheckpoint, "1000", 0, INT_MAX, RESTART, "WAL pages that trigger a checkpoint; 0 = never"),
     S_INT   (wal_checkpoint_pages, "10000", 1, INT_MAX, RESTART, "WAL pages past which the writer forces a checkpoint that waits for readers"),
     S_INT   (workers,            "0", 0, 256, RESTART, "worker threads; 0 = one per CPU"),
@@ -404,6 +404,11 @@ static int config_copy(config *dst, const config *src)
     return ok ? 0 : -1;
 }
 
+int config_is_loopback(const char *addr)
+{
+    return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcasecmp(addr, "localhost");
+}
+
 int config_check(const config *cfg, char *err, size_t errlen)
 {
     if (cfg->output_hard_limit < cfg->output_soft_limit) {
@@ -413,9 +418,15 @@ int config_check(const config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "output_hard_limit (%s) must not be below output_soft_limit (%s)", hard, soft);
         return -1;
     }
-    if (cfg->pg_auth != CONFIG_PG_AUTH_TRUST && (!cfg->users_file || !cfg->users_file[0])) {
-        snprintf(err, errlen, "pg_auth = %s needs users_file (nobody could log in)",
-                 cfg->pg_auth == CONFIG_PG_AUTH_SCRAM ? "scram-sha-256" : "password");
+    if (cfg->auth != CONFIG_AUTH_TRUST && (!cfg->users_file || !cfg->users_file[0])) {
+        snprintf(err, errlen, "auth = %s needs users_file (nobody could log in)",
+                 cfg->auth == CONFIG_AUTH_SCRAM ? "scram-sha-256" : "password");
+        return -1;
+    }
+    if (cfg->auth == CONFIG_AUTH_TRUST && !config_is_loopback(cfg->bind)) {
+        snprintf(err, errlen, "bind = %s reaches beyond this machine, but auth = trust would make anyone who "
+                 "connects an admin: set auth = scram-sha-256 (or password) with a users_file, or bind 127.0.0.1",
+                 cfg->bind);
         return -1;
     }
     if (cfg->pg_port != 0 && cfg->pg_port == cfg->port) {

@@ -14,7 +14,7 @@ enum config_synchronous { CONFIG_SYNC_NORMAL = 1, CONFIG_SYNC_FULL = 2 };
 enum config_temp_store  { CONFIG_TEMP_DEFAULT = 0, CONFIG_TEMP_FILE = 1, CONFIG_TEMP_MEMORY = 2 };
 enum config_log_level   { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_cache_mode  { CONFIG_CACHE_OFF = 0, CONFIG_CACHE_ALL = 1, CONFIG_CACHE_EXPENSIVE = 2 };
-enum config_pg_auth     { CONFIG_PG_AUTH_TRUST = 0, CONFIG_PG_AUTH_PASSWORD = 1, CONFIG_PG_AUTH_SCRAM = 2 };
+enum config_auth        { CONFIG_AUTH_TRUST = 0, CONFIG_AUTH_PASSWORD = 1, CONFIG_AUTH_SCRAM = 2 };
 
 /* The values, after defaults, file and command line have been applied. Strings are owned (config_free).
  *
@@ -25,8 +25,10 @@ enum config_pg_auth     { CONFIG_PG_AUTH_TRUST = 0, CONFIG_PG_AUTH_PASSWORD = 1,
  * A RESTART field never changes after start-up. A derived value cached elsewhere (the log level,
  * the writer's idle timeout) is pushed by the reload; see server.c. */
 typedef struct config {
-    /* listening */
+    /* listening and who may connect */
     char   *bind;               /* address to listen on */
+    _Atomic int auth;           /* enum config_auth: both protocols */
+    char   *users_file;         /* "<user> <role> <verifier>" lines; "" = none */
     int     port;
     int     workers;            /* 0 = number of CPUs */
     _Atomic int max_connections;
@@ -67,8 +69,6 @@ typedef struct config {
     int     cache_sweep_ms;     /* how often expired entries are removed */
     /* PostgreSQL protocol */
     int     pg_port;            /* a second port, PostgreSQL only; 0 = none */
-    _Atomic int pg_auth;        /* enum config_pg_auth */
-    char   *users_file;         /* "<user> <role> <verifier>" lines; "" = none */
     /* logging and the HTTP endpoint */
     _Atomic int log_level;      /* enum config_log_level */
     char *_Atomic log_file;     /* "" = stderr */
@@ -110,6 +110,8 @@ int config_set(config *cfg, const char *name, const char *value, char *err, size
  * source has been applied, since the file and the command line may each set half of a pair.
  * Returns 0, or -1 with a problem naming both settings in err. */
 int config_check(const config *cfg, char *err, size_t errlen);
+/* 127.x.x.x, ::1 or localhost: an address only this machine reaches. */
+int config_is_loopback(const char *addr);
 
 /* Told about each setting a reload finds changed, as text: live = 1 when it now has the new value,
  * 0 when it is RESTART and keeps the old one. */

@@ -1,7 +1,10 @@
 /* conn.c - one client connection: explicit state, protocol chosen by the first byte, fairness and backpressure. */
 #include "conn.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "linecmd.h"
 #include "pgsess.h"
@@ -162,6 +165,21 @@ enum conn_state conn_state_of(const conn *c) { return c->state; }
 const worker_shared *conn_shared(const conn *c) { return worker_shared_of(c->w); }
 db_conn *conn_reader(const conn *c) { return worker_reader(c->w); }
 buf *conn_out(conn *c) { return sbuf_out(c->sb); }
+
+void conn_peer(const conn *c, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    const void *a = NULL;
+    if (getpeername(sbuf_fd(c->sb), (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            a = &((struct sockaddr_in *)&ss)->sin_addr;
+        else if (ss.ss_family == AF_INET6)
+            a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    }
+    if (!a || !inet_ntop(ss.ss_family, a, out, (socklen_t)outlen))
+        snprintf(out, outlen, "?");
+}
 
 int conn_may_serve(conn *c)
 {

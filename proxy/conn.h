@@ -43,6 +43,8 @@ uint64_t             conn_id(const conn *c);
 enum conn_state      conn_state_of(const conn *c);
 const worker_shared *conn_shared(const conn *c);
 db_conn             *conn_reader(const conn *c);
+/* The client's address as text ("127.0.0.1", "::1"), or "?" when the socket cannot tell. */
+void                 conn_peer(const conn *c, char *out, size_t outlen);
 /* Where replies go. */
 buf                 *conn_out(conn *c);
 /* May the protocol serve one more request now? (not waiting, within the per-event budget, output

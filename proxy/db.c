@@ -18,6 +18,7 @@ typedef struct db_tables {
 struct db_stmt {
     sqlite3_stmt  *st;
     unsigned       flags;
+    char          *admin_what; /* with DB_STMT_ADMIN|DB_STMT_DDL: what needs the admin ("PRAGMA x") */
     db_tables      reads, writes;
     void          *memo;
     size_t         used;    /* bytes of the key the statement spans */
@@ -34,16 +35,40 @@ struct db_conn {
     unsigned prep_flags;    /* collected by the authorizer during one prepare */
     db_tables prep_reads, prep_writes;
     char     denied[160];   /* why the authorizer refused, for a better message than "not authorized" */
+    int      refused;       /* db_prepare refused the statement itself (denied says why) */
+    char     prep_admin[48]; /* what makes the statement being prepared the admin's, or "" */
     int64_t  deadline_ns;   /* statement_timeout: CLOCK_MONOTONIC ns, 0 = none (owner thread only) */
     int      timed_out;     /* the last interrupt was ours */
 };
 
-/* Pragmas that take an argument yet only read; any other PRAGMA with an argument could change a
- * connection that many clients share, so it is refused. */
+/* PRAGMAs every role may run: they only read. These take an argument that names what to read. */
 static const char *const pragma_read_args[] = {
     "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
     "foreign_key_check", "integrity_check", "quick_check", "table_list", NULL,
 };
+
+/* ... and these only read when given no value. database_list is not here: it shows the file's path. */
+static const char *const pragma_read_bare[] = {
+    "application_id", "collation_list", "data_version", "encoding", "freelist_count", "function_list",
+    "journal_mode", "module_list", "page_count", "page_size", "pragma_list", "schema_version",
+    "user_version", NULL,
+};
+
+/* PRAGMAs refused to every role, admin included: they would break what litecached promises (a
+ * WAL file, foreign keys, durability, a sound schema) on connections every client shares. */
+static const char *const pragma_never[] = {
+    "writable_schema", "journal_mode", "locking_mode", "query_only", "synchronous", "foreign_keys",
+    "ignore_check_constraints", "recursive_triggers", "schema_version", "temp_store_directory",
+    "data_store_directory", "trusted_schema", "cell_size_check", "mmap_size", NULL,
+};
+
+static int in_list(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (strcasecmp(name, *list) == 0)
+            return 1;
+    return 0;
+}
 
 /* Functions whose result is not fixed by their arguments and the data: a read calling one is never cached.
  * The date and time functions are here whole: with 'now' (or no argument) they read the clock. */
@@ -79,6 +104,26 @@ static void tables_clear(db_tables *t)
     t->n = 0;
 }
 
+/* How a schema change is named in a refusal. */
+static const char *ddl_name(int action)
+{
+    switch (action) {
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TEMP_INDEX:     return "CREATE INDEX";
+    case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TEMP_TABLE:     return "CREATE TABLE";
+    case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_TEMP_TRIGGER: return "CREATE TRIGGER";
+    case SQLITE_CREATE_VIEW: case SQLITE_CREATE_TEMP_VIEW:       return "CREATE VIEW";
+    case SQLITE_DROP_INDEX: case SQLITE_DROP_TEMP_INDEX:         return "DROP INDEX";
+    case SQLITE_DROP_TABLE: case SQLITE_DROP_TEMP_TABLE:         return "DROP TABLE";
+    case SQLITE_DROP_TRIGGER: case SQLITE_DROP_TEMP_TRIGGER:     return "DROP TRIGGER";
+    case SQLITE_DROP_VIEW: case SQLITE_DROP_TEMP_VIEW:           return "DROP VIEW";
+    case SQLITE_ALTER_TABLE:                                     return "ALTER TABLE";
+    case SQLITE_CREATE_VTABLE:                                   return "CREATE VIRTUAL TABLE";
+    case SQLITE_DROP_VTABLE:                                     return "DROP TABLE";
+    case SQLITE_REINDEX:                                         return "REINDEX";
+    default:                                                     return "ANALYZE";
+    }
+}
+
 static int authorize(void *ud, int action, const char *a, const char *b, const char *dbname, const char *trigger)
 {
     db_conn *db = ud;
@@ -102,7 +147,12 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     case SQLITE_CREATE_VIEW: case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TRIGGER:
     case SQLITE_DROP_VIEW: case SQLITE_ALTER_TABLE: case SQLITE_CREATE_VTABLE: case SQLITE_DROP_VTABLE:
     case SQLITE_REINDEX: case SQLITE_ANALYZE:
+    case SQLITE_CREATE_TEMP_INDEX: case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW: case SQLITE_DROP_TEMP_INDEX: case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW:
         db->prep_flags |= DB_STMT_DDL;
+        if (!db->prep_admin[0])
+            snprintf(db->prep_admin, sizeof db->prep_admin, "%s", ddl_name(action));
         return SQLITE_OK;
     case SQLITE_TRANSACTION:
     case SQLITE_SAVEPOINT:
@@ -113,13 +163,22 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
         snprintf(db->denied, sizeof db->denied, "%s is not allowed", action == SQLITE_ATTACH ? "ATTACH" : "DETACH");
         return SQLITE_DENY;
     case SQLITE_PRAGMA:
-        if (b == NULL || trigger != NULL)
+        if (trigger != NULL)
             return SQLITE_OK;
-        for (const char *const *p = pragma_read_args; *p; p++)
-            if (strcasecmp(a, *p) == 0)
-                return SQLITE_OK;
-        snprintf(db->denied, sizeof db->denied, "PRAGMA %s with a value is not allowed", a);
-        return SQLITE_DENY;
+        if (in_list(pragma_read_args, a) || (b == NULL && in_list(pragma_read_bare, a)))
+            return SQLITE_OK;
+        if (b != NULL || strcasecmp(a, "writable_schema") == 0) {
+            if (in_list(pragma_never, a)) {
+                snprintf(db->denied, sizeof db->denied,
+                         "PRAGMA %s cannot be set: the server's connections depend on it", a);
+                return SQLITE_DENY;
+            }
+        }
+        /* Any other PRAGMA, read or set, is the admin's. */
+        db->prep_flags |= DB_STMT_ADMIN;
+        if (!db->prep_admin[0])
+            snprintf(db->prep_admin, sizeof db->prep_admin, "PRAGMA %.40s", a);
+        return SQLITE_OK;
     default:
         return SQLITE_OK;
     }
@@ -243,6 +302,7 @@ static void stmt_free(db_stmt *s)
     tables_clear(&s->reads);
     tables_clear(&s->writes);
     free(s->memo);
+    free(s->admin_what);
     free(s->key);
     free(s);
 }
@@ -264,6 +324,52 @@ void db_close(db_conn *db)
 
 sqlite3 *db_handle(db_conn *db) { return db->db; }
 
+/* Skip whitespace and comments from p; returns where the next token starts. */
+static const char *skip_blank(const char *p, const char *end)
+{
+    for (;;) {
+        while (p < end && strchr(" \t\r\n\f", *p))
+            p++;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+            const char *q = p + 2;
+            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
+                q++;
+            p = q + 1 < end ? q + 2 : end;
+        } else {
+            return p;
+        }
+    }
+}
+
+static int is_word_char(char c) { return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'); }
+
+/* Does the word kw start at p (case-insensitive, whole word)? */
+static int word_at(const char *p, const char *end, const char *kw)
+{
+    size_t n = strlen(kw);
+    return (size_t)(end - p) >= n && strncasecmp(p, kw, n) == 0 && (p + n == end || !is_word_char(p[n]));
+}
+
+/* VACUUM is refused to everyone: VACUUM INTO writes a file anywhere the server may write, and a plain
+ * VACUUM cannot run inside the transaction every write runs in. SQLite asks no authorizer at
+ * prepare time for either, so the statement's first word tells. 1 when refused (denied says why). */
+static int refuse_vacuum(db_conn *db, const char *sql, size_t len)
+{
+    const char *end = sql + len, *p = skip_blank(sql, end);
+    if (!word_at(p, end, "VACUUM"))
+        return 0;
+    int into = 0;
+    for (p += 6; p < end && !into; p++)
+        into = !is_word_char(p[-1]) && word_at(p, end, "INTO");
+    snprintf(db->denied, sizeof db->denied, into ? "VACUUM INTO is not allowed (it writes a file): use BACKUP <name>"
+             : "VACUUM is not allowed while serving: every write runs inside the writer's transaction");
+    db->refused = 1;
+    return 1;
+}
+
 int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *used)
 {
     db_stmt *s;
@@ -278,6 +384,8 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     }
     db->prep_flags = 0;
     db->denied[0] = '\0';
+    db->refused = 0;
+    db->prep_admin[0] = '\0';
     tables_clear(&db->prep_reads);
     tables_clear(&db->prep_writes);
     sqlite3_stmt *st = NULL;
@@ -287,6 +395,10 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     int rc = sqlite3_prepare_v3(db->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, &tail);
     if (rc != SQLITE_OK)
         return rc;
+    if (st && refuse_vacuum(db, sql, tail ? (size_t)(tail - sql) : len)) {
+        sqlite3_finalize(st);
+        return SQLITE_AUTH;
+    }
     s = calloc(1, sizeof *s);
     char *key = malloc(len ? len : 1);
     if (!s || !key) {
@@ -298,6 +410,8 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     memcpy(key, sql, len);
     s->st = st;
     s->flags = db->prep_flags;
+    if (db->prep_admin[0] && !(s->admin_what = strdup(db->prep_admin)))
+        s->flags |= DB_STMT_ADMIN | DB_STMT_MANY; /* fail closed: admin only, never cached */
     /* The authorizer sees the explained statement's tables, as if it ran: only SQLite knows it will not. */
     if (st && sqlite3_stmt_isexplain(st))
         s->flags |= DB_STMT_EXPLAIN;
@@ -321,6 +435,25 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     *out = st ? s : NULL;
     *used = s->used;
     return SQLITE_OK;
+}
+
+const char *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen)
+{
+    if (r == ROLE_ADMIN)
+        return NULL;
+    if (s->flags & (DB_STMT_DDL | DB_STMT_ADMIN)) {
+        snprintf(msg, msglen, "permission denied: %s needs the admin role (this is %s)",
+                 s->admin_what ? s->admin_what : "this statement", role_name(r));
+        return msg;
+    }
+    if (r == ROLE_READONLY && !sqlite3_stmt_readonly(s->st)) {
+        if (s->writes.n > 0)
+            snprintf(msg, msglen, "permission denied for table %s: role readonly may only read", s->writes.names[0]);
+        else
+            snprintf(msg, msglen, "permission denied: role readonly may only read");
+        return msg;
+    }
+    return NULL;
 }
 
 void db_stmt_done(db_stmt *s)
@@ -350,7 +483,7 @@ const char *db_errmsg(db_conn *db)
 {
     if (db->timed_out && (sqlite3_errcode(db->db) & 0xff) == SQLITE_INTERRUPT)
         return "canceling statement due to statement timeout";
-    if (db->denied[0] && sqlite3_errcode(db->db) == SQLITE_AUTH)
+    if (db->denied[0] && (db->refused || sqlite3_errcode(db->db) == SQLITE_AUTH))
         return db->denied;
     return sqlite3_errmsg(db->db);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "role.h"
 
 typedef struct db_conn db_conn;
 typedef struct db_stmt db_stmt;
@@ -19,6 +20,7 @@ enum db_stmt_flag {
     DB_STMT_DDL    = 1 << 2, /* changes the schema */
     DB_STMT_MANY   = 1 << 3, /* touches more tables than DB_STMT_MAX_TABLES */
     DB_STMT_EXPLAIN = 1 << 4, /* EXPLAIN or EXPLAIN QUERY PLAN: describes a plan, reads no rows */
+    DB_STMT_ADMIN  = 1 << 5, /* a PRAGMA off the read-only allow list: the admin's, never cached */
 };
 
 #define DB_STMT_MAX_TABLES 32
@@ -41,6 +43,9 @@ unsigned      db_stmt_flags(db_stmt *s);
  * cascades included), as the authorizer saw them at prepare time. Names live as long as the statement. */
 int           db_stmt_reads(db_stmt *s, const char *const **names);
 int           db_stmt_writes(db_stmt *s, const char *const **names);
+/* May role r run the statement? NULL when it may; else the 42501 message, written into msg.
+ * Checked at each run, not at prepare: one cached statement serves clients of every role. */
+const char   *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen);
 /* A slot for the layer above to memoize what it derives from the statement (e.g. table ids);
  * freed with free() when the statement leaves the cache. */
 void        **db_stmt_memo(db_stmt *s);

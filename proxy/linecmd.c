@@ -12,9 +12,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "auth.h"
 #include "backup.h"
 #include "catalog.h"
 #include "lineproto.h"
+#include "log.h"
 #include "query.h"
 #include "stats.h"
 
@@ -50,6 +52,10 @@ typedef struct line_sess {
     int         txn;          /* enum writer_tx_state: an open transaction runs on the writer */
     struct resolved *res;     /* the line being understood (big: kept, not allocated per line) */
     buf         hits;         /* a BATCH's answers from the cache, until all its lines are known to hit */
+    enum role   role;         /* what this connection may do (admin under auth = trust) */
+    int         authed;       /* may run more than PING, HELP, AUTH and QUIT */
+    enum role   auth_role;    /* the role an AUTH in flight would grant */
+    char        auth_user[64];
 } line_sess;
 
 /* A line, understood: what to run and with what, or the reply decided without running. */
@@ -80,6 +86,7 @@ static const char *const help_lines[] = {
     "CACHE STATS | FLUSH [table] | KEYS [n] | QUERY <select>\tlook into and manage the result cache",
     "SET <key> <value> [EX <seconds>]\tstore a value in the key-value tier",
     "GET <key> | DEL <key>... | TTL <key> | EXPIRE <key> <seconds>\tread, delete and age key-value entries",
+    "AUTH <user> <password>\tlog in as a user of users_file (needed first unless auth = trust)",
     "STATS\tserver counters",
     "PING\tanswers +PONG",
     "HELP\tthis list",
@@ -92,10 +99,9 @@ static void reply_error(conn *c, const char *state, const char *msg)
     stats_error(state);
 }
 
-static query_limits limits_of(conn *c)
+static query_limits limits_of(const line_sess *s, conn *c)
 {
-    query_limits lim = {conn_shared(c)->cfg->max_result_bytes, conn_shared(c)->cfg->statement_timeout};
-    return lim;
+    return query_limits_for(conn_shared(c)->cfg, s->role);
 }
 
 /* ---- understanding one line ------------------------------------------------ */
@@ -117,6 +123,75 @@ static size_t word_len(const char *p, const char *end)
     while (q < end && *q != ' ' && *q != '\t')
         q++;
     return (size_t)(q - p);
+}
+
+/* ---- who may do what ------------------------------------------------------------ */
+
+/* Is the connection's role at least r? If not, reply 42501 naming what was refused. */
+static int require(line_sess *s, conn *c, enum role r, const char *what)
+{
+    if (s->role >= r)
+        return 1;
+    char msg[200];
+    snprintf(msg, sizeof msg, "permission denied: %s needs the %s role (this is %s)", what, role_name(r),
+             role_name(s->role));
+    reply_error(c, "42501", msg);
+    return 0;
+}
+
+/* AUTH <user> <password>: the password is the rest of the line, spaces included. The check runs
+ * on the auth thread (PBKDF2 takes milliseconds, and a failing address is made to wait). */
+static void cmd_auth(line_sess *s, conn *c, const char *p, const char *end)
+{
+    skip_space(&p, end);
+    size_t ul = word_len(p, end);
+    const char *pw = p + ul;
+    skip_space(&pw, end);
+    while (end > pw && end[-1] == '\r')
+        end--;
+    if (ul == 0 || pw == end) {
+        reply_error(c, "42601", "usage: AUTH <user> <password>");
+        return;
+    }
+    const worker_shared *sh = conn_shared(c);
+    const users_list *users = sh->users;
+    if (users_count(users) == 0) {
+        reply_error(c, "28000", "AUTH: no users are configured (users_file is empty)");
+        return;
+    }
+    snprintf(s->auth_user, sizeof s->auth_user, "%.*s", (int)(ul < sizeof s->auth_user ? ul : 0), p);
+    const users_entry *who = s->auth_user[0] ? users_find(users, s->auth_user) : NULL;
+    char addr[64];
+    conn_peer(c, addr, sizeof addr);
+    char *password = strndup(pw, (size_t)(end - pw));
+    auth_req *r = password ? auth_req_new(who ? who->verifier : NULL, password, addr) : NULL;
+    if (password) {
+        explicit_bzero(password, strlen(password));
+        free(password);
+    }
+    if (!r) {
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    s->auth_role = who ? who->role : ROLE_READONLY;
+    conn_await(c, auth_req_job(r));
+    auth_submit(sh->auth, r);
+}
+
+/* The auth thread answered an AUTH. A failure leaves the connection as it was. */
+static void auth_answered(line_sess *s, conn *c, auth_req *r)
+{
+    if (auth_req_ok(r)) {
+        s->authed = 1;
+        s->role = s->auth_role;
+        buf_printf(conn_out(c), "+OK authenticated as %s role=%s\n", s->auth_user, role_name(s->role));
+        return;
+    }
+    char msg[160], addr[64];
+    snprintf(msg, sizeof msg, "password authentication failed for user \"%s\"", s->auth_user);
+    conn_peer(c, addr, sizeof addr);
+    log_msg(LOG_INFO, conn_id(c), "%s (from %s)", msg, addr);
+    reply_error(c, "28P01", msg);
 }
 
 static void set_error(resolved *r, const char *state, const char *fmt, const char *a, size_t alen)
@@ -279,7 +354,7 @@ typedef struct job_builder {
     int       n, nargs;
 } job_builder;
 
-static int jb_init(job_builder *b, int nitems, conn *c)
+static int jb_init(job_builder *b, int nitems, const line_sess *s, conn *c)
 {
     memset(b, 0, sizeof *b);
     b->job = calloc(1, sizeof *b->job);
@@ -296,7 +371,7 @@ static int jb_init(job_builder *b, int nitems, conn *c)
     buf_init(&b->job->arena);
     buf_init(&b->job->wj.reply);
     b->job->wj.release = line_job_release;
-    b->job->wj.limits = limits_of(c);
+    b->job->wj.limits = limits_of(s, c);
     return 0;
 }
 
@@ -407,13 +482,13 @@ static void run_single(line_sess *s, conn *c, resolved *r)
 {
     count_item(r);
     if (r->readonly && !s->txn) {
-        query_limits lim = limits_of(c);
+        query_limits lim = limits_of(s, c);
         read_ctx ctx = {s, c, &lim};
         run_read(&ctx, &r->it, conn_out(c), NULL);
         return;
     }
     job_builder b;
-    if (jb_init(&b, 1, c) < 0 || jb_add(&b, r) < 0) {
+    if (jb_init(&b, 1, s, c) < 0 || jb_add(&b, r) < 0) {
         if (b.job)
             jb_abort(&b);
         reply_error(c, "53200", "out of memory");
@@ -464,7 +539,7 @@ static void run_batch(line_sess *s, conn *c)
     int n = s->batch_n;
     job_builder b;
     resolved *r = s->res;
-    if (jb_init(&b, n, c) < 0) {
+    if (jb_init(&b, n, s, c) < 0) {
         for (int i = 0; i < n; i++)
             lp_put_error(conn_out(c), "53200", "out of memory");
         query_put_batch_status(conn_out(c), n, 0, "53200");
@@ -726,7 +801,7 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
     job_builder b;
     resolved *r = NULL;
     int nitems = w == TX_SAVEPOINT_OP;
-    if (jb_init(&b, nitems ? 1 : 0, c) < 0 || (nitems && !(r = calloc(1, sizeof *r)))) {
+    if (jb_init(&b, nitems ? 1 : 0, s, c) < 0 || (nitems && !(r = calloc(1, sizeof *r)))) {
         if (b.job)
             jb_abort(&b);
         reply_error(c, "53200", "out of memory");
@@ -863,6 +938,11 @@ static void cmd_cache(line_sess *s, conn *c, const char *p, const char *end)
     if (word_is(p, wl, "STATS")) {
         rcache_put_stats(rc, out);
         buf_puts(out, "+OK\n");
+    } else if (!word_is(p, wl, "FLUSH") && !word_is(p, wl, "KEYS") && !word_is(p, wl, "QUERY")) {
+        reply_error(c, "42601", "usage: CACHE STATS | CACHE FLUSH [table] | CACHE KEYS [n] | CACHE QUERY <select>");
+    } else if (!require(s, c, ROLE_ADMIN, word_is(p, wl, "FLUSH") ? "CACHE FLUSH" : word_is(p, wl, "KEYS")
+                        ? "CACHE KEYS" : "CACHE QUERY")) {
+        /* KEYS and QUERY show other clients' statements and values: the admin's only. */
     } else if (word_is(p, wl, "FLUSH") && al == 0) {
         buf_printf(out, "+OK %lld flushed\n", (long long)cache_flush_all(ca));
     } else if (word_is(p, wl, "FLUSH")) {
@@ -910,6 +990,8 @@ static size_t kv_text(const lp_arg *a, char *tmp, size_t tmplen, const char **p)
 static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char *p, const char *end)
 {
     stats_cmd(STATS_CMD_KV);
+    if (!word_is(cmd, cl, "GET") && !word_is(cmd, cl, "TTL") && !require(s, c, ROLE_READWRITE, word_is(cmd, cl, "SET") ? "SET" : word_is(cmd, cl, "DEL") ? "DEL" : "EXPIRE"))
+        return;
     cache *ca = rcache_cache(conn_shared(c)->rc);
     buf *out = conn_out(c);
     skip_space(&p, end);
@@ -1019,7 +1101,10 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     }
     size_t wl = word_len(p, end);
     enum tx_word tw;
-    if (word_is(p, wl, "SELECT")) {
+    if (!s->authed && !word_is(p, wl, "AUTH") && !word_is(p, wl, "PING") && !word_is(p, wl, "HELP") &&
+        !word_is(p, wl, "QUIT")) {
+        reply_error(c, "28000", "authentication required: AUTH <user> <password>");
+    } else if (word_is(p, wl, "SELECT")) {
         /* The most common line of all skips the list of command words. */
         serve_sql(s, c, line, len);
     } else if (word_is(p, wl, "PING")) {
@@ -1050,9 +1135,13 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         cmd_deallocate(s, c, p + wl, end);
     } else if (word_is(p, wl, "FORMAT")) {
         cmd_format(s, c, p + wl, end);
+    } else if (word_is(p, wl, "AUTH")) {
+        stats_cmd(STATS_CMD_AUTH);
+        cmd_auth(s, c, p + wl, end);
     } else if (word_is(p, wl, "BACKUP")) {
         stats_cmd(STATS_CMD_BACKUP);
-        cmd_backup(s, c, p + wl, end);
+        if (require(s, c, ROLE_ADMIN, "BACKUP"))
+            cmd_backup(s, c, p + wl, end);
     } else if (word_is(p, wl, "CACHE")) {
         cmd_cache(s, c, p + wl, end);
     } else if (word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") || word_is(p, wl, "TTL") ||
@@ -1075,6 +1164,9 @@ static void *ls_open(conn *c)
         return NULL;
     }
     lp_framer_init(&s->fr, (size_t)conn_shared(c)->cfg->max_line);
+    /* Under trust nobody is asked: the client is admin (an AUTH may still take a smaller role). */
+    s->authed = conn_shared(c)->cfg->auth == CONFIG_AUTH_TRUST;
+    s->role = s->authed ? ROLE_ADMIN : ROLE_READONLY;
     buf_init(&s->batch_text);
     buf_init(&s->scratch);
     buf_init(&s->key);
@@ -1115,6 +1207,12 @@ static size_t ls_on_data(conn *c, void *state, const char *data, size_t len, int
 static void ls_on_job_done(conn *c, void *state, writer_job *job)
 {
     line_sess *s = state;
+    auth_req *ar = auth_req_of(job);
+    if (ar) {
+        auth_answered(s, c, ar);
+        job->release(job);
+        return;
+    }
     if (job->tx != WRITER_PLAIN)
         s->txn = job->tx_state;
     buf_append(conn_out(c), job->reply.data, job->reply.len);
@@ -1127,7 +1225,7 @@ static void ls_close(conn *c, void *state)
     if (s->txn) {
         /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
         job_builder b;
-        if (jb_init(&b, 0, c) == 0) {
+        if (jb_init(&b, 0, s, c) == 0) {
             line_job *j = jb_finish(&b);
             j->wj.tx = WRITER_ABORT;
             j->wj.session = conn_id(c);

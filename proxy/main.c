@@ -4,7 +4,7 @@
 #include "backup.h"
 #include "check.h"
 #include "config.h"
-#include "pgauth.h"
+#include "users.h"
 #include "scram.h"
 #include "server.h"
 
@@ -24,12 +24,12 @@ static int one_shot(const config *cfg)
         return 0;
     }
     if (cfg->check_only) {
-        pgauth *users = pgauth_load(cfg->users_file, err, sizeof err);
+        users_list *users = users_load(cfg->users_file, err, sizeof err);
         if (!users) {
             fprintf(stderr, "litecached: users_file: %s\n", err);
             return 2;
         }
-        pgauth_free(users);
+        users_free(users);
         if (check_config_files(cfg, err, sizeof err) < 0) {
             fprintf(stderr, "litecached: %s\n", err);
             return 2;

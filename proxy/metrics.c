@@ -179,6 +179,12 @@ void metrics_render(const metrics_input *in, buf *out)
                    (double)k[STATS_RELOADS]);
     metrics_sample(out, "litecached_config_reloads_total", (const char *const[]){"result", "error", NULL},
                    (double)k[STATS_RELOAD_ERRORS]);
+    metrics_family(out, "litecached_auth_total", "counter", "Authentication attempts (AUTH, PostgreSQL startup), by result.");
+    metrics_sample(out, "litecached_auth_total", (const char *const[]){"result", "ok", NULL}, (double)k[STATS_AUTH_OK]);
+    metrics_sample(out, "litecached_auth_total", (const char *const[]){"result", "failed", NULL},
+                   (double)k[STATS_AUTH_FAILED]);
+    single(out, "litecached_auth_delayed_total", "counter",
+           "Authentication attempts held back because their address had failed repeatedly.", (double)k[STATS_AUTH_DELAYED]);
 }
 
 static int is_number(const char *s, size_t n)

@@ -133,8 +133,7 @@ pg_job *pgs_job_new(pgsess *s, int quiet)
     pgsink_init(&j->sink);
     j->sink.quiet = quiet;
     j->wj.release = job_release;
-    j->wj.limits.max_result_bytes = conn_shared(s->c)->cfg->max_result_bytes;
-    j->wj.limits.timeout_ms = conn_shared(s->c)->cfg->statement_timeout;
+    j->wj.limits = query_limits_for(conn_shared(s->c)->cfg, s->role);
     return j;
 }
 
@@ -339,7 +338,7 @@ static int run_read(pgsess *s, const pg_unit *u, buf *out)
     const worker_shared *sh = conn_shared(s->c);
     pgsink_stmt m = unit_meta(u);
     pgsink_start(&s->sink, &m, 1);
-    query_limits lim = {sh->cfg->max_result_bytes, sh->cfg->statement_timeout};
+    query_limits lim = query_limits_for(sh->cfg, s->role);
     db_conn *db = conn_reader(s->c);
     stats_add(STATS_QUERIES, 1);
     stats_add(STATS_READS, 1);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 #include "pgsess_int.h"
 #include "stats.h"
@@ -67,10 +68,9 @@ static enum pg_step auth_ok(pgsess *s)
 {
     buf *out = conn_out(s->c);
     const worker_shared *sh = conn_shared(s->c);
-    if (s->who)
-        s->superuser = s->who->role == PGAUTH_ADMIN;
-    else /* trust and a user not in users_file: an admin only when there is no users_file at all */
-        s->superuser = pgauth_count(sh->users) == 0;
+    /* Nobody but a listed user gets this far once users_file has users (see on_startup). */
+    s->role = s->who ? s->who->role : ROLE_ADMIN;
+    s->superuser = s->role == ROLE_ADMIN;
     pgguc_init gi = {s->user, s->app, s->superuser, sh->cfg->max_connections};
     s->guc = pgguc_new(&gi);
     s->cancel = pgcancel_register(conn_id(s->c), &s->pid, &s->key);
@@ -91,8 +91,31 @@ static enum pg_step auth_failed(pgsess *s)
 {
     char msg[200];
     snprintf(msg, sizeof msg, "password authentication failed for user \"%.100s\"", s->user);
-    log_msg(LOG_INFO, conn_id(s->c), "postgres: %s", msg);
+    log_msg(LOG_INFO, conn_id(s->c), "postgres: %s (from %s)", msg, s->addr);
     return fatal(s, "28P01", msg);
+}
+
+/* Hand a password check (or, with password NULL, only the wait a failing address has earned) to
+ * the auth thread; pgsess_auth_done goes on once it answers. */
+static enum pg_step auth_async(pgsess *s, const char *password)
+{
+    auth_req *r = auth_req_new(s->who ? s->who->verifier : NULL, password, s->addr);
+    if (!r)
+        return fatal(s, "53200", "out of memory");
+    conn_await(s->c, auth_req_job(r));
+    s->wait = PGW_AUTH;
+    auth_submit(conn_shared(s->c)->auth, r);
+    return PGS_DONE;
+}
+
+/* The auth thread answered. */
+static void auth_done(pgsess *s, writer_job *job)
+{
+    auth_req *r = auth_req_of(job);
+    if (r && auth_req_ok(r))
+        auth_ok(s);
+    else
+        auth_failed(s);
 }
 
 static enum pg_step on_startup(pgsess *s, const pgwire_msg *m)
@@ -130,13 +153,14 @@ static enum pg_step on_startup(pgsess *s, const pgwire_msg *m)
         set_str(&s->app, st.application_name) < 0)
         return fatal(s, "53200", "out of memory");
     const worker_shared *sh = conn_shared(s->c);
-    s->who = pgauth_find(sh->users, s->user);
-    switch (sh->cfg->pg_auth) {
-    case CONFIG_PG_AUTH_PASSWORD:
+    s->who = users_find(sh->users, s->user);
+    conn_peer(s->c, s->addr, sizeof s->addr);
+    switch (sh->cfg->auth) {
+    case CONFIG_AUTH_PASSWORD:
         pgwire_auth_cleartext(out);
         s->phase = PG_AUTH_PASSWORD;
         return PGS_DONE;
-    case CONFIG_PG_AUTH_SCRAM: {
+    case CONFIG_AUTH_SCRAM: {
         /* An unknown user still gets a full exchange (on a made-up salt) that ends in failure, so
          * a client cannot tell a missing user from a wrong password. */
         if (!(s->scram = scram_new(s->who ? s->who->verifier : NULL, s->user)))
@@ -147,6 +171,14 @@ static enum pg_step on_startup(pgsess *s, const pgwire_msg *m)
         return PGS_DONE;
     }
     default:
+        /* trust asks for no password, but once users_file lists users only they may connect, each
+         * with its role (as PgBouncer's auth_type = trust). */
+        if (!s->who && users_count(sh->users) > 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "role \"%.100s\" does not exist", s->user);
+            return fatal(s, "28000", msg);
+        }
+        stats_add(STATS_AUTH_OK, 1);
         return auth_ok(s);
     }
 }
@@ -160,9 +192,8 @@ static enum pg_step on_auth(pgsess *s, const pgwire_msg *m)
         const char *pw;
         if (pgwire_parse_password(m->body, m->body_len, &pw, err, sizeof err) < 0)
             return fatal(s, "08P01", err);
-        if (!s->who || !scram_check_password(s->who->verifier, pw))
-            return auth_failed(s);
-        return auth_ok(s);
+        /* PBKDF2 takes milliseconds: the auth thread runs it (an unknown user on a decoy). */
+        return auth_async(s, pw);
     }
     buf msg;
     buf_init(&msg);
@@ -191,11 +222,13 @@ static enum pg_step on_auth(pgsess *s, const pgwire_msg *m)
     buf_free(&msg);
     switch (st) {
     case SCRAM_OK:
-        if (!first)
+        if (!first) {
+            auth_succeeded(conn_shared(s->c)->auth, s->addr);
             return auth_ok(s);
+        }
         s->phase = PG_AUTH_SASL_FIN;
         return PGS_DONE;
-    case SCRAM_FAIL:     return auth_failed(s);
+    case SCRAM_FAIL:     return auth_async(s, NULL); /* counted, and answered after any delay due */
     case SCRAM_PROTOCOL: return fatal(s, "08P01", err);
     default:             return fatal(s, "58000", "SCRAM authentication failed internally");
     }
@@ -311,6 +344,7 @@ static void ps_on_job_done(conn *c, void *state, writer_job *job)
     case PGW_QUERY:  pgs_query_job_done(s, job); break;
     case PGW_PORTAL: pgext_job_done(s, job); break;
     case PGW_COPY:   pgcopy_job_done(s, job); break;
+    case PGW_AUTH:   auth_done(s, job); break;
     default:         break;
     }
     job->release(job);

@@ -8,7 +8,7 @@
 #include "catalog.h"
 #include "conn.h"
 #include "lineproto.h"
-#include "pgauth.h"
+#include "users.h"
 #include "pgcancel.h"
 #include "pgguc.h"
 #include "pgsink.h"
@@ -30,7 +30,7 @@ enum pg_phase {
 };
 
 /* What the writer job in flight belongs to, so on_job_done knows how to go on. */
-enum pg_wait { PGW_NONE, PGW_QUERY, PGW_PORTAL, PGW_COPY };
+enum pg_wait { PGW_NONE, PGW_QUERY, PGW_PORTAL, PGW_COPY, PGW_AUTH };
 
 /* What message handlers tell the input loop. */
 enum pg_step {
@@ -78,8 +78,10 @@ typedef struct pgsess {
     int                ext_error;    /* extended protocol: an error happened, skip to Sync */
     /* who */
     char              *user, *database, *app;
-    const pgauth_user *who;          /* NULL under trust for a user not in users_file */
-    int                superuser;
+    const users_entry *who;          /* NULL when users_file is empty (auth = trust) */
+    enum role          role;         /* what the session may do, once authenticated */
+    int                superuser;    /* role == ROLE_ADMIN, for SHOW is_superuser */
+    char               addr[64];     /* the client's address, for slowing down failed logins */
     int32_t            pid, key;
     pgcancel_slot     *cancel;
     scram_state       *scram;

@@ -343,6 +343,12 @@ int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
     return SQLITE_OK;
 }
 
+query_limits query_limits_for(const config *cfg, enum role r)
+{
+    query_limits lim = {cfg->max_result_bytes, cfg->statement_timeout, r};
+    return lim;
+}
+
 int query_run(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
               char *state)
 {
@@ -381,7 +387,10 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
             break;
         sqlite3_stmt *st = db_stmt_handle(ds);
         const char *why = NULL, *code = NULL;
-        if (!it->plan) {
+        char refused[200];
+        if ((why = db_stmt_refusal(ds, lim->role, refused, sizeof refused)) != NULL) {
+            code = "42501";
+        } else if (!it->plan) {
             if (off < it->len && !is_blank(it->sql + off, it->len - off))
                 code = "42601", why = "one statement per line: use BATCH or a named query for several";
             else if (sqlite3_bind_parameter_count(st) > 0)

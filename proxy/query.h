@@ -49,9 +49,13 @@ typedef struct query_item {
 } query_item;
 
 typedef struct query_limits {
-    int64_t max_result_bytes;
-    int     timeout_ms;      /* statement_timeout: 0 = none */
+    int64_t   max_result_bytes;
+    int       timeout_ms;    /* statement_timeout: 0 = none */
+    enum role role;          /* who asks: a statement beyond it fails with 42501 before it runs */
 } query_limits;
+
+/* The limits the settings put on a client of role r (read the live settings now). */
+query_limits query_limits_for(const config *cfg, enum role r);
 
 /* What a body did, for its status. */
 typedef struct query_outcome {

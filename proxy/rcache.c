@@ -278,7 +278,8 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     query_analysis a;
     int ids[DB_STMT_MAX_TABLES];
     int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
-                    !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN | DB_STMT_EXPLAIN));
+                    !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN | DB_STMT_EXPLAIN |
+                               DB_STMT_ADMIN));
     for (int i = 0; cacheable && i < a.nreads; i++)
         cacheable = (ids[i] = cache_table_id(rc->c, a.reads[i], strlen(a.reads[i]))) >= 0;
     if (!cacheable) {

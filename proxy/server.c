@@ -19,7 +19,7 @@
 #include "db.h"
 #include "httpd.h"
 #include "log.h"
-#include "pgauth.h"
+#include "users.h"
 #include "rcache.h"
 #include "sdnotify.h"
 #include "stats.h"
@@ -40,7 +40,7 @@ typedef struct server {
     httpd                 *http;
     /* users_file copies replaced by reloads: a session may still point into one, so they are
      * freed only at exit (past the array's end, never). */
-    const pgauth          *old_users[16];
+    const users_list          *old_users[16];
     int                    nold_users;
 } server;
 
@@ -116,12 +116,12 @@ static void on_change(void *ud, const char *name, const char *from, const char *
 static void reload_users(server *s)
 {
     char err[512];
-    pgauth *fresh = pgauth_load(s->cfg->users_file, err, sizeof err);
+    users_list *fresh = users_load(s->cfg->users_file, err, sizeof err);
     if (!fresh) {
         log_error("reload: users_file not read again, the current users are kept: %s", err);
         return;
     }
-    const pgauth *old = atomic_exchange(&s->shared.users, fresh);
+    const users_list *old = atomic_exchange(&s->shared.users, fresh);
     if (s->nold_users < (int)(sizeof s->old_users / sizeof s->old_users[0]))
         s->old_users[s->nold_users++] = old;
 }
@@ -203,7 +203,8 @@ int server_run(config *cfg)
     int status = 1;
     writer *wr = NULL;
     catalog *cat = NULL;
-    pgauth *users = NULL;
+    users_list *users = NULL;
+    auth *au = NULL;
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL, *sigusr1 = NULL;
 
     /* SQLite's memory statistics take a global mutex on every allocation, which all workers then
@@ -231,7 +232,7 @@ int server_run(config *cfg)
         db_close(wdb);
         return 1;
     }
-    users = pgauth_load(cfg->users_file, err, sizeof err);
+    users = users_load(cfg->users_file, err, sizeof err);
     if (!users) {
         log_error("users_file: %s", err);
         db_close(wdb);
@@ -243,7 +244,7 @@ int server_run(config *cfg)
         log_error("cache: %s", err);
         db_close(wdb);
         catalog_free(cat);
-        pgauth_free(users);
+        users_free(users);
         return 1;
     }
     writer_opts wo = {
@@ -258,11 +259,15 @@ int server_run(config *cfg)
         db_close(wdb);
         catalog_free(cat);
         rcache_free(rc);
-        pgauth_free(users);
+        users_free(users);
         return 1;
     }
     s.wr = wr;
-    s.shared = (worker_shared){cfg, wr, cat, rc, users};
+    if (!(au = auth_start(err, sizeof err))) {
+        log_error("%s", err);
+        goto out;
+    }
+    s.shared = (worker_shared){cfg, wr, cat, rc, users, au};
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
     if (!s.workers || !(s.base = event_base_new()))
@@ -309,19 +314,21 @@ out:
     if (s.pg_listener)
         evconnlistener_free(s.pg_listener);
     httpd_free(s.http);
+    auth_hurry(au); /* a login held back for a failing address must not hold up the exit */
     for (int i = 0; i < s.nworkers; i++)
         if (s.workers && s.workers[i])
             worker_stop(s.workers[i]);
     for (int i = 0; i < s.nworkers; i++)
         if (s.workers && s.workers[i])
             worker_join(s.workers[i]);
+    auth_stop(au);
     writer_stop(wr);
     rcache_free(rc);
     catalog_free(cat);
     /* The current users (a reload may have replaced the start-up copy), then the replaced ones. */
-    pgauth_free((pgauth *)atomic_load(&s.shared.users));
+    users_free((users_list *)atomic_load(&s.shared.users));
     for (int i = 0; i < s.nold_users; i++)
-        pgauth_free((pgauth *)s.old_users[i]);
+        users_free((users_list *)s.old_users[i]);
     if (s.sweep)
         event_free(s.sweep);
     if (sigint)

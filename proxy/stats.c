@@ -14,11 +14,12 @@ static const char *const counter_names[STATS__COUNT] = {
     "connections", "connections_total", "connections_refused", "connections_dropped",
     "queries", "reads", "writes", "errors", "writer_jobs", "writer_groups",
     "checkpoints", "slow_queries", "config_reloads", "config_reload_errors",
+    "auth_ok", "auth_failed", "auth_delayed",
 };
 static const char *const cmd_names[STATS_CMD__COUNT] = {
     "cmd_sql", "cmd_call", "cmd_prepare", "cmd_deallocate", "cmd_batch",
     "cmd_format", "cmd_ping", "cmd_help", "cmd_quit", "cmd_stats",
-    "cmd_cache", "cmd_kv", "cmd_backup",
+    "cmd_cache", "cmd_kv", "cmd_backup", "cmd_auth",
 };
 static const char *const proto_names[STATS_PROTO__COUNT] = {"line", "pg"};
 

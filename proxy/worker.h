@@ -2,10 +2,11 @@
 #ifndef LC_WORKER_H
 #define LC_WORKER_H
 
+#include "auth.h"
 #include "catalog.h"
 #include "config.h"
 #include "db.h"
-#include "pgauth.h"
+#include "users.h"
 #include "rcache.h"
 #include "writer.h"
 
@@ -18,7 +19,8 @@ typedef struct worker_shared {
     writer        *wr;
     const catalog *cat;
     rcache        *rc;
-    const pgauth *_Atomic users; /* PostgreSQL users (users_file); SIGHUP swaps in a fresh copy */
+    const users_list *_Atomic users; /* users_file; SIGHUP swaps in a fresh copy */
+    auth          *auth;   /* checks passwords off the event loop */
 } worker_shared;
 
 /* Open the worker's read connection and start its thread. Returns NULL with err set. */

@@ -495,7 +495,7 @@ def test_sighup_reads_users_file_again(server_factory, tmp_path):
     users = tmp_path / "users"
     users.write_text(user_line("alice", "admin", "secret1"))
     conf = tmp_path / "lc.conf"
-    conf.write_text(f"pg_auth = scram-sha-256\nusers_file = {users}\n")
+    conf.write_text(f"auth = scram-sha-256\nusers_file = {users}\n")
     srv = server_factory("-c", conf)
     assert sql(srv, "SELECT current_user", user="alice", env={"PGPASSWORD": "secret1"}) == [["alice"]]
     assert psql(srv, "-c", "SELECT 1", user="carol", env={"PGPASSWORD": "pw3"}, check=False).returncode != 0

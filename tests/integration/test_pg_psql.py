@@ -159,7 +159,7 @@ def make_users_file(tmp_path):
 @pytest.mark.parametrize("method", ["scram-sha-256", "password"])
 def test_authentication(server_factory, tmp_path, method):
     users = make_users_file(tmp_path)
-    srv = server_factory("--pg_auth", method, "--users_file", users)
+    srv = server_factory("--auth", method, "--users_file", users)
     assert sql(srv, "SELECT current_user", user="alice", env={"PGPASSWORD": "secret1"}) == [["alice"]]
     assert sql(srv, "SHOW is_superuser", user="alice", env={"PGPASSWORD": "secret1"}) == [["on"]]
     assert sql(srv, "SHOW is_superuser", user="bob", env={"PGPASSWORD": "pässword"}) == [["off"]]
@@ -174,7 +174,7 @@ def test_bad_users_file_stops_the_start(tmp_path):
     bad.write_text("carol superuser SCRAM-SHA-256$4096:abc$def:ghi\n")
     r = run_litecached("--check-config", "--users_file", bad)
     assert r.returncode == 2 and "users:1" in r.stderr and "role" in r.stderr
-    r = run_litecached("--check-config", "--pg_auth", "scram-sha-256")
+    r = run_litecached("--check-config", "--auth", "scram-sha-256")
     assert r.returncode == 2 and "users_file" in r.stderr
 
 

@@ -1,5 +1,5 @@
-/* pgauth.c - PostgreSQL users: the users_file (user, role, SCRAM verifier), loaded once at start-up and read-only after. */
-#include "pgauth.h"
+/* users.c - who may connect: the users_file (user, role, SCRAM verifier), read at start-up and on reload, read-only after. */
+#include "users.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,20 +9,13 @@
 #include "buf.h"
 #include "scram.h"
 
-struct pgauth {
-    pgauth_user *users;
+struct users_list {
+    users_entry *users;
     size_t       n;
     char        *text;   /* the file's bytes, cut into NUL-terminated words the users point to */
 };
 
-static const char *const role_names[] = {"admin", "readwrite", "readonly"};
-
-const char *pgauth_role_name(enum pgauth_role r)
-{
-    return (unsigned)r < 3 ? role_names[r] : "?";
-}
-
-void pgauth_free(pgauth *a)
+void users_free(users_list *a)
 {
     if (!a)
         return;
@@ -50,9 +43,9 @@ static char *next_word(char **p, char *end)
     return w;
 }
 
-pgauth *pgauth_parse(const char *text, size_t len, const char *name, char *err, size_t errlen)
+users_list *users_parse(const char *text, size_t len, const char *name, char *err, size_t errlen)
 {
-    pgauth *a = calloc(1, sizeof *a);
+    users_list *a = calloc(1, sizeof *a);
     if (!a || !(a->text = malloc(len + 1))) {
         free(a);
         snprintf(err, errlen, "%s: out of memory", name);
@@ -77,8 +70,8 @@ pgauth *pgauth_parse(const char *text, size_t len, const char *name, char *err, 
             goto fail;
         }
         int r = -1;
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(role, role_names[i]))
+        for (int i = ROLE_READONLY; i <= ROLE_ADMIN; i++)
+            if (!strcmp(role, role_name((enum role)i)))
                 r = i;
         if (r < 0) {
             snprintf(err, errlen, "%s:%d: %s: role \"%s\" is not admin, readwrite or readonly", name, lineno,
@@ -91,31 +84,31 @@ pgauth *pgauth_parse(const char *text, size_t len, const char *name, char *err, 
                      "--make-verifier PASSWORD)", name, lineno, user);
             goto fail;
         }
-        if (pgauth_find(a, user)) {
+        if (users_find(a, user)) {
             snprintf(err, errlen, "%s:%d: %s: listed twice", name, lineno, user);
             goto fail;
         }
         if (a->n == cap) {
             cap = cap ? cap * 2 : 8;
-            pgauth_user *u = realloc(a->users, cap * sizeof *u);
+            users_entry *u = realloc(a->users, cap * sizeof *u);
             if (!u) {
                 snprintf(err, errlen, "%s: out of memory", name);
                 goto fail;
             }
             a->users = u;
         }
-        a->users[a->n++] = (pgauth_user){user, (enum pgauth_role)r, verifier};
+        a->users[a->n++] = (users_entry){user, (enum role)r, verifier};
     }
     return a;
 fail:
-    pgauth_free(a);
+    users_free(a);
     return NULL;
 }
 
-pgauth *pgauth_load(const char *path, char *err, size_t errlen)
+users_list *users_load(const char *path, char *err, size_t errlen)
 {
     if (!path || !path[0])
-        return pgauth_parse("", 0, "users_file", err, errlen);
+        return users_parse("", 0, "users_file", err, errlen);
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -134,12 +127,12 @@ pgauth *pgauth_load(const char *path, char *err, size_t errlen)
         buf_free(&b);
         return NULL;
     }
-    pgauth *a = pgauth_parse(b.data ? b.data : "", b.len, path, err, errlen);
+    users_list *a = users_parse(b.data ? b.data : "", b.len, path, err, errlen);
     buf_free(&b);
     return a;
 }
 
-const pgauth_user *pgauth_find(const pgauth *a, const char *user)
+const users_entry *users_find(const users_list *a, const char *user)
 {
     /* A handful of users: a scan is all it takes. */
     for (size_t i = 0; a && i < a->n; i++)
@@ -148,4 +141,4 @@ const pgauth_user *pgauth_find(const pgauth *a, const char *user)
     return NULL;
 }
 
-size_t pgauth_count(const pgauth *a) { return a ? a->n : 0; }
+size_t users_count(const users_list *a) { return a ? a->n : 0; }

@@ -1,4 +1,4 @@
-/* test_pgauth.c - the users_file (user, role, SCRAM verifier) and the cancel registry. */
+/* test_users.c - the users_file (user, role, SCRAM verifier) and the cancel registry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "pgauth.h"
+#include "users.h"
 #include "pgcancel.h"
 #include "scram.h"
 
@@ -26,9 +26,9 @@ static int setup(void **state)
     return 0;
 }
 
-static pgauth *parse(const char *text, char *err, size_t errlen)
+static users_list *parse(const char *text, char *err, size_t errlen)
 {
-    return pgauth_parse(text, strlen(text), "users", err, errlen);
+    return users_parse(text, strlen(text), "users", err, errlen);
 }
 
 static void test_users_file(void **state)
@@ -37,25 +37,25 @@ static void test_users_file(void **state)
     char text[1024], err[256];
     snprintf(text, sizeof text, "# comment\n\n  alice admin %s\nbob\treadonly\t%s\r\ncarol readwrite %s", verifier,
              verifier, verifier);
-    pgauth *a = parse(text, err, sizeof err);
+    users_list *a = parse(text, err, sizeof err);
     assert_non_null(a);
-    assert_int_equal(pgauth_count(a), 3);
-    const pgauth_user *u = pgauth_find(a, "bob");
+    assert_int_equal(users_count(a), 3);
+    const users_entry *u = users_find(a, "bob");
     assert_non_null(u);
-    assert_int_equal(u->role, PGAUTH_READONLY);
+    assert_int_equal(u->role, ROLE_READONLY);
     assert_string_equal(u->verifier, verifier);
-    assert_int_equal(pgauth_find(a, "carol")->role, PGAUTH_READWRITE);
-    assert_int_equal(pgauth_find(a, "alice")->role, PGAUTH_ADMIN);
-    assert_null(pgauth_find(a, "dave"));
-    assert_int_equal(scram_check_password(pgauth_find(a, "alice")->verifier, "pw"), 1);
-    assert_int_equal(scram_check_password(pgauth_find(a, "alice")->verifier, "pW"), 0);
-    assert_string_equal(pgauth_role_name(PGAUTH_READWRITE), "readwrite");
-    pgauth_free(a);
+    assert_int_equal(users_find(a, "carol")->role, ROLE_READWRITE);
+    assert_int_equal(users_find(a, "alice")->role, ROLE_ADMIN);
+    assert_null(users_find(a, "dave"));
+    assert_int_equal(scram_check_password(users_find(a, "alice")->verifier, "pw"), 1);
+    assert_int_equal(scram_check_password(users_find(a, "alice")->verifier, "pW"), 0);
+    assert_string_equal(role_name(ROLE_READWRITE), "readwrite");
+    users_free(a);
     /* nobody at all: an empty path */
-    a = pgauth_load("", err, sizeof err);
+    a = users_load("", err, sizeof err);
     assert_non_null(a);
-    assert_int_equal(pgauth_count(a), 0);
-    pgauth_free(a);
+    assert_int_equal(users_count(a), 0);
+    users_free(a);
 }
 
 static void test_users_file_errors(void **state)
@@ -74,7 +74,7 @@ static void test_users_file_errors(void **state)
     assert_string_equal(err, "users:2: alice: listed twice");
     snprintf(text, sizeof text, "alice admin %s extra\n", verifier);
     assert_null(parse(text, err, sizeof err));
-    assert_null(pgauth_load("/nonexistent/users", err, sizeof err));
+    assert_null(users_load("/nonexistent/users", err, sizeof err));
     assert_non_null(strstr(err, "cannot open"));
 }
 
