@@ -37,6 +37,8 @@ struct db_conn {
     char     denied[160];   /* why the authorizer refused, for a better message than "not authorized" */
     int      refused;       /* db_prepare refused the statement itself (denied says why) */
     char     prep_admin[48]; /* what makes the statement being prepared the admin's, or "" */
+    int      preparing;     /* inside db_prepare: else the authorizer is asked from a running statement */
+    enum role run_role;     /* who runs statements now (db_set_role); ROLE_ADMIN for the server's own */
     int64_t  deadline_ns;   /* statement_timeout: CLOCK_MONOTONIC ns, 0 = none (owner thread only) */
     int      timed_out;     /* the last interrupt was ours */
 };
@@ -59,7 +61,8 @@ static const char *const pragma_read_bare[] = {
 static const char *const pragma_never[] = {
     "writable_schema", "journal_mode", "locking_mode", "query_only", "synchronous", "foreign_keys",
     "ignore_check_constraints", "recursive_triggers", "schema_version", "temp_store_directory",
-    "data_store_directory", "trusted_schema", "cell_size_check", "mmap_size", NULL,
+    "data_store_directory", "trusted_schema", "cell_size_check", "mmap_size", "user_version", "application_id",
+    NULL,
 };
 
 static int in_list(const char *const *list, const char *name)
@@ -131,6 +134,14 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     switch (action) {
     case SQLITE_READ:
         tables_add(db, &db->prep_reads, a);
+        /* A PRAGMA as a table (SELECT * FROM pragma_database_list) runs its PRAGMA only when
+         * stepped, past this check: judge it here, by the same lists. */
+        if (a && strncasecmp(a, "pragma_", 7) == 0 && !in_list(pragma_read_args, a + 7) &&
+            !in_list(pragma_read_bare, a + 7)) {
+            db->prep_flags |= DB_STMT_ADMIN;
+            if (!db->prep_admin[0])
+                snprintf(db->prep_admin, sizeof db->prep_admin, "PRAGMA %.40s", a + 7);
+        }
         return SQLITE_OK;
     case SQLITE_INSERT:
     case SQLITE_UPDATE:
@@ -150,6 +161,13 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     case SQLITE_CREATE_TEMP_INDEX: case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER:
     case SQLITE_CREATE_TEMP_VIEW: case SQLITE_DROP_TEMP_INDEX: case SQLITE_DROP_TEMP_TABLE:
     case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW:
+        /* SQLite prepares a statement again when the schema changed under it, inside step: a
+         * DROP ... IF EXISTS first prepared with nothing to drop asks only then. */
+        if (!db->preparing && db->run_role != ROLE_ADMIN) {
+            snprintf(db->denied, sizeof db->denied, "permission denied: %s needs the admin role (this is %s)",
+                     ddl_name(action), role_name(db->run_role));
+            return SQLITE_DENY;
+        }
         db->prep_flags |= DB_STMT_DDL;
         if (!db->prep_admin[0])
             snprintf(db->prep_admin, sizeof db->prep_admin, "%s", ddl_name(action));
@@ -165,8 +183,10 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     case SQLITE_PRAGMA:
         if (trigger != NULL)
             return SQLITE_OK;
-        if (in_list(pragma_read_args, a) || (b == NULL && in_list(pragma_read_bare, a)))
+        if (in_list(pragma_read_args, a) || (b == NULL && in_list(pragma_read_bare, a))) {
+            db->prep_flags |= DB_STMT_PRAGMA_READ;
             return SQLITE_OK;
+        }
         if (b != NULL || strcasecmp(a, "writable_schema") == 0) {
             if (in_list(pragma_never, a)) {
                 snprintf(db->denied, sizeof db->denied,
@@ -199,6 +219,12 @@ static int on_progress(void *ud)
         return 1;
     }
     return 0;
+}
+
+void db_set_role(db_conn *db, enum role r)
+{
+    db->run_role = r;
+    db->denied[0] = '\0';
 }
 
 void db_set_timeout(db_conn *db, int ms)
@@ -243,6 +269,7 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
         return NULL;
     }
     c->role = role;
+    c->run_role = ROLE_ADMIN;
     c->stmt_cap = cfg->stmt_cache_size;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (role == DB_WRITER ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(cfg->db_path, &c->db, flags, NULL);
@@ -392,7 +419,9 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
     const char *tail = NULL;
     if (len > (size_t)INT32_MAX)
         return SQLITE_TOOBIG;
+    db->preparing = 1;
     int rc = sqlite3_prepare_v3(db->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, &tail);
+    db->preparing = 0;
     if (rc != SQLITE_OK)
         return rc;
     if (st && refuse_vacuum(db, sql, tail ? (size_t)(tail - sql) : len)) {
@@ -446,7 +475,8 @@ const char *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen)
                  s->admin_what ? s->admin_what : "this statement", role_name(r));
         return msg;
     }
-    if (r == ROLE_READONLY && !sqlite3_stmt_readonly(s->st)) {
+    /* SQLite calls some PRAGMAs writers even bare (journal_mode): the allow list knows better. */
+    if (r == ROLE_READONLY && !sqlite3_stmt_readonly(s->st) && !(s->flags & DB_STMT_PRAGMA_READ)) {
         if (s->writes.n > 0)
             snprintf(msg, msglen, "permission denied for table %s: role readonly may only read", s->writes.names[0]);
         else
@@ -541,6 +571,7 @@ const char *db_sqlstate(db_conn *db, int rc)
         if (strstr(msg, "syntax error") || starts(msg, "incomplete input") || starts(msg, "unrecognized token")) return "42601";
         if (strstr(msg, "already exists")) return "42P07";
         if (starts(msg, "too many levels of trigger recursion")) return "54001";
+        if (starts(msg, "not authorized")) return "42501"; /* load_extension() while it is off */
         if (strstr(msg, "ambiguous column name")) return "42702";
         return "42000";
     }

@@ -21,6 +21,7 @@ enum db_stmt_flag {
     DB_STMT_MANY   = 1 << 3, /* touches more tables than DB_STMT_MAX_TABLES */
     DB_STMT_EXPLAIN = 1 << 4, /* EXPLAIN or EXPLAIN QUERY PLAN: describes a plan, reads no rows */
     DB_STMT_ADMIN  = 1 << 5, /* a PRAGMA off the read-only allow list: the admin's, never cached */
+    DB_STMT_PRAGMA_READ = 1 << 6, /* a PRAGMA on that list: it only reads, whatever SQLite says */
 };
 
 #define DB_STMT_MAX_TABLES 32
@@ -54,6 +55,10 @@ void        **db_stmt_memo(db_stmt *s);
 const char *db_errmsg(db_conn *db);
 /* The SQLSTATE for a SQLite result code and the connection's last message. */
 const char *db_sqlstate(db_conn *db, int rc);
+
+/* Who runs the statements from now on: a schema change SQLite finds only while a statement runs
+ * (it prepares it again) is refused below admin. The server's own work runs as admin. */
+void db_set_role(db_conn *db, enum role r);
 
 /* Give the statements run from now on until ms milliseconds from now (0: no limit); past it
  * SQLite stops them with SQLITE_INTERRUPT, which db_sqlstate reports as 57014. */

@@ -371,6 +371,7 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
     double t0 = now_ms();
     sqlite3 *h = db_handle(db);
     db_set_timeout(db, lim->timeout_ms);
+    db_set_role(db, lim->role);
     /* Zero it so last_id reports only a row this item inserted: the writer's connection is shared. */
     sqlite3_set_last_insert_rowid(h, 0);
     query_outcome o = {.extra = status_extra, .hit_age = -1};

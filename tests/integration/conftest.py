@@ -150,9 +150,10 @@ class ServerClosed(Exception):
 class Client:
     """A line-protocol connection. request(line) -> (data_lines, status_line)."""
 
-    def __init__(self, port, timeout=SOCK_TIMEOUT, connect=True, rcvbuf=None):
+    def __init__(self, port, timeout=SOCK_TIMEOUT, connect=True, rcvbuf=None, source=None):
         """rcvbuf: a fixed, small receive buffer (turns off autotuning, which on loopback lets the
-        kernel soak up tens of MB a non-reading client never reads)."""
+        kernel soak up tens of MB a non-reading client never reads). source: connect from this
+        address (any 127.x.y.z works on Linux loopback: a distinct client address for a test)."""
         self.port = port
         self.buf = b""
         self.sock = None
@@ -161,6 +162,8 @@ class Client:
             if rcvbuf:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self.sock.settimeout(timeout)
+            if source:
+                self.sock.bind((source, 0))
             self.sock.connect(("127.0.0.1", port))
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock.settimeout(timeout)
@@ -455,6 +458,19 @@ def run_litecached(*args, timeout=20):
     """Run the binary to completion (config errors, --help): CompletedProcess with text output."""
     return subprocess.run([BIN, *[str(a) for a in args]], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def write_users_file(path, users):
+    """users: (name, role, password) triples -> a users_file at path (verifiers from --make-verifier)."""
+    lines = ["# user role verifier", ""]
+    for user, role, pw in users:
+        r = run_litecached("--make-verifier", pw)
+        assert r.returncode == 0, r.stderr
+        v = r.stdout.strip()
+        assert v.startswith("SCRAM-SHA-256$4096:")
+        lines.append(f"{user} {role} {v}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 # ---------------------------------------------------------------- fixtures

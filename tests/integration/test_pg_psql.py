@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import READ_OK, run_litecached
+from conftest import READ_OK, run_litecached, write_users_file
 from pghelp import needs_psql, psql, sql
 
 pytestmark = needs_psql
@@ -144,16 +144,7 @@ def test_line_protocol_still_served(server):
 
 
 def make_users_file(tmp_path):
-    lines = []
-    for user, role, pw in (("alice", "admin", "secret1"), ("bob", "readonly", "pässword")):
-        r = run_litecached("--make-verifier", pw)
-        assert r.returncode == 0, r.stderr
-        v = r.stdout.strip()
-        assert v.startswith("SCRAM-SHA-256$4096:")
-        lines.append(f"{user} {role} {v}")
-    path = tmp_path / "users"
-    path.write_text("# user role verifier\n\n" + "\n".join(lines) + "\n")
-    return path
+    return write_users_file(tmp_path / "users", (("alice", "admin", "secret1"), ("bob", "readonly", "pässword")))
 
 
 @pytest.mark.parametrize("method", ["scram-sha-256", "password"])
