@@ -85,8 +85,11 @@ void cache_abandon(cache *c, const char *key, size_t klen, int fmt);
 
 int64_t cache_flush_all(cache *c);                 /* entries dropped */
 int64_t cache_flush_table(cache *c, int table_id); /* entries that read the table, dropped */
-/* Drop expired and stale entries from both tiers; run it periodically from one thread. */
+/* Drop expired and stale entries from both tiers, in one full pass. */
 void    cache_sweep(cache *c);
+/* The same over the next 1/slices of tier 1 (tier 2 whole: its index finds them): call it
+ * periodically from one thread; slices calls make a full pass. */
+void    cache_sweep_slice(cache *c, int slices);
 
 typedef struct cache_stats {
     int64_t hits1, hits2, misses;

@@ -71,6 +71,7 @@ typedef struct shard {
     int64_t          bytes, results, kvs;
     int64_t          hits1, evictions, invalidations, expirations, flight_waits;
     _Atomic uint64_t kv_gen;
+    unsigned         sweep_at, sweep_kv_at; /* the background sweep's next bucket in map, kvmap */
 } shard;
 
 struct cache {

@@ -11,30 +11,64 @@
 /* Which entries remove_where drops; it may count them in the shard (it runs under its lock). */
 typedef int (*drop_fn)(cache *c, shard *s, entry *e, double now, const void *arg);
 
-/* Remove from every shard, one shard lock at a time, the entries drop() selects; returns how many
- * results it removed (key-value copies are not counted: they are only copies). */
-static int64_t remove_where(cache *c, drop_fn drop, const void *arg, double now)
+/* Remove the entries drop() selects from buckets [*cursor, *cursor + nb) of one of s's maps (nb < 0:
+ * every bucket), pushing them on *gc; *cursor moves on, back to 0 after the last bucket. Walking
+ * buckets, not the insertion list, keeps the place valid across removals and inserts between calls.
+ * Returns how many results it removed. Assumes the shard lock. */
+static int64_t do_remove_buckets(cache *c, shard *s, entry **map, unsigned *cursor, long nb, drop_fn drop,
+                                 const void *arg, double now, entry **gc)
+{
+    int64_t n = 0;
+    if (!*map) {
+        *cursor = 0;
+        return 0;
+    }
+    UT_hash_table *tbl = (*map)->hh.tbl;
+    unsigned nbuckets = tbl->num_buckets, i = *cursor < nbuckets ? *cursor : 0;
+    for (long done = 0; i < nbuckets && (nb < 0 || done < nb); i++, done++) {
+        for (UT_hash_handle *hh = tbl->buckets[i].hh_head, *next; hh; hh = next) {
+            next = hh->hh_next;
+            entry *e = (entry *)((char *)hh - tbl->hho);
+            if (!drop(c, s, e, now, arg))
+                continue;
+            n += !e->kv;
+            hot_do_unlink(s, e);
+            hot_gc_push(gc, e, 0);
+            if (!*map) { /* the last entry went, and uthash freed its table with it */
+                *cursor = 0;
+                return n;
+            }
+        }
+    }
+    *cursor = i < nbuckets ? i : 0;
+    return n;
+}
+
+/* Remove from every shard, one shard lock at a time, the entries drop() selects: all of each map
+ * when slices <= 1, else the next 1/slices of its buckets. Returns how many results it removed
+ * (key-value copies are not counted: they are only copies). */
+static int64_t remove_where_slice(cache *c, drop_fn drop, const void *arg, double now, int slices)
 {
     int64_t n = 0;
     for (uint64_t i = 0; i <= c->mask; i++) {
         shard *s = &c->shards[i];
-        entry *gc = NULL, *e, *tmp;
+        entry *gc = NULL;
         pthread_mutex_lock(&s->lock);
-        HASH_ITER(hh, s->map, e, tmp)
-            if (drop(c, s, e, now, arg)) {
-                hot_do_unlink(s, e);
-                hot_gc_push(&gc, e, 0);
-                n++;
-            }
-        HASH_ITER(hh, s->kvmap, e, tmp)
-            if (drop(c, s, e, now, arg)) {
-                hot_do_unlink(s, e);
-                hot_gc_push(&gc, e, 0);
-            }
+        unsigned all = 0, all_kv = 0;
+        unsigned *cur = slices > 1 ? &s->sweep_at : &all, *cur_kv = slices > 1 ? &s->sweep_kv_at : &all_kv;
+        long nb = slices > 1 && s->map ? (long)(s->map->hh.tbl->num_buckets / (unsigned)slices) + 1 : -1;
+        long nb_kv = slices > 1 && s->kvmap ? (long)(s->kvmap->hh.tbl->num_buckets / (unsigned)slices) + 1 : -1;
+        n += do_remove_buckets(c, s, &s->map, cur, nb, drop, arg, now, &gc);
+        do_remove_buckets(c, s, &s->kvmap, cur_kv, nb_kv, drop, arg, now, &gc);
         pthread_mutex_unlock(&s->lock);
         hot_drain(c, gc, now);
     }
     return n;
+}
+
+static int64_t remove_where(cache *c, drop_fn drop, const void *arg, double now)
+{
+    return remove_where_slice(c, drop, arg, now, 1);
 }
 
 /* drop_fn: every result (not key-value copies). */
@@ -99,11 +133,19 @@ static int drop_dead(cache *c, shard *s, entry *e, double now, const void *arg)
     return 1;
 }
 
-/* Holds each shard lock for one pass over that shard (about 20 ns an entry). */
+/* A full pass: each shard lock is held while its whole map is walked (tests, shutdown). */
 void cache_sweep(cache *c)
 {
+    cache_sweep_slice(c, 1);
+}
+
+/* The background sweep: a slice of each shard per call, so a call costs the same time whatever
+ * the cache holds, and a worker never waits behind a pass over a million entries. Memory stays
+ * bounded by the caps meanwhile, and a lookup never serves an expired or stale entry anyway. */
+void cache_sweep_slice(cache *c, int slices)
+{
     double now = hot_now();
-    remove_where(c, drop_dead, NULL, now);
+    remove_where_slice(c, drop_dead, NULL, now, slices);
     tier2_sweep(c->t2, now);
 }
 

@@ -79,7 +79,7 @@ static const struct setting settings[] = {
     S_INT   (cache_min_ms,       "5", 0, INT_MAX, LIVE, "with cache_mode=expensive, reads faster than this are not cached"),
     S_ENUM  (cache_mode,         "all", cache_mode_words, LIVE, "which reads are cached: all, expensive or off"),
     S_INT   (cache_shards,       "16", 1, 1024, RESTART, "tier 1 lock shards (rounded up to a power of two)"),
-    S_INT   (cache_sweep_ms,     "1000", 10, 3600000, RESTART, "how often expired cache entries are removed"),
+    S_INT   (cache_sweep_ms,     "1000", 10, 3600000, RESTART, "how often the sweep frees expired cache entries (1/8 of tier 1 at a time)"),
     S_INT   (cache_ttl,          "60", 1, INT_MAX, LIVE, "seconds a cached result is served"),
     S_STRING(db_path,            "data.db", 1, RESTART, "SQLite database file"),
     S_BOOL  (foreign_keys,       "on", RESTART, "enforce FOREIGN KEY constraints"),

@@ -492,6 +492,33 @@ static void test_sweep(void **state)
     cache_free(c);
 }
 
+/* The background sweep walks a slice of each shard per call: a part goes at the first call, and
+ * slices calls visit every bucket, whatever was removed or added in between. */
+static void test_sweep_slices(void **state)
+{
+    (void)state;
+    cache *c = mk(64 << 20, 4 << 20, 1 << 20, 1 << 20, 4);
+    int t = tid(c, "t");
+    char key[32];
+    for (int i = 0; i < 4000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        put(c, key, 0, "a", &t, 1, 10);
+    }
+    assert_int_equal(stats(c).entries1, 4000);
+    fake_t += 50;
+    cache_sweep_slice(c, 4);
+    int64_t left = stats(c).entries1;
+    assert_true(left > 0 && left < 4000);
+    put(c, "fresh", 0, "a", &t, 1, 100); /* added between two slices: it stays */
+    for (int i = 0; i < 3; i++)
+        cache_sweep_slice(c, 4);
+    cache_stats s = stats(c);
+    assert_int_equal(s.entries1, 1);
+    assert_int_equal(s.expirations, 4000);
+    assert_int_equal(get(c, "fresh", 0, NULL), CACHE_HIT);
+    cache_free(c);
+}
+
 typedef struct top_row {
     char    sql[64];
     int64_t hits;
@@ -1053,6 +1080,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_top, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
