@@ -117,8 +117,16 @@ static const struct setting settings[] = {
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
+/* Older names still accepted, in files and on the command line: {old, current}. */
+static const char *const aliases[][2] = {
+    { "pg_auth", "auth" }, /* auth covered only PostgreSQL before the line protocol had AUTH */
+};
+
 static const struct setting *find_setting(const char *name, size_t len)
 {
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strlen(aliases[i][0]) == len && memcmp(aliases[i][0], name, len) == 0)
+            name = aliases[i][1], len = strlen(name);
     for (size_t i = 0; i < NSETTINGS; i++)
         if (strlen(settings[i].name) == len && memcmp(settings[i].name, name, len) == 0)
             return &settings[i];

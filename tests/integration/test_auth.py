@@ -324,3 +324,10 @@ def test_non_loopback_bind_needs_auth(tmp_path, users_file):
     conf.write_text("bind = 10.1.2.3\n")
     r = run_litecached("--check-config", "-c", conf)
     assert r.returncode == 2 and "bind = 10.1.2.3" in r.stderr
+
+
+def test_pg_auth_is_another_name_for_auth(users_file):
+    r = run_litecached("--check-config", "--pg_auth", "scram-sha-256")
+    assert r.returncode == 2 and "auth = scram-sha-256 needs users_file" in r.stderr
+    r = run_litecached("--check-config", "--pg_auth", "password", "--users_file", users_file, "--bind", "0.0.0.0")
+    assert r.returncode == 0, r.stderr
