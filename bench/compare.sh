@@ -147,15 +147,17 @@ for d in 1 16; do
 done
 
 # ---- 2. single-row inserts vs PostgreSQL (pgbench), both durable at commit ---------------------------
-bench "$WORK/lc_write.json" write --port "$LC_PORT" --value-size "$VALUE" --connections "$CONNS" --depth 1 \
+# Both sides prepare the INSERT once per connection and send only its parameters, as applications
+# do: litecached's PREPARE + CALL, pgbench's -M prepared.
+bench "$WORK/lc_write.json" write --call --port "$LC_PORT" --value-size "$VALUE" --connections "$CONNS" --depth 1 \
     --duration "$DUR" --warmup 1
 "${PSQL[@]}" -c "CREATE TABLE bench_w(id bigserial PRIMARY KEY, k integer NOT NULL, v text NOT NULL)"
 cat >"$WORK/insert.sql" <<EOF
 \set k random(1, 1000000)
 INSERT INTO bench_w(k, v) VALUES (:k, repeat('v', $VALUE));
 EOF
-echo "compare: pgbench -f insert.sql -c $CONNS -j 2 -T $DUR" >&2
-pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -f "$WORK/insert.sql" -c "$CONNS" -j 2 -T "$DUR" postgres \
+echo "compare: pgbench -f insert.sql -M prepared -c $CONNS -j 2 -T $DUR" >&2
+pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -f "$WORK/insert.sql" -M prepared -c "$CONNS" -j 2 -T "$DUR" postgres \
     >"$WORK/pgbench_insert.txt" 2>&1 || { cat "$WORK/pgbench_insert.txt" >&2; exit 1; }
 PG_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$WORK/pgbench_insert.txt")
 PG_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$WORK/pgbench_insert.txt")
@@ -228,7 +230,7 @@ for d in (1, 16):
     pair(f"cache hit vs Redis GET, 100 B, 50 conns, depth {d}", a["requests_per_s"], b["requests_per_s"], "req/s",
          f" (p99 {us(a['latency_us']['p99'])})", f" (p99 {us(b['latency_us']['p99'])})")
 w = J("lc_write")
-pair("single-row INSERT vs PostgreSQL 15 (pgbench), 50 conns, durable", w["requests_per_s"], float(pg_tps), "rows/s",
+pair("single-row prepared INSERT vs PostgreSQL 15 (pgbench -M prepared), 50 conns, durable", w["requests_per_s"], float(pg_tps), "rows/s",
      f" (p99 {us(w['latency_us']['p99'])})", f" (mean {pg_lat} ms)")
 m, n, i = J("lc_miss"), J("lc_nocache"), J("inproc")
 pair("uncached point lookup (miss) vs SQLite in-process, 2 threads", m["queries_per_s"], i["queries_per_s"], "q/s")

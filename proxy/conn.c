@@ -62,7 +62,10 @@ static void after_serving(conn *c, int stalled)
     if (worker_stopping(c->w) && c->state != CONN_WAITING) {
         c->state = CONN_CLOSING;
         sbuf_close_when_flushed(c->sb, "server shutting down");
-    } else if (c->state == CONN_WAITING || c->out_paused) {
+    } else if (c->state == CONN_WAITING) {
+        /* Reading stays as it is: what arrives meanwhile is only buffered (sbuf stops by itself
+         * at in_max), and not switching the event off and on saves two epoll_ctl calls per write. */
+    } else if (c->out_paused) {
         sbuf_set_reading(c->sb, 0);
     } else if (stalled) {
         /* Requests are still buffered: serve them after the other clients had a turn. */
@@ -232,8 +235,8 @@ void conn_job_returned(writer_job *job)
     worker_set_busy(c->w, 1);
     c->proto->on_job_done(c, c->pstate, job);
     worker_set_busy(c->w, 0);
-    /* Serve what queued up behind the write. */
-    after_serving(c, 1);
+    /* Serve what queued up behind the write, if anything did. */
+    after_serving(c, sbuf_buffered(c->sb) > 0);
 }
 
 void conn_close_after_flush(conn *c)

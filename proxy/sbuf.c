@@ -194,6 +194,7 @@ void sbuf_free(sbuf *sb)
 
 buf *sbuf_out(sbuf *sb) { return &sb->out; }
 size_t sbuf_pending(const sbuf *sb) { return sb->out.len - sb->out_off; }
+size_t sbuf_buffered(const sbuf *sb) { return sb->in_len - sb->in_start; }
 int sbuf_fd(const sbuf *sb) { return sb->fd; }
 
 void sbuf_flush(sbuf *sb)

@@ -29,6 +29,8 @@ void sbuf_free(sbuf *sb);
 buf   *sbuf_out(sbuf *sb);
 /* Bytes appended but not yet written to the socket. */
 size_t sbuf_pending(const sbuf *sb);
+/* Input received and not yet consumed by the owner. */
+size_t sbuf_buffered(const sbuf *sb);
 /* Write what the socket takes now; the rest goes when it is writable. */
 void   sbuf_flush(sbuf *sb);
 /* Stop or resume reading from the socket (backpressure, waiting on the writer, fairness). */
