@@ -278,6 +278,22 @@ def test_pg_readonly_through_psycopg2(asrv):
         con.close()
 
 
+def test_pg_roles_through_node_postgres(asrv):
+    import shutil
+    import subprocess
+    from test_pg_node import HERE, NODE, NPM
+    if not NODE or not NPM:
+        pytest.skip("node/npm are not installed (scripts/install-deps installs nodejs and npm)")
+    if not (HERE / "node_modules" / "pg").is_dir():
+        r = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, f"npm ci failed:\n{r.stdout}\n{r.stderr}"
+    r = subprocess.run([NODE, "node_pg_auth.js", str(asrv.port)], cwd=HERE, capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    assert r.stdout.split() == ["ok", "readonly", "ok", "readwrite", "ok", "wrong", "password"]
+
+
 @needs_psql
 def test_pg_trust_with_users_file(server_factory, users_file):
     srv = server_factory("--users_file", users_file)  # auth = trust: no password, but listed users only
