@@ -321,7 +321,8 @@ static void resolve_line(line_sess *s, conn *c, const char *line, size_t len, re
                word_is(p, wl, "STATS")) {
         set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
     } else if (word_is(p, wl, "CACHE") || word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") ||
-               word_is(p, wl, "TTL") || word_is(p, wl, "EXPIRE") || word_is(p, wl, "BACKUP")) {
+               word_is(p, wl, "TTL") || word_is(p, wl, "EXPIRE") || word_is(p, wl, "BACKUP") ||
+               word_is(p, wl, "AUTH")) {
         set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
     } else {
         stats_cmd(STATS_CMD_SQL);

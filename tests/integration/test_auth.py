@@ -71,6 +71,14 @@ def test_auth_errors(asrv):
         assert st["auth_failed"] >= 3 and st["auth_ok"] >= 1 and st["cmd_auth"] >= 6
 
 
+def test_auth_is_not_allowed_inside_batch(asrv):
+    with login(asrv, "viewer") as c:
+        c.send("BATCH 2", "AUTH root rootpw", "SELECT 1")
+        first, second, status = c.read_response(), c.read_response(), c.read_response()
+        assert err_state(first[1]) == "0A000" and err_state(second[1]) == "25P02" and err_state(status[1]) == "0A000"
+        c.error("DELETE FROM users", "42501")  # still readonly
+
+
 def test_password_with_spaces_and_reauth(asrv):
     with login(asrv, "app") as c:
         data, status = c.request("AUTH viewer v1ew")
