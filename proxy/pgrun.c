@@ -53,7 +53,8 @@ int pgs_resolve(pgsess *s, const char *orig, size_t len, int pos_base, pg_unit *
         const catalog_entry *e;
         const char *state;
         char msg[300];
-        if (pgcall_parse(conn_shared(s->c)->cat, orig, len, s->call_args, params, PG_MAX_ARGS, &s->scratch, &e,
+        int max = conn_shared(s->c)->cfg->max_params < PG_MAX_ARGS ? conn_shared(s->c)->cfg->max_params : PG_MAX_ARGS;
+        if (pgcall_parse(conn_shared(s->c)->cat, orig, len, s->call_args, params, max, &s->scratch, &e,
                            &n, &state, msg, sizeof msg) < 0)
             goto fail;
         for (int i = 0; i < n; i++)
@@ -133,8 +134,7 @@ pg_job *pgs_job_new(pgsess *s, int quiet)
     pgsink_init(&j->sink);
     j->sink.quiet = quiet;
     j->wj.release = job_release;
-    j->wj.limits.max_result_bytes = conn_shared(s->c)->cfg->max_result_bytes;
-    j->wj.limits.timeout_ms = conn_shared(s->c)->cfg->statement_timeout;
+    j->wj.limits = query_limits_of(conn_shared(s->c)->cfg);
     return j;
 }
 
@@ -339,7 +339,7 @@ static int run_read(pgsess *s, const pg_unit *u, buf *out)
     const worker_shared *sh = conn_shared(s->c);
     pgsink_stmt m = unit_meta(u);
     pgsink_start(&s->sink, &m, 1);
-    query_limits lim = {sh->cfg->max_result_bytes, sh->cfg->statement_timeout};
+    query_limits lim = query_limits_of(sh->cfg);
     db_conn *db = conn_reader(s->c);
     stats_add(STATS_QUERIES, 1);
     stats_add(STATS_READS, 1);

@@ -49,9 +49,14 @@ typedef struct query_item {
 } query_item;
 
 typedef struct query_limits {
-    int64_t max_result_bytes;
+    int64_t max_result_bytes; /* also SQLite's length limit: no string or blob may be larger */
     int     timeout_ms;      /* statement_timeout: 0 = none */
+    int64_t max_result_rows; /* 0 = none */
+    int64_t max_memory;      /* max_statement_memory: heap one statement may add; 0 = none */
 } query_limits;
+
+/* The limits the settings give now (they may change on reload). */
+query_limits query_limits_of(const config *cfg);
 
 /* What a body did, for its status. */
 typedef struct query_outcome {
