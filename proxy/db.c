@@ -468,6 +468,8 @@ const char *db_sqlstate(db_conn *db, int rc)
         if (strstr(msg, "syntax error") || starts(msg, "incomplete input") || starts(msg, "unrecognized token")) return "42601";
         if (strstr(msg, "already exists")) return "42P07";
         if (starts(msg, "too many levels of trigger recursion")) return "54001";
+        /* load_extension() switched off; sqlite_master under SQLITE_DBCONFIG_DEFENSIVE */
+        if (starts(msg, "not authorized") || strstr(msg, "may not be modified")) return "42501";
         if (strstr(msg, "ambiguous column name")) return "42702";
         return "42000";
     }
