@@ -552,3 +552,43 @@ def test_hostile(server, case):
 def test_case_table_is_large_enough():
     assert len(CASES) >= 40
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+# ---------------------------------------------------------------- limits that need a server of their own
+
+def test_idle_timeout_closes_both_protocols(server_factory):
+    srv = server_factory("--idle_timeout", 1)
+    with srv.client() as c:
+        c.ping()
+        t0 = time.monotonic()
+        closed_with(c, "57P05", 4)
+        assert time.monotonic() - t0 >= 0.9
+    p = Pg(srv.port)
+    try:
+        assert p.fatal() == "57P05"
+    finally:
+        p.close()
+    # Activity keeps a connection: PINGs every 0.4 s for 2 s are all answered.
+    with srv.client() as c:
+        for _ in range(5):
+            c.ping()
+            time.sleep(0.4)
+
+
+def test_too_many_connections_on_pg_port_is_a_fatal_error(server_factory):
+    pg_port = __import__("conftest").free_port()
+    srv = server_factory("--max_connections", 1, "--pg_port", pg_port)
+
+    def one_client():   # the start-up probe's connection may still hold the one slot for a moment
+        c = srv.client()
+        c.send("PING")
+        if c.read_response()[1] == "+PONG":
+            return c
+        c.close()
+        return None
+    with wait_until(one_client, 10, "the one connection allowed") as c:
+        p = Pg(pg_port, login=False)
+        try:
+            assert p.fatal() == "53300"
+        finally:
+            p.close()
