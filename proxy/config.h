@@ -38,6 +38,11 @@ typedef struct config {
     _Atomic int statement_timeout; /* milliseconds a statement may run; 0 = no limit */
     _Atomic int64_t max_batch_bytes;    /* bytes of all the lines of one BATCH */
     _Atomic int64_t max_result_bytes;   /* encoded bytes in one reply */
+    _Atomic int64_t max_result_rows;    /* rows in one reply; 0 = no limit of its own */
+    _Atomic int max_params;             /* arguments of one CALL, parameters of one Bind */
+    _Atomic int64_t max_statement_memory; /* heap one statement may add; 0 = no limit */
+    _Atomic int idle_timeout;           /* seconds a connection may sit idle; 0 = never closed for it */
+    _Atomic int request_timeout_ms;     /* milliseconds to finish a started request; 0 = no limit */
     _Atomic int64_t output_soft_limit;  /* stop reading a client whose unsent output passes this */
     _Atomic int64_t output_hard_limit;  /* drop it past this */
     _Atomic int requests_per_event;     /* requests served for one client before others get a turn */

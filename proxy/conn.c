@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "linecmd.h"
 #include "pgsess.h"
@@ -25,6 +26,8 @@ struct conn {
     int               eof;          /* the client half-closed */
     int               stalled;      /* a buffered request was turned away this turn */
     int               pg_only;      /* accepted on pg_port */
+    int64_t           active_ms;    /* last input or output progress (conn_now_ms) */
+    int64_t           partial_ms;   /* when the request under way began; 0 = none */
 };
 
 static void conn_free(conn *c)
@@ -79,10 +82,24 @@ static void after_serving(conn *c, int stalled)
     }
 }
 
+/* After the protocol had the input: is a request left half-received? Then request_timeout_ms runs
+ * from its start. A request still coming in after others completed starts its own clock, unless
+ * the protocol says one request spans them all (the lines of a BATCH, the steps of a login). */
+static void note_partial(conn *c, size_t left, int served, int64_t now)
+{
+    int inreq = c->proto && c->proto->in_request && c->proto->in_request(c->pstate);
+    int mid = c->state == CONN_ACTIVE && !c->stalled && !c->out_paused && (left > 0 || inreq);
+    if (!mid)
+        c->partial_ms = 0;
+    else if (!c->partial_ms || (served && !inreq))
+        c->partial_ms = now;
+}
+
 static size_t on_data(void *ctx, const char *data, size_t len, int eof)
 {
     conn *c = ctx;
     c->eof = eof;
+    c->active_ms = conn_now_ms();
     if (c->state != CONN_ACTIVE || c->out_paused)
         return 0;
     if (!c->proto) {
@@ -100,13 +117,14 @@ static size_t on_data(void *ctx, const char *data, size_t len, int eof)
             return len;
         }
     }
-    c->budget = worker_shared_of(c->w)->cfg->requests_per_event;
+    int budget = c->budget = worker_shared_of(c->w)->cfg->requests_per_event;
     c->stalled = 0;
     log_set_conn(c->id); /* lines logged while serving it (the slow-query log) name it */
     worker_set_busy(c->w, 1);
     size_t used = c->proto->on_data(c, c->pstate, data, len, eof);
     worker_set_busy(c->w, 0);
     after_serving(c, c->stalled);
+    note_partial(c, len - used, c->budget < budget, c->active_ms);
     return used;
 }
 
@@ -114,6 +132,7 @@ static void on_drain(void *ctx)
 {
     conn *c = ctx;
     const config *cfg = worker_shared_of(c->w)->cfg;
+    c->active_ms = conn_now_ms();
     if (c->out_paused && (int64_t)sbuf_pending(c->sb) <= cfg->output_soft_limit / 2) {
         c->out_paused = 0;
         sbuf_rescan(c->sb);
@@ -145,6 +164,10 @@ conn *conn_new(worker *w, int fd, uint64_t id, int pg)
         return NULL;
     }
     stats_add(STATS_CONN_TOTAL, 1);
+    c->active_ms = conn_now_ms();
+    /* On pg_port the startup packet is a request the client owes from the start (PostgreSQL's
+     * authentication_timeout); on the shared port a silent client may be a person at nc. */
+    c->partial_ms = pg ? c->active_ms : 0;
     return c;
 }
 
@@ -243,4 +266,52 @@ void conn_close_after_flush(conn *c)
 {
     c->state = CONN_CLOSING;
     sbuf_close_when_flushed(c->sb, "quit");
+}
+
+int64_t conn_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* End the connection with a last error line; a client that does not read gets none. */
+static void time_out(conn *c, const char *state, const char *msg)
+{
+    const conn_proto *p = c->proto ? c->proto : c->pg_only ? &pgsess_proto : &linecmd_proto;
+    log_msg(LOG_INFO, c->id, "closed: %s", msg);
+    stats_error(state);
+    c->state = CONN_CLOSING;
+    if (sbuf_pending(c->sb) > 0) {
+        sbuf_abort(c->sb, msg);
+        return;
+    }
+    p->put_fatal(conn_out(c), state, msg);
+    sbuf_close_when_flushed(c->sb, msg);
+    if (sbuf_pending(c->sb) > 0) /* not even room for the error: the socket is full */
+        sbuf_abort(c->sb, msg);
+}
+
+void conn_tick(conn *c, int64_t now)
+{
+    const config *cfg = worker_shared_of(c->w)->cfg;
+    int64_t request_ms = cfg->request_timeout_ms, idle_ms = (int64_t)cfg->idle_timeout * 1000;
+    char msg[128];
+    if (c->state == CONN_WAITING)
+        return; /* the server, not the client, is behind: the writer has its own limits */
+    if (request_ms > 0 && sbuf_pending(c->sb) > 0 && now - c->active_ms > request_ms) {
+        /* Replies nobody reads hold memory (up to output_hard_limit), closing or not. */
+        log_msg(LOG_INFO, c->id, "dropped: output not read for %lld ms (request_timeout_ms)", (long long)(now - c->active_ms));
+        stats_add(STATS_CONN_DROPPED, 1);
+        c->state = CONN_CLOSING;
+        sbuf_abort(c->sb, "output not read in time");
+    } else if (c->state != CONN_ACTIVE) {
+        return;
+    } else if (request_ms > 0 && c->partial_ms && now - c->partial_ms > request_ms) {
+        snprintf(msg, sizeof msg, "request not completed within request_timeout_ms (%lld ms)", (long long)request_ms);
+        time_out(c, "08P01", msg);
+    } else if (idle_ms > 0 && now - c->active_ms > idle_ms) {
+        snprintf(msg, sizeof msg, "terminating connection due to idle timeout (%d s)", cfg->idle_timeout);
+        time_out(c, "57P05", msg);
+    }
 }

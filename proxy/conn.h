@@ -22,6 +22,12 @@ typedef struct conn_proto {
     /* A job this protocol submitted has its reply (worker thread): append it, release the job. */
     void   (*on_job_done)(conn *c, void *state, writer_job *job);
     void   (*close)(conn *c, void *state);
+    /* Is a request under way although all its input so far was consumed (a BATCH collecting its
+     * lines, an overlong line being discarded, a login)? May be NULL (never). */
+    int    (*in_request)(void *state);
+    /* Append the error that ends a connection (a timeout), in this protocol's form. No session
+     * state needed: a connection whose protocol is not known yet uses it too. */
+    void   (*put_fatal)(buf *out, const char *sqlstate, const char *msg);
 } conn_proto;
 
 enum conn_state {
@@ -62,5 +68,12 @@ void                 conn_submit_detached(conn *c, writer_job *job);
 void                 conn_job_returned(writer_job *job);
 /* Stop serving; close once the output is written (QUIT). */
 void                 conn_close_after_flush(conn *c);
+
+/* The clock conn_tick wants: CLOCK_MONOTONIC_COARSE in milliseconds. */
+int64_t              conn_now_ms(void);
+/* Apply the time limits at now_ms (worker thread, from a periodic timer): a started request not
+ * finished within request_timeout_ms (08P01), output the client has not read for as long, a
+ * connection idle for idle_timeout seconds (57P05). Any close it starts completes from the loop. */
+void                 conn_tick(conn *c, int64_t now_ms);
 
 #endif

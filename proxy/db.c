@@ -1,6 +1,7 @@
 /* db.c - a connection to the main database: pragmas, a statement LRU, the sandbox authorizer, SQLSTATE mapping. */
 #include "db.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,55 @@ struct db_conn {
     enum role run_role;     /* who runs statements now (db_set_role); ROLE_ADMIN for the server's own */
     int64_t  deadline_ns;   /* statement_timeout: CLOCK_MONOTONIC ns, 0 = none (owner thread only) */
     int      timed_out;     /* the last interrupt was ours */
+    int64_t  mem_base;      /* this thread's SQLite heap when the limits were set */
+    int64_t  mem_max;       /* max_statement_memory: bytes past mem_base; 0 = none */
+    int      out_of_memory; /* the last interrupt was for memory */
 };
+
+/* SQLite's heap held by this thread: what it allocated minus what it freed. A block freed by
+ * another thread skews both counts, which is why only growth during one statement is judged. */
+static _Thread_local int64_t thread_heap;
+
+static void *mem_malloc(int n)
+{
+    void *p = malloc((size_t)n);
+    if (p)
+        thread_heap += (int64_t)malloc_usable_size(p);
+    return p;
+}
+
+static void mem_free(void *p)
+{
+    if (p) {
+        thread_heap -= (int64_t)malloc_usable_size(p);
+        free(p);
+    }
+}
+
+static void *mem_realloc(void *p, int n)
+{
+    int64_t before = p ? (int64_t)malloc_usable_size(p) : 0;
+    void *q = realloc(p, (size_t)n);
+    if (q)
+        thread_heap += (int64_t)malloc_usable_size(q) - before;
+    return q;
+}
+
+static int mem_size(void *p) { return p ? (int)malloc_usable_size(p) : 0; }
+static int mem_roundup(int n) { return (n + 7) & ~7; }
+static int mem_init(void *ud) { (void)ud; return SQLITE_OK; }
+static void mem_shutdown(void *ud) { (void)ud; }
+
+int db_memory_init(void)
+{
+    static const sqlite3_mem_methods methods = {
+        mem_malloc, mem_free, mem_realloc, mem_size, mem_roundup, mem_init, mem_shutdown, NULL,
+    };
+    /* SQLite's memory statistics take a global mutex on every allocation, which all workers then
+     * fight over; we do not read them. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_config(SQLITE_CONFIG_MALLOC, &methods) == SQLITE_OK ? 0 : -1;
+}
 
 /* PRAGMAs every role may run: they only read. These take an argument that names what to read. */
 static const char *const pragma_read_args[] = {
@@ -218,6 +267,10 @@ static int on_progress(void *ud)
         c->timed_out = 1;
         return 1;
     }
+    if (c->mem_max && thread_heap - c->mem_base > c->mem_max) {
+        c->out_of_memory = 1;
+        return 1;
+    }
     return 0;
 }
 
@@ -227,10 +280,13 @@ void db_set_role(db_conn *db, enum role r)
     db->denied[0] = '\0';
 }
 
-void db_set_timeout(db_conn *db, int ms)
+void db_set_limits(db_conn *db, int ms, int64_t max_memory)
 {
     db->deadline_ns = ms > 0 ? mono_ns() + (int64_t)ms * 1000000 : 0;
     db->timed_out = 0;
+    db->mem_base = thread_heap;
+    db->mem_max = max_memory;
+    db->out_of_memory = 0;
 }
 
 static int pragma(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -513,6 +569,8 @@ const char *db_errmsg(db_conn *db)
 {
     if (db->timed_out && (sqlite3_errcode(db->db) & 0xff) == SQLITE_INTERRUPT)
         return "canceling statement due to statement timeout";
+    if (db->out_of_memory && (sqlite3_errcode(db->db) & 0xff) == SQLITE_INTERRUPT)
+        return "canceling statement: it used more memory than max_statement_memory";
     if (db->denied[0] && (db->refused || sqlite3_errcode(db->db) == SQLITE_AUTH))
         return db->denied;
     return sqlite3_errmsg(db->db);
@@ -552,6 +610,8 @@ const char *db_sqlstate(db_conn *db, int rc)
     case SQLITE_CONSTRAINT_NOTNULL:    return "23502";
     case SQLITE_CONSTRAINT_TRIGGER:    return "P0001"; /* RAISE(ABORT, …) in a trigger */
     }
+    if (db && db->out_of_memory && (rc & 0xff) == SQLITE_INTERRUPT)
+        return "53200";
     switch (rc & 0xff) {
     case SQLITE_CONSTRAINT: return "23000";
     case SQLITE_AUTH:       return "42501";
@@ -571,7 +631,8 @@ const char *db_sqlstate(db_conn *db, int rc)
         if (strstr(msg, "syntax error") || starts(msg, "incomplete input") || starts(msg, "unrecognized token")) return "42601";
         if (strstr(msg, "already exists")) return "42P07";
         if (starts(msg, "too many levels of trigger recursion")) return "54001";
-        if (starts(msg, "not authorized")) return "42501"; /* load_extension() while it is off */
+        /* load_extension() switched off; sqlite_master under SQLITE_DBCONFIG_DEFENSIVE */
+        if (starts(msg, "not authorized") || strstr(msg, "may not be modified")) return "42501";
         if (strstr(msg, "ambiguous column name")) return "42702";
         return "42000";
     }

@@ -61,8 +61,15 @@ const char *db_sqlstate(db_conn *db, int rc);
 void db_set_role(db_conn *db, enum role r);
 
 /* Give the statements run from now on until ms milliseconds from now (0: no limit); past it
- * SQLite stops them with SQLITE_INTERRUPT, which db_sqlstate reports as 57014. */
-void db_set_timeout(db_conn *db, int ms);
+ * SQLite stops them with SQLITE_INTERRUPT, which db_sqlstate reports as 57014. They may also
+ * take max_memory more bytes of heap on this thread (0: no limit; see db_memory_init); past
+ * that they stop the same way, reported as 53200. */
+void db_set_limits(db_conn *db, int ms, int64_t max_memory);
+
+/* Route SQLite's allocations through an allocator that counts, per thread, what they hold, so
+ * db_set_limits can stop one runaway statement (a sort of an endless CTE) before it takes the
+ * machine's memory. Call once, before any other SQLite call; without it memory is not limited. */
+int db_memory_init(void);
 
 /* Run SQL with no result wanted (BEGIN, COMMIT, ...). Returns a SQLite result code. */
 int db_exec(db_conn *db, const char *sql);

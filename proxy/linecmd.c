@@ -20,6 +20,8 @@
 #include "query.h"
 #include "stats.h"
 
+/* Arguments of the KV commands; and the slots a CALL keeps between lines (more are allocated for
+ * one line, up to max_params, and given back after it). */
 #define LINECMD_MAX_ARGS 256
 
 /* A statement made with PREPARE: local to the connection. */
@@ -61,7 +63,8 @@ typedef struct line_sess {
 /* A line, understood: what to run and with what, or the reply decided without running. */
 typedef struct resolved {
     query_item it;
-    lp_arg     args[LINECMD_MAX_ARGS];
+    lp_arg    *args;
+    int        args_cap;
     int        readonly;
     char       msg[256];
 } resolved;
@@ -202,6 +205,22 @@ static void set_error(resolved *r, const char *state, const char *fmt, const cha
     r->readonly = 1;
 }
 
+/* Room for n arguments in r; a line that needed more than LINECMD_MAX_ARGS gives them back, so
+ * one huge CALL does not pin its slots to the connection. */
+static int args_reserve(resolved *r, int n)
+{
+    if (n < LINECMD_MAX_ARGS)
+        n = LINECMD_MAX_ARGS;
+    if (n == r->args_cap)
+        return 0;
+    lp_arg *a = realloc(r->args, sizeof *a * (size_t)n);
+    if (!a)
+        return -1;
+    r->args = a;
+    r->args_cap = n;
+    return 0;
+}
+
 /* CALL <name> [args]: find the query (this connection's PREPAREd ones first) and parse arguments. */
 static void resolve_call(line_sess *s, conn *c, const char *p, const char *end, resolved *r)
 {
@@ -236,13 +255,23 @@ static void resolve_call(line_sess *s, conn *c, const char *p, const char *end, 
         plan = e->plan;
         r->readonly = e->readonly;
     }
+    /* Slots for as many arguments as the text can hold, within max_params. */
+    int max = conn_shared(c)->cfg->max_params;
+    size_t fit = (size_t)(end - p + 1) / 2;
+    int want = fit < (size_t)max ? (int)fit : max;
     buf_reset(&s->scratch);
-    if (buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
+    if (buf_reserve(&s->scratch, (size_t)(end - p)) < 0 || args_reserve(r, want) < 0) {
         set_error(r, "53200", "out of memory%.*s", "", 0);
         return;
     }
     char why[160];
-    int n = lp_parse_args(p, (size_t)(end - p), r->args, LINECMD_MAX_ARGS, s->scratch.data, why, sizeof why);
+    int n = lp_parse_args(p, (size_t)(end - p), r->args, want, s->scratch.data, why, sizeof why);
+    if (n == LP_ARGS_TOO_MANY) {
+        char limit[16];
+        snprintf(limit, sizeof limit, "%d", max);
+        set_error(r, "54023", "too many arguments: more than max_params (%.*s)", limit, strlen(limit));
+        return;
+    }
     if (n < 0) {
         set_error(r, "22023", "%.*s", why, strlen(why));
         return;
@@ -1160,7 +1189,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 static void *ls_open(conn *c)
 {
     line_sess *s = calloc(1, sizeof *s);
-    if (!s || !(s->res = malloc(sizeof *s->res))) {
+    if (!s || !(s->res = calloc(1, sizeof *s->res))) {
         free(s);
         return NULL;
     }
@@ -1243,8 +1272,21 @@ static void ls_close(conn *c, void *state)
     buf_free(&s->scratch);
     buf_free(&s->key);
     buf_free(&s->hits);
+    free(s->res->args);
     free(s->res);
     free(s);
 }
 
-const conn_proto linecmd_proto = {"line", ls_open, ls_on_data, ls_on_job_done, ls_close};
+/* A BATCH still collecting its lines, or an overlong line still being discarded. */
+static int ls_in_request(void *state)
+{
+    const line_sess *s = state;
+    return s->batch_n != 0 || s->fr.discarding;
+}
+
+static void ls_put_fatal(buf *out, const char *state, const char *msg)
+{
+    lp_put_error(out, state, msg);
+}
+
+const conn_proto linecmd_proto = {"line", ls_open, ls_on_data, ls_on_job_done, ls_close, ls_in_request, ls_put_fatal};

@@ -413,7 +413,7 @@ int lp_parse_args(const char *s, size_t len, lp_arg *args, int max_args,
             return n;
         if (n >= max_args) {
             set_err(err, errlen, "too many arguments (at most %d)", max_args < 0 ? 0 : max_args);
-            return -1;
+            return LP_ARGS_TOO_MANY;
         }
         lp_arg *a = &args[n];
         memset(a, 0, sizeof *a);

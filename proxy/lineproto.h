@@ -46,7 +46,9 @@ typedef struct lp_arg {
 /* Split s[0..len) on spaces/tabs into arguments: JSON values ("text" with escapes decoded, 42, 1.5,
  * true, false, null; an object or array becomes its JSON text, verbatim) or bare words (text).
  * Decoded strings go into scratch, which must hold at least len bytes. Returns the number of
- * arguments, or -1 with a message in err (bad JSON, too many arguments). */
+ * arguments, or -1 with a message in err (bad JSON), or LP_ARGS_TOO_MANY (more than max_args;
+ * err says so too). s[0..len) holds at most (len + 1) / 2 arguments, so that many slots always do. */
+#define LP_ARGS_TOO_MANY (-2)
 int lp_parse_args(const char *s, size_t len, lp_arg *args, int max_args,
                   char *scratch, char *err, size_t errlen);
 

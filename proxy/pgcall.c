@@ -81,7 +81,7 @@ int pgcall_parse(const catalog *cat, const char *sql, size_t len, lp_arg *args, 
         skip_ws(&p, end);
         while (p < end && *p != ')') {
             if (n == max) {
-                *state = "54000";
+                *state = "54023";
                 snprintf(msg, msglen, "CALL with more than %d arguments", max);
                 return -1;
             }

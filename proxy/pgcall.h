@@ -16,7 +16,7 @@ int pgcall_is(const char *sql, size_t len);
  * NULL, TRUE/FALSE as 1/0, 'text' unescaped into scratch, which is reset and must not be appended
  * to while args are in use); a $n argument sets params[i] = n (0 for a literal). A ::type cast
  * after an argument is ignored. Returns 0 with *entry and *nargs, or -1 with a SQLSTATE (42601
- * syntax, 42883 unknown query, 22023 wrong argument count, 54000 over max) and a message. */
+ * syntax, 42883 unknown query, 22023 wrong argument count, 54023 over max) and a message. */
 int pgcall_parse(const catalog *cat, const char *sql, size_t len, lp_arg *args, int *params, int max,
                  buf *scratch, const catalog_entry **entry, int *nargs, const char **state, char *msg,
                  size_t msglen);

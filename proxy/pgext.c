@@ -207,7 +207,8 @@ static enum pg_step on_parse(pgsess *s, const char *body, size_t len)
             snprintf(err, sizeof err, "out of memory");
             goto fail;
         }
-        if (pgcall_parse(conn_shared(s->c)->cat, st->orig, st->orig_len, st->cargs, st->cparams, PG_MAX_ARGS,
+        int max = conn_shared(s->c)->cfg->max_params < PG_MAX_ARGS ? conn_shared(s->c)->cfg->max_params : PG_MAX_ARGS;
+        if (pgcall_parse(conn_shared(s->c)->cat, st->orig, st->orig_len, st->cargs, st->cparams, max,
                            &st->cscratch, &st->call, &st->ncargs, &state, err, sizeof err) < 0)
             goto fail;
         st->action = PGSQL_SQL;
@@ -247,6 +248,12 @@ static enum pg_step on_parse(pgsess *s, const char *body, size_t len)
     }
     if (m.nparam_types > st->nparams)
         st->nparams = m.nparam_types;
+    if (st->nparams > conn_shared(s->c)->cfg->max_params) {
+        state = "54023";
+        snprintf(err, sizeof err, "too many parameters: %d, more than max_params (%d)", st->nparams,
+                 (int)conn_shared(s->c)->cfg->max_params);
+        goto fail;
+    }
     if (st->nparams > 0 && !(st->ptypes = calloc((size_t)st->nparams, sizeof *st->ptypes))) {
         snprintf(err, sizeof err, "out of memory");
         goto fail;
@@ -348,6 +355,11 @@ static enum pg_step on_bind(pgsess *s, const char *body, size_t len)
     if (!st) {
         snprintf(err, sizeof err, "prepared statement \"%.100s\" does not exist", m.statement);
         return ext_fail(s, "26000", err);
+    }
+    if (m.nparams > conn_shared(s->c)->cfg->max_params) {
+        snprintf(err, sizeof err, "too many parameters: %d, more than max_params (%d)", m.nparams,
+                 (int)conn_shared(s->c)->cfg->max_params);
+        return ext_fail(s, "54023", err);
     }
     if (m.nparams != st->nparams) {
         snprintf(err, sizeof err, "bind message supplies %d parameters, but prepared statement \"%.100s\" requires %d",

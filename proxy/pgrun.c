@@ -53,7 +53,8 @@ int pgs_resolve(pgsess *s, const char *orig, size_t len, int pos_base, pg_unit *
         const catalog_entry *e;
         const char *state;
         char msg[300];
-        if (pgcall_parse(conn_shared(s->c)->cat, orig, len, s->call_args, params, PG_MAX_ARGS, &s->scratch, &e,
+        int max = conn_shared(s->c)->cfg->max_params < PG_MAX_ARGS ? conn_shared(s->c)->cfg->max_params : PG_MAX_ARGS;
+        if (pgcall_parse(conn_shared(s->c)->cat, orig, len, s->call_args, params, max, &s->scratch, &e,
                            &n, &state, msg, sizeof msg) < 0)
             goto fail;
         for (int i = 0; i < n; i++)

@@ -44,10 +44,11 @@ void pg_plan_unref(pg_plan *pp)
 }
 
 /* A FATAL error ends the connection once it is written, as PostgreSQL does. */
+static void ps_put_fatal(buf *out, const char *state, const char *msg);
+
 static enum pg_step fatal(pgsess *s, const char *state, const char *msg)
 {
-    pgwire_error_fields e = {"FATAL", state, msg, NULL, NULL, 0};
-    pgwire_error(conn_out(s->c), &e);
+    ps_put_fatal(conn_out(s->c), state, msg);
     stats_error(state);
     s->phase = PG_DEAD;
     conn_close_after_flush(s->c);
@@ -378,4 +379,17 @@ static void ps_close(conn *c, void *state)
     free(s);
 }
 
-const conn_proto pgsess_proto = {"postgres", ps_open, ps_on_data, ps_on_job_done, ps_close};
+/* Startup and login are one request: the client owes the next step. */
+static int ps_in_request(void *state)
+{
+    const pgsess *s = state;
+    return s->phase < PG_READY;
+}
+
+static void ps_put_fatal(buf *out, const char *state, const char *msg)
+{
+    pgwire_error_fields e = {"FATAL", state, msg, NULL, NULL, 0};
+    pgwire_error(out, &e);
+}
+
+const conn_proto pgsess_proto = {"postgres", ps_open, ps_on_data, ps_on_job_done, ps_close, ps_in_request, ps_put_fatal};

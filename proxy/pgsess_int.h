@@ -106,6 +106,7 @@ typedef struct pgsess {
     lp_arg            *call_args;    /* PG_MAX_ARGS: a simple Query's CALL arguments */
 } pgsess;
 
+/* Arguments of CALL name(...) over PostgreSQL (then max_params too, when lower). */
 #define PG_MAX_ARGS 256
 
 /* ---- pgsess.c: helpers the other parts use ---- */

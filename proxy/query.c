@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -294,6 +295,10 @@ static int run_stmt(sqlite3_stmt *st, const query_sink *k, const query_limits *l
     if (ncols > 0 && (rc == SQLITE_ROW || rc == SQLITE_DONE))
         k->columns(k, st, ncols, out);
     for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (lim->max_result_rows > 0 && *rows >= lim->max_result_rows) {
+            rc = SQLITE_FULL; /* not a SQLite code here: too many rows */
+            break;
+        }
         k->row(k, st, ncols, out);
         (*rows)++;
         if ((int64_t)(out->len - start) > lim->max_result_bytes || out->oom) {
@@ -345,7 +350,8 @@ int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
 
 query_limits query_limits_for(const config *cfg, enum role r)
 {
-    query_limits lim = {cfg->max_result_bytes, cfg->statement_timeout, r};
+    query_limits lim = {cfg->max_result_bytes, cfg->statement_timeout, cfg->max_result_rows,
+                        cfg->max_statement_memory, r};
     return lim;
 }
 
@@ -370,8 +376,11 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         return fail(sink, out, start, it->err_state, it->err_msg, -1, state);
     double t0 = now_ms();
     sqlite3 *h = db_handle(db);
-    db_set_timeout(db, lim->timeout_ms);
+    db_set_limits(db, lim->timeout_ms, lim->max_memory);
     db_set_role(db, lim->role);
+    /* No value may outgrow the reply it would have to fit in: zeroblob(1e9), a group_concat over a
+     * runaway CTE and the like fail with SQLITE_TOOBIG (54000) before they allocate it. */
+    sqlite3_limit(h, SQLITE_LIMIT_LENGTH, lim->max_result_bytes < INT_MAX ? (int)lim->max_result_bytes : INT_MAX);
     /* Zero it so last_id reports only a row this item inserted: the writer's connection is shared. */
     sqlite3_set_last_insert_rowid(h, 0);
     query_outcome o = {.extra = status_extra, .hit_age = -1};
@@ -409,10 +418,13 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         int readonly = sqlite3_stmt_readonly(st) || sqlite3_stmt_isexplain(st);
         int64_t rows = 0;
         rc = run_stmt(st, sink, lim, out, start, &rows);
-        if (rc == SQLITE_TOOBIG) {
+        if (rc == SQLITE_TOOBIG || rc == SQLITE_FULL) {
             db_stmt_done(ds);
             char msg[128];
-            snprintf(msg, sizeof msg, "result larger than max_result_bytes (%lld bytes)", (long long)lim->max_result_bytes);
+            if (rc == SQLITE_TOOBIG)
+                snprintf(msg, sizeof msg, "result larger than max_result_bytes (%lld bytes)", (long long)lim->max_result_bytes);
+            else
+                snprintf(msg, sizeof msg, "result has more than max_result_rows (%lld) rows", (long long)lim->max_result_rows);
             return fail(sink, out, start, "54000", msg, -1, state);
         }
         if (rc != SQLITE_OK) {

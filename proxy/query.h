@@ -49,12 +49,14 @@ typedef struct query_item {
 } query_item;
 
 typedef struct query_limits {
-    int64_t   max_result_bytes;
-    int       timeout_ms;    /* statement_timeout: 0 = none */
-    enum role role;          /* who asks: a statement beyond it fails with 42501 before it runs */
+    int64_t   max_result_bytes; /* also SQLite's length limit: no string or blob may be larger */
+    int       timeout_ms;       /* statement_timeout: 0 = none */
+    int64_t   max_result_rows;  /* 0 = none */
+    int64_t   max_memory;       /* max_statement_memory: heap one statement may add; 0 = none */
+    enum role role;             /* who asks: a statement beyond it fails with 42501 before it runs */
 } query_limits;
 
-/* The limits the settings put on a client of role r (read the live settings now). */
+/* The limits the settings put on a client of role r now (they may change on reload). */
 query_limits query_limits_for(const config *cfg, enum role r);
 
 /* What a body did, for its status. */

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "httpd.h"
 #include "log.h"
+#include "pgwire.h"
 #include "users.h"
 #include "rcache.h"
 #include "sdnotify.h"
@@ -49,8 +50,20 @@ static const char too_many[] = "-ERR 53300 too many connections\n";
 static void accept_conn(server *s, evutil_socket_t fd, int pg)
 {
     if (stats_get(STATS_CONN_CURRENT) >= s->cfg->max_connections) {
-        /* Best effort: the socket is fresh, so the short reply fits its buffer. */
-        ssize_t r = send(fd, too_many, sizeof too_many - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* Best effort: the socket is fresh, so the short reply fits its buffer. On pg_port it is
+         * what PostgreSQL sends (its clients read it as the answer to their startup packet); on
+         * the shared port the protocol is not known yet, and the line's reply is the readable one. */
+        ssize_t r;
+        if (pg) {
+            buf b;
+            buf_init(&b);
+            pgwire_error_fields e = {"FATAL", "53300", "sorry, too many clients already", NULL, NULL, 0};
+            pgwire_error(&b, &e);
+            r = b.oom ? 0 : send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            buf_free(&b);
+        } else {
+            r = send(fd, too_many, sizeof too_many - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         (void)r;
         close(fd);
         stats_add(STATS_CONN_REFUSED, 1);
@@ -210,9 +223,9 @@ int server_run(config *cfg)
     auth *au = NULL;
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL, *sigusr1 = NULL;
 
-    /* SQLite's memory statistics take a global mutex on every allocation, which all workers then
-     * fight over; we do not read them. Must precede the first sqlite3 call. */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* Must precede the first sqlite3 call. */
+    if (db_memory_init() < 0)
+        log_warn("cannot install SQLite's allocator: max_statement_memory is not enforced");
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     stats_init();

@@ -36,6 +36,7 @@ struct worker {
     int                  efd;
     struct event        *ev_inbox;
     struct event        *ev_grace;       /* shutdown: time left for clients to read their replies */
+    struct event        *ev_tick;        /* the connections' time limits (conn_tick) */
     pthread_mutex_t      lock;
     fd_node             *new_fds;
     writer_job          *jobs, *jobs_tail; /* reuses writer_job.next once the writer is done with it */
@@ -52,6 +53,9 @@ struct worker {
 static _Atomic uint64_t next_conn_id = 1;
 
 #define WORKER_SHUTDOWN_GRACE_S 5
+/* How often time limits are checked: their resolution. One timer per worker, not one per
+ * connection, so serving a request never re-arms a timer. */
+#define WORKER_TICK_MS 250
 
 static void wake(worker *w)
 {
@@ -146,6 +150,20 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
             conn_abort(w->conns[i]);
 }
 
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    (void)fd;
+    (void)what;
+    const config *cfg = w->sh->cfg;
+    if (cfg->request_timeout_ms <= 0 && cfg->idle_timeout <= 0)
+        return;
+    int64_t now = conn_now_ms();
+    for (int i = 0; i < w->conns_cap; i++)
+        if (w->conns[i])
+            conn_tick(w->conns[i], now);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -180,12 +198,20 @@ worker *worker_start(int index, const worker_shared *sh, char *err, size_t errle
         goto fail;
     }
     w->ev_grace = evtimer_new(w->base, on_grace, w);
+    w->ev_tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+    struct timeval every = {0, WORKER_TICK_MS * 1000};
+    if (!w->ev_tick || event_add(w->ev_tick, &every) < 0) {
+        snprintf(err, errlen, "cannot start the worker's timer");
+        goto fail;
+    }
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start worker thread %d", index);
         goto fail;
     }
     return w;
 fail:
+    if (w->ev_tick)
+        event_free(w->ev_tick);
     if (w->ev_grace)
         event_free(w->ev_grace);
     if (w->ev_inbox)
@@ -247,6 +273,8 @@ void worker_stop(worker *w)
 void worker_join(worker *w)
 {
     pthread_join(w->thread, NULL);
+    if (w->ev_tick)
+        event_free(w->ev_tick);
     if (w->ev_grace)
         event_free(w->ev_grace);
     event_free(w->ev_inbox);

@@ -581,9 +581,11 @@ static void test_args_max_args(void **state)
     parsed p;
     assert_int_equal(parse_n(&p, "a b c", 5, 3), 3);
     assert_int_equal(parse_n(&p, "a b c  ", 7, 3), 3);
-    assert_int_equal(parse_n(&p, "a b c d", 7, 3), -1);
+    assert_int_equal(parse_n(&p, "a b c d", 7, 3), LP_ARGS_TOO_MANY);
     assert_non_null(strstr(p.err, "too many"));
-    assert_int_equal(parse_n(&p, "a", 1, 0), -1);
+    assert_int_equal(parse_n(&p, "a", 1, 0), LP_ARGS_TOO_MANY);
+    /* (len + 1) / 2 slots always suffice: the densest line is one-byte words, one space apart. */
+    assert_int_equal(parse_n(&p, "a b c d", 7, 4), 4);
 }
 
 static void test_args_never_reads_past_len(void **state)
