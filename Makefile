@@ -94,14 +94,14 @@ bench-goals: all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_MODS    := proxy/buf.c proxy/lineproto.c cache/sqlnorm.c proxy/pgwire.c proxy/pgval.c proxy/pglex.c \
-                proxy/pgstmt.c proxy/pgsql.c
+                proxy/pgstmt.c proxy/pgsql.c proxy/sqlfn.c
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_BINS)
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_MODS) $(wildcard proxy/*.h cache/*.h)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_MODS) $(wildcard proxy/*.h cache/*.h tests/fuzz/*.h)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Iproxy -Icache -o $@ $< $(FUZZ_MODS) -lm
+		-Iproxy -Icache -o $@ $< $(FUZZ_MODS) -lsqlite3 -lm
 fuzz-run: fuzz
 	@set -e; for b in $(FUZZ_BINS); do \
 		name=$${b#build-fuzz/fuzz_}; work=$$(mktemp -d); \

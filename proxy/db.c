@@ -10,6 +10,7 @@
 #include <uthash.h>
 
 #include "schema.h"
+#include "sqlfn.h"
 
 typedef struct db_tables {
     int   n;
@@ -371,6 +372,11 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
         goto fail;
     }
     sqlite3_set_authorizer(c->db, authorize, c);
+    if (sqlfn_install(c->db) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot install printf(): %s", sqlite3_errmsg(c->db));
+        db_close(c);
+        return NULL;
+    }
     /* Every few thousand VM steps: cheap next to the statement, and a runaway one stops in time. */
     sqlite3_progress_handler(c->db, 4000, on_progress, c);
     return c;

@@ -10,14 +10,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* abort() rather than assert(): the check must survive -DNDEBUG builds of the harness. */
-#define CHECK(c)                                                                         \
-    do {                                                                                 \
-        if (!(c)) {                                                                      \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);    \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
+#include "fuzz_check.h"
 
 /* The nesting lineproto.c allows (LP_JSON_MAX_DEPTH): containers nested this deep are fine. */
 #define REF_MAX_DEPTH 64

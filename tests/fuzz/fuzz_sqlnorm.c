@@ -18,14 +18,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* abort() rather than assert(): the check must survive -DNDEBUG builds of the harness. */
-#define CHECK(c)                                                                         \
-    do {                                                                                 \
-        if (!(c)) {                                                                      \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);    \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
+#include "fuzz_check.h"
 
 #ifdef FUZZ_SQLITE
 /* How SQLite reads sql: per statement its EXPLAIN program, column and parameter names; or "ERR".
