@@ -25,6 +25,8 @@ struct extwatch {
     pthread_mutex_t    lock;
     _Atomic uint32_t   known;
     _Atomic long       foreign;
+    void             (*on_foreign)(void *ud); /* told under the lock, after the cache */
+    void              *on_foreign_ud;
 };
 
 static uint32_t current(extwatch *w) { return __atomic_load_n(&w->shm[ICHANGE_WORD], __ATOMIC_ACQUIRE); }
@@ -72,6 +74,8 @@ static void do_reconcile(extwatch *w)
     uint32_t cur = current(w);
     if (cur != atomic_load(&w->known)) {
         cache_bump_all(w->c);
+        if (w->on_foreign)
+            w->on_foreign(w->on_foreign_ud);
         atomic_fetch_add(&w->foreign, 1);
         atomic_store(&w->known, cur);
     }
@@ -101,6 +105,30 @@ void extwatch_writer_end(extwatch *w)
     /* We held SQLite's write lock since begin, so the only commit since then is ours. */
     atomic_store(&w->known, current(w));
     pthread_mutex_unlock(&w->lock);
+}
+
+void extwatch_on_foreign(extwatch *w, void (*fn)(void *ud), void *ud)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->on_foreign = fn;
+    w->on_foreign_ud = ud;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void extwatch_hold(extwatch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    do_reconcile(w);
+}
+
+void extwatch_release(extwatch *w)
+{
+    if (w)
+        pthread_mutex_unlock(&w->lock);
 }
 
 long extwatch_foreign_commits(extwatch *w) { return w ? atomic_load(&w->foreign) : 0; }

@@ -22,6 +22,16 @@ void extwatch_check(extwatch *w);
 void extwatch_writer_begin(extwatch *w);
 void extwatch_writer_end(extwatch *w);
 
+/* Also tell fn (with the watch lock held, after the cache was made stale) about each foreign
+ * commit noticed: the read replica marks itself stale this way. Call before the server runs. */
+void extwatch_on_foreign(extwatch *w, void (*fn)(void *ud), void *ud);
+
+/* Hold the watch lock (after noticing any foreign commit) so that no writer transaction is between
+ * its begin and end: what our writer committed is all applied to whatever follows it (the read
+ * replica). Release with extwatch_release; never call the writer's pair while holding it. */
+void extwatch_hold(extwatch *w);
+void extwatch_release(extwatch *w);
+
 /* Foreign commits noticed so far. */
 long extwatch_foreign_commits(extwatch *w);
 

@@ -19,6 +19,7 @@ typedef struct worker_shared {
     const catalog *cat;
     rcache        *rc;
     const pgauth *_Atomic users; /* PostgreSQL users (users_file); SIGHUP swaps in a fresh copy */
+    struct replica *rep;         /* the in-memory read replica, or NULL (read_replica = off) */
 } worker_shared;
 
 /* Open the worker's read connection and start its thread. Returns NULL with err set. */
