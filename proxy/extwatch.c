@@ -21,6 +21,7 @@
  * written only under it and read without it (an atomic), so the common case takes no lock. */
 struct extwatch {
     volatile uint32_t *shm;
+    int                fd;   /* kept open: see extwatch_open */
     cache             *c;
     pthread_mutex_t    lock;
     _Atomic uint32_t   known;
@@ -41,17 +42,23 @@ extwatch *extwatch_open(const char *db_path, cache *c, char *err, size_t errlen)
         return NULL;
     }
     void *p = mmap(NULL, SHM_MAP_BYTES, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
         snprintf(err, errlen, "mmap %s: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     extwatch *w = calloc(1, sizeof *w);
     if (!w) {
         munmap(p, SHM_MAP_BYTES);
+        close(fd);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+     * included: its lock on the -shm that tells other processes "the WAL index is in use". Without
+     * it the next process to open the database rebuilds the index (iChange back to 0, a false
+     * foreign commit) under our feet. So the descriptor stays open until every connection closed. */
+    w->fd = fd;
     w->shm = p;
     w->c = c;
     pthread_mutex_init(&w->lock, NULL);
@@ -64,6 +71,7 @@ void extwatch_close(extwatch *w)
     if (!w)
         return;
     munmap((void *)w->shm, SHM_MAP_BYTES);
+    close(w->fd);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }

@@ -9,6 +9,7 @@ typedef struct extwatch extwatch;
 /* Watch db_path's WAL index (the -shm file, which the writer's open connection keeps alive).
  * Returns NULL (and the caller runs without detection, saying so) when it cannot be mapped. */
 extwatch *extwatch_open(const char *db_path, cache *c, char *err, size_t errlen);
+/* Only after every connection to the database has closed (it holds a descriptor of the -shm). */
 void      extwatch_close(extwatch *w);
 
 /* Before a read is answered (any thread): if anyone but our writer committed since we last looked,

@@ -1016,7 +1016,7 @@ static void cmd_replica(conn *c, const char *p, const char *end)
     if (rest < end && !(rest + 1 == end && *rest == '\r')) {
         reply_error(c, "42601", "REPLICA takes one word: STATUS or CHECK");
     } else if (word_is(p, wl, "STATUS")) {
-        replica_put_stats(rep, out);
+        replica_put_status(rep, out);
         buf_puts(out, "+OK\n");
     } else if (word_is(p, wl, "CHECK")) {
         char err[400];

@@ -158,6 +158,14 @@ static int copy_from(replica *r, sqlite3 *src, char *why, size_t whylen)
         return -1;
     }
     int schema = (int)int_query(src, "PRAGMA schema_version");
+    /* Readers have seen change counters up to the current one, never above it. */
+    unsigned char cur[4] = {0};
+    sqlite3_file *af = memfile(r->apply);
+    if (af && af->pMethods->xRead(af, cur, 4, 24) == SQLITE_OK) {
+        unsigned now = (unsigned)cur[0] << 24 | (unsigned)cur[1] << 16 | (unsigned)cur[2] << 8 | cur[3];
+        if (now > r->counter)
+            r->counter = now;
+    }
     /* A connection of its own for the copy: the backup leaves the destination's header saying
      * WAL (the source's), which memdb cannot open, so it is mended below through the VFS, behind
      * every pager's back; a pager that saw the copy would keep the wrong page 1 cached. */
@@ -570,14 +578,8 @@ void replica_put_stats(replica *r, buf *out)
 {
     replica_stats s;
     replica_get_stats(r, &s);
-    buf_printf(out, "=replica\t%s\n", !r ? "off" : s.on ? "memory" : "file");
-    if (r && !s.on && r->why[0]) {
-        buf_puts(out, "=replica_reason\t");
-        lp_put_tsv_escaped(out, r->why, strlen(r->why));
-        buf_putc(out, '\n');
-    }
+    buf_printf(out, "=replica_on\t%d\n", s.on);
     buf_printf(out, "=replica_bytes\t%lld\n", (long long)s.bytes);
-    buf_printf(out, "=replica_max_bytes\t%lld\n", (long long)s.max_bytes);
     buf_printf(out, "=replica_lag_changesets\t%lld\n", (long long)s.lag_changesets);
     buf_printf(out, "=replica_lag_bytes\t%lld\n", (long long)s.lag_bytes);
     buf_printf(out, "=replica_stale\t%d\n", s.stale);
@@ -586,6 +588,20 @@ void replica_put_stats(replica *r, buf *out)
     buf_printf(out, "=replica_commits_skipped\t%lld\n", (long long)s.skipped);
     buf_printf(out, "=replica_rebuilds\t%lld\n", (long long)s.rebuilds);
     buf_printf(out, "=replica_conflicts\t%lld\n", (long long)s.conflicts);
+}
+
+void replica_put_status(replica *r, buf *out)
+{
+    int on = r && atomic_load(&r->on);
+    buf_printf(out, "=replica\t%s\n", !r ? "off" : on ? "memory" : "file");
+    if (r && !on && r->why[0]) {
+        buf_puts(out, "=replica_reason\t");
+        lp_put_tsv_escaped(out, r->why, strlen(r->why));
+        buf_putc(out, '\n');
+    }
+    if (r)
+        buf_printf(out, "=replica_max_bytes\t%lld\n", (long long)r->cfg->replica_max_bytes);
+    replica_put_stats(r, out);
 }
 
 /* ---- REPLICA CHECK ---- */

@@ -51,8 +51,11 @@ void replica_hook_end(void *ud, int committed);
 void replica_hook_detach(void *ud);
 
 void replica_get_stats(replica *r, replica_stats *s);
-/* "=name\tvalue" lines for STATS and REPLICA STATUS (state, size, lag, applies, rebuilds). */
+/* "=name\tvalue" lines for STATS, all numbers (on, size, lag, applies, rebuilds); r may be NULL. */
 void replica_put_stats(replica *r, buf *out);
+/* REPLICA STATUS: the same, after the state in words (memory, file, off), why it is on the file,
+ * and replica_max_bytes. */
+void replica_put_status(replica *r, buf *out);
 /* REPLICA CHECK: every table of the file (through file_db) against the replica, row for row, at
  * one consistent point: "#table\tmain_rows\treplica_rows\tdiffering" and a row per table into out.
  * Returns the number of tables, or -1 (message in err) when there is no replica to check. */
