@@ -43,6 +43,7 @@ struct replica {
     buf              seq;              /* sqlite_sequence as last copied (the session skips it too) */
     int              gen;              /* bumped by each copy, so the writer re-prepares */
     /* writer */
+    db_conn         *wconn;
     sqlite3         *wdb;
     sqlite3_session *sess;
     sqlite3_stmt    *st_schema, *st_seq;
@@ -371,6 +372,8 @@ void replica_hook_end(void *ud, int committed)
             new_session(r);
         return;
     }
+    /* The last client statement's statement_timeout must not stop a copy or an apply halfway. */
+    db_set_timeout(r->wconn, 0);
     prepare_writer_stmts(r);
     if (atomic_load(&r->stale) || schema_changed(r)) {
         /* A new schema (or a foreign commit): the session's view of the tables is stale too. */
@@ -445,6 +448,7 @@ replica *replica_open(const config *cfg, db_conn *wdb, extwatch *watch, char *er
     }
     r->cfg = cfg;
     r->watch = watch;
+    r->wconn = wdb;
     r->wdb = db_handle(wdb);
     buf_init(&r->seq);
     pthread_rwlockattr_t ra;
@@ -536,8 +540,10 @@ db_conn *replica_read_begin(replica *r, db_conn *file_db)
     if (atomic_load(&r->stale)) {
         /* Copied from this worker's own connection to the file, with the writer held off. */
         extwatch_hold(r->watch);
-        if (atomic_load(&r->stale) && atomic_load(&r->on))
+        if (atomic_load(&r->stale) && atomic_load(&r->on)) {
+            db_set_timeout(file_db, 0);
             do_rebuild(r, db_handle(file_db));
+        }
         extwatch_release(r->watch);
     }
     pthread_rwlock_rdlock(&r->rw);
@@ -700,6 +706,8 @@ int replica_check(replica *r, db_conn *file_db, buf *out, int64_t *differing, ch
     /* The watch lock keeps the writer between transactions, so the file and the replica hold the
      * same commits; a foreign commit noticed on the way is copied in first. */
     extwatch_hold(r->watch);
+    db_set_timeout(file_db, 0);
+    db_set_timeout(peer, 0);
     if (atomic_load(&r->stale) && atomic_load(&r->on))
         do_rebuild(r, db_handle(file_db));
     pthread_rwlock_rdlock(&r->rw);
