@@ -74,6 +74,20 @@ bench() {   # result file, args...
     ./litecached-bench --port "$PORT" --threads "$THREADS" --no-progress --warmup 1 --duration "$DUR" "$@" --json >"$out"
 }
 
+replica_status() {   # file: REPLICA STATUS of the running server
+    printf 'REPLICA STATUS\nQUIT\n' | /usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.stdin.buffer.read())
+data = b""
+while b"+BYE" not in data:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode(), end="")' "$PORT" >"$1"
+}
+
 if [ -z "${REPLICA_DB:-}" ]; then
     start_server populate
     echo "replica.sh: populating $USERS users into $DB"
@@ -92,20 +106,11 @@ for round in $(seq 1 "$ROUNDS"); do
         bench "$WORK/point-$mode-$round.json" named --connections "$CONNS" --dist uniform --keys "$USERS"
         bench "$WORK/json-$mode-$round.json" named --connections "$CONNS" --dist uniform --keys $((USERS - 10)) \
             --query getUsersWithPosts --ids 10
-        printf 'REPLICA STATUS\nQUIT\n' | /usr/bin/python3 -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(sys.stdin.buffer.read())
-data = b""
-while b"+BYE" not in data:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode(), end="")' "$PORT" >"$WORK/status-$mode-$round.txt"
+        replica_status "$WORK/status-$mode-$round.txt"
         stop_server
         start_server "$mode-w" --read_replica "$mode"
         bench "$WORK/write-$mode-$round.json" write --connections 50
+        replica_status "$WORK/wstatus-$mode-$round.txt"
         stop_server
     done
 done
@@ -135,9 +140,9 @@ for name, what in (("point", f"uncached point reads (CALL getUserById, {conns} c
                       med([x["latency_us"]["p99"] for x in runs]), [round(x["requests_per_s"]) for x in runs])
     rows.append((what, figs))
 
-def status(mode, r):
+def status(mode, r, kind="status"):
     st = {}
-    for line in open(f"{work}/status-{mode}-{r}.txt"):
+    for line in open(f"{work}/{kind}-{mode}-{r}.txt"):
         if line.startswith("="):
             k, v = line[1:].rstrip("\n").split("\t", 1)
             st[k] = v
@@ -161,5 +166,12 @@ with open(out, "w") as f:
     f.write(f"\nStart-up until the port accepts (median): off {med(starts['off']):.2f} s, memory "
             f"{med(starts['memory']):.2f} s (the copy into memory). Replica size {int(st.get('replica_bytes', 0)) / 2**20:,.0f} MiB, "
             f"state `{st.get('replica')}`, rebuilds {st.get('replica_rebuilds')}.\n")
+    ws = [status("memory", r, "wstatus") for r in range(1, rounds + 1)]
+    ms = [float(w.get("replica_apply_ms", 0)) for w in ws]
+    n = [int(w.get("replica_changesets_applied", 0)) for w in ws]
+    f.write(f"\nDuring the write runs with the replica, the writer spent a median {med(ms):,.0f} ms of the "
+            f"{float(dur) + 1:.0f} s making and applying {med(n):,.0f} changesets "
+            f"({med([m * 1000 / max(k, 1) for m, k in zip(ms, n)]):.0f} µs each, "
+            f"{med([m / 10 / (float(dur) + 1) for m in ms]):.1f}% of the run) ({[round(m) for m in ms]} ms).\n")
 print(open(out).read())
 EOF

@@ -145,6 +145,8 @@ static void render_replica(const replica_stats *r, buf *out)
            (double)r->applied);
     single(out, "litecached_replica_changeset_bytes_total", "counter", "Bytes of the changesets applied.",
            (double)r->applied_bytes);
+    single(out, "litecached_replica_apply_seconds_total", "counter",
+           "Writer time spent making changesets and applying them to the replica.", (double)r->apply_ns / 1e9);
     single(out, "litecached_replica_rebuilds_total", "counter",
            "Full copies of the database into the replica (start, schema change, foreign commit).", (double)r->rebuilds);
 }

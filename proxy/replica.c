@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "applier.h"
 #include "lineproto.h"
 #include "log.h"
 
@@ -30,6 +32,7 @@ struct replica {
     extwatch        *watch;
     char             uri[96];          /* file:/litecached-replica-<pid>-<n>?vfs=memdb, shared by name */
     sqlite3         *apply;            /* writes into the replica; keeps the shared memdb alive */
+    applier         *applier;          /* its statements, on apply */
     pthread_rwlock_t rw;
     _Atomic int      on;
     _Atomic int      stale;
@@ -50,7 +53,15 @@ struct replica {
     int              st_gen;
     /* counters */
     _Atomic int64_t  bytes, lag_changesets, lag_bytes, applied, applied_bytes, rebuilds, conflicts, skipped;
+    _Atomic int64_t  apply_ns;        /* writer time spent making and applying changesets */
 };
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static _Atomic unsigned replica_seq;
 
@@ -208,6 +219,7 @@ static int copy_from(replica *r, sqlite3 *src, char *why, size_t whylen)
     seq_text(st, &r->seq);
     sqlite3_finalize(st);
     r->gen++;
+    applier_reset(r->applier);
     atomic_store(&r->stale, 0);
     atomic_store(&r->bytes, replica_size(r));
     atomic_fetch_add(&r->rebuilds, 1);
@@ -280,15 +292,6 @@ static int schema_changed(replica *r)
     return v != r->schema_version;
 }
 
-static int on_conflict(void *ud, int kind, sqlite3_changeset_iter *it)
-{
-    replica *r = ud;
-    (void)kind;
-    (void)it;
-    atomic_fetch_add(&r->conflicts, 1);
-    return SQLITE_CHANGESET_ABORT; /* the replica diverged: the caller copies it again */
-}
-
 /* Copy one table whole from wdb into the replica (assumes an open transaction on apply). */
 static int copy_table(replica *r, const char *table)
 {
@@ -340,8 +343,8 @@ static int sync_sequence(replica *r, buf *now)
 static int apply_changes(replica *r, int n, void *p)
 {
     int rc = sqlite3_exec(r->apply, "BEGIN", NULL, NULL, NULL);
-    if (rc == SQLITE_OK && n > 0)
-        rc = sqlite3changeset_apply(r->apply, n, p, NULL, on_conflict, r);
+    if (rc == SQLITE_OK && n > 0 && (rc = applier_apply(r->applier, n, p)) == SQLITE_ABORT)
+        atomic_fetch_add(&r->conflicts, 1);
     for (int i = 0; i < r->nnopk; i++) {
         if (rc == SQLITE_OK && r->copy[i])
             rc = copy_table(r, r->nopk[i]);
@@ -389,6 +392,7 @@ void replica_hook_end(void *ud, int committed)
     }
     int n = 0;
     void *p = NULL;
+    int64_t t0 = mono_ns();
     int rc = sqlite3session_changeset(r->sess, &n, &p);
     if (rc == SQLITE_OK)
         rc = new_session(r);
@@ -409,6 +413,7 @@ void replica_hook_end(void *ud, int committed)
     atomic_fetch_sub(&r->lag_changesets, 1);
     atomic_fetch_sub(&r->lag_bytes, n);
     sqlite3_free(p);
+    atomic_fetch_add(&r->apply_ns, mono_ns() - t0);
     if (rc == SQLITE_OK) {
         atomic_fetch_add(&r->applied, 1);
         atomic_fetch_add(&r->applied_bytes, n);
@@ -469,6 +474,8 @@ replica *replica_open(const config *cfg, db_conn *wdb, extwatch *watch, char *er
         rc = sqlite3_exec(r->apply, "PRAGMA journal_mode=MEMORY; PRAGMA foreign_keys=OFF; PRAGMA mmap_size=0",
                           NULL, NULL, NULL);
     }
+    if (rc == SQLITE_OK && !(r->applier = applier_new(r->apply)))
+        rc = SQLITE_NOMEM;
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "read replica: %s", r->apply ? sqlite3_errmsg(r->apply) : sqlite3_errstr(rc));
         replica_free(r);
@@ -505,6 +512,7 @@ void replica_free(replica *r)
     replica_hook_detach(r);
     nopk_clear(r);
     buf_free(&r->seq);
+    applier_free(r->applier);
     sqlite3_close(r->apply);
     pthread_rwlock_destroy(&r->rw);
     free(r);
@@ -578,6 +586,7 @@ void replica_get_stats(replica *r, replica_stats *s)
     s->rebuilds = atomic_load(&r->rebuilds);
     s->conflicts = atomic_load(&r->conflicts);
     s->skipped = atomic_load(&r->skipped);
+    s->apply_ns = atomic_load(&r->apply_ns);
 }
 
 void replica_put_stats(replica *r, buf *out)
@@ -592,6 +601,7 @@ void replica_put_stats(replica *r, buf *out)
     buf_printf(out, "=replica_changesets_applied\t%lld\n", (long long)s.applied);
     buf_printf(out, "=replica_changeset_bytes\t%lld\n", (long long)s.applied_bytes);
     buf_printf(out, "=replica_commits_skipped\t%lld\n", (long long)s.skipped);
+    buf_printf(out, "=replica_apply_ms\t%.3f\n", (double)s.apply_ns / 1e6);
     buf_printf(out, "=replica_rebuilds\t%lld\n", (long long)s.rebuilds);
     buf_printf(out, "=replica_conflicts\t%lld\n", (long long)s.conflicts);
 }

@@ -24,6 +24,7 @@ typedef struct replica_stats {
     int64_t rebuilds;         /* full copies: start, schema changes, foreign commits, divergence */
     int64_t conflicts;        /* changes that did not apply cleanly (each forced a rebuild) */
     int64_t skipped;          /* commits that wrote nothing: nothing replicated (the dirty flag) */
+    int64_t apply_ns;         /* the writer's time making and applying changesets */
 } replica_stats;
 
 /* With read_replica = memory: copy the database (wdb, the writer's connection, before the writer
