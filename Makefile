@@ -24,7 +24,7 @@ TESTSRCS := $(wildcard tests/unit/test_*.c)
 TESTBINS := $(TESTSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SCHEMA_FILES := $(wildcard schema/*.sql)
 
-.PHONY: all deps run test unit integration asan test-asan clean bench bench-compare bench-goals
+.PHONY: all deps run test unit integration asan test-asan clean bench bench-compare bench-goals bench-replica
 all: $(BIN) $(if $(wildcard $(BENCH_MAIN)),litecached-bench)
 
 $(BIN): $(OBJS)
@@ -88,6 +88,10 @@ bench-compare: all
 
 bench-goals: all
 	bench/goals.sh
+
+# read_replica = memory vs off: uncached reads and writes on 1,000,000 users (bench/results/replica-latest.md).
+bench-replica: all
+	bench/replica.sh
 
 # libFuzzer harnesses for every parser of untrusted bytes (clang). `make fuzz` builds them;
 # `make fuzz-run` runs each for FUZZ_SECONDS on a scratch copy of its seed corpus.

@@ -23,7 +23,8 @@ typedef struct options {
     double      duration, warmup;
     uint64_t    requests, populate, keys, seed;
     int         json, csv, progress, nocache, call, populate_conns, row_bytes, value_size, redis;
-    const char *plot, *db;
+    const char *plot, *db, *query;
+    int         ids;
     int         zipf;
     double      zipf_s;
     double      ratios[MAX_LIST];
@@ -41,7 +42,7 @@ static void usage(FILE *f)
           "  miss     point lookups never repeated: every read is a cache miss\n"
           "  mixed    a fraction --hit-ratio R of the lookups from the warmed set, the rest never repeated\n"
           "  write    single-row INSERTs into bench_w, one per request\n"
-          "  named    CALL getUserById <k>\n"
+          "  named    CALL getUserById <k> (--query NAME calls another; --ids N passes [k,...,k+N-1])\n"
           "  batch    BATCH <n> of n point lookups, for each n in --sizes\n"
           "  inproc   the same point lookups straight on SQLite in this process (--db FILE; no server)\n"
           "options:\n"
@@ -89,7 +90,7 @@ static void parse(int argc, char **argv, options *o)
                     .sizes = { 1, 5, 10, 20, 50, 100, 200, 500, 1000 }, .nsizes = 9, .kind = WL_NONE };
     enum { O_HOST = 256, O_PORT, O_THREADS, O_CONNS, O_DEPTH, O_DURATION, O_REQUESTS, O_WARMUP, O_JSON, O_CSV,
            O_PLOT, O_POPULATE, O_KEYS, O_RATIO, O_DIST, O_ZIPFS, O_SIZES, O_VALUE, O_ROW, O_PROTO, O_DB,
-           O_NOCACHE, O_CALL, O_SEED, O_POPCONNS, O_NOPROG, O_HELP };
+           O_NOCACHE, O_CALL, O_SEED, O_POPCONNS, O_NOPROG, O_QUERY, O_IDS, O_HELP };
     static const struct option longs[] = {
         { "host", 1, 0, O_HOST }, { "port", 1, 0, O_PORT }, { "threads", 1, 0, O_THREADS },
         { "connections", 1, 0, O_CONNS }, { "depth", 1, 0, O_DEPTH }, { "duration", 1, 0, O_DURATION },
@@ -99,7 +100,8 @@ static void parse(int argc, char **argv, options *o)
         { "zipf-s", 1, 0, O_ZIPFS }, { "sizes", 1, 0, O_SIZES }, { "value-size", 1, 0, O_VALUE },
         { "row-bytes", 1, 0, O_ROW }, { "protocol", 1, 0, O_PROTO }, { "db", 1, 0, O_DB },
         { "nocache", 0, 0, O_NOCACHE }, { "call", 0, 0, O_CALL }, { "seed", 1, 0, O_SEED }, { "populate-connections", 1, 0, O_POPCONNS },
-        { "no-progress", 0, 0, O_NOPROG }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
+        { "no-progress", 0, 0, O_NOPROG }, { "query", 1, 0, O_QUERY }, { "ids", 1, 0, O_IDS },
+        { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 }
     };
     int ch;
     double list[MAX_LIST];
@@ -159,6 +161,8 @@ static void parse(int argc, char **argv, options *o)
         case O_SEED: o->seed = strtoull(optarg, NULL, 10); break;
         case O_POPCONNS: o->populate_conns = atoi(optarg); break;
         case O_NOPROG: o->progress = 0; break;
+        case O_QUERY: o->query = optarg; break;
+        case O_IDS: o->ids = atoi(optarg); break;
         case O_HELP: case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -427,7 +431,7 @@ int main(int argc, char **argv)
     if (o.kind != WL_NONE) {
         wl_opts w = { .kind = o.kind, .redis = o.redis, .keys = o.keys, .zipf = o.zipf, .zipf_s = o.zipf_s,
                       .row_bytes = o.row_bytes, .value_size = o.value_size, .nocache = o.nocache, .call = o.call,
-                      .seed = o.seed, .connections = o.connections };
+                      .seed = o.seed, .connections = o.connections, .query = o.query, .ids = o.ids };
         int runs = o.kind == WL_BATCH ? o.nsizes : o.kind == WL_MIXED ? o.nratios : 1;
         for (int i = 0; i < runs; i++) {
             double param = NAN;

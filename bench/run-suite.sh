@@ -34,18 +34,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {   # port, pid: until the server accepts, or it died
-    for _ in $(seq 1 300); do
-        kill -0 "$2" 2>/dev/null || return 1
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. bench/lib.sh
 
 PORT=$(free_port)
 SERVER_ARGS=(--port "$PORT" --db_path "$WORK/data.db" --workers 2 --http_port 0)

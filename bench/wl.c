@@ -161,9 +161,18 @@ static int next(void *ud, void *cs, struct evbuffer *out)
         evbuffer_add_printf(out, "INSERT INTO bench_w(k, v) VALUES (%llu, '%s')\n",
                             (unsigned long long)(1 + zipf_rng_below(&c->rng, 1000000)), o->value);
         return 1;
-    case WL_NAMED:
-        evbuffer_add_printf(out, "CALL getUserById %llu\n", (unsigned long long)zipf_next(&c->z));
+    case WL_NAMED: {
+        unsigned long long k = (unsigned long long)zipf_next(&c->z);
+        evbuffer_add_printf(out, "CALL %s ", o->query ? o->query : "getUserById");
+        if (o->ids <= 0) {
+            evbuffer_add_printf(out, "%llu\n", k);
+            return 1;
+        }
+        for (int i = 0; i < o->ids; i++)
+            evbuffer_add_printf(out, "%c%llu", i ? ',' : '[', k + (unsigned long long)i);
+        evbuffer_add_printf(out, "]\n");
         return 1;
+    }
     case WL_BATCH:
         evbuffer_add_printf(out, "BATCH %d\n", o->batch_size);
         for (int i = 0; i < o->batch_size; i++)

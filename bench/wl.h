@@ -23,6 +23,8 @@ typedef struct wl_opts {
     int      batch_size;   /* batch: lines per BATCH */
     int      nocache;      /* put the nocache hint on every read */
     int      call;         /* point lookups as `CALL getUserById k` (one prepared statement) */
+    const char *query;     /* named: the named query CALLed (getUserById) */
+    int      ids;          /* named: > 0 passes a JSON array of this many ids from k on instead of k */
     uint64_t seed;
     int      connections;  /* total, for splitting the cold key sequence between connections */
     /* filled in by wl_setup */

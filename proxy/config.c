@@ -57,6 +57,9 @@ static const struct word temp_store_words[] = {
 static const struct word cache_mode_words[] = {
     { "off", CONFIG_CACHE_OFF }, { "all", CONFIG_CACHE_ALL }, { "expensive", CONFIG_CACHE_EXPENSIVE }, { NULL, 0 },
 };
+static const struct word read_replica_words[] = {
+    { "off", CONFIG_REPLICA_OFF }, { "memory", CONFIG_REPLICA_MEMORY }, { NULL, 0 },
+};
 static const struct word auth_words[] = {
     { "trust", CONFIG_AUTH_TRUST }, { "password", CONFIG_AUTH_PASSWORD },
     { "scram-sha-256", CONFIG_AUTH_SCRAM }, { NULL, 0 },
@@ -106,6 +109,8 @@ static const struct setting settings[] = {
     S_INT   (pg_port,            "0", 0, 65535, RESTART, "a second TCP port that speaks only the PostgreSQL protocol; 0 = none"),
     S_INT   (port,               "5433", 1, 65535, RESTART, "TCP port to listen on"),
     S_STRING(query_files,        "", 0, RESTART, "extra named-query files, comma separated"),
+    S_ENUM  (read_replica,       "off", read_replica_words, RESTART, "where uncached reads run: off (the database file) or memory (an in-memory replica)"),
+    S_SIZE  (replica_max_bytes,  "1g", MiB, INT64_MAX, RESTART, "an in-memory replica larger than this is refused and reads stay on the file"),
     S_INT   (request_timeout_ms, "30000", 0, INT_MAX, LIVE, "milliseconds a client may take to finish a started request (line, message, BATCH, login); 0 = no limit"),
     S_INT   (requests_per_event, "64", 1, 100000, LIVE, "requests served for one client before others get a turn"),
     S_INT   (slow_query_ms,      "100", -1, INT_MAX, LIVE, "statements at least this slow are logged at WARN; 0 = all, -1 = none"),

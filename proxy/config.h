@@ -14,6 +14,7 @@ enum config_synchronous { CONFIG_SYNC_NORMAL = 1, CONFIG_SYNC_FULL = 2 };
 enum config_temp_store  { CONFIG_TEMP_DEFAULT = 0, CONFIG_TEMP_FILE = 1, CONFIG_TEMP_MEMORY = 2 };
 enum config_log_level   { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_cache_mode  { CONFIG_CACHE_OFF = 0, CONFIG_CACHE_ALL = 1, CONFIG_CACHE_EXPENSIVE = 2 };
+enum config_read_replica { CONFIG_REPLICA_OFF = 0, CONFIG_REPLICA_MEMORY = 1 };
 enum config_auth        { CONFIG_AUTH_TRUST = 0, CONFIG_AUTH_PASSWORD = 1, CONFIG_AUTH_SCRAM = 2 };
 
 /* The values, after defaults, file and command line have been applied. Strings are owned (config_free).
@@ -58,6 +59,9 @@ typedef struct config {
     int     busy_timeout_ms;
     int     stmt_cache_size;    /* prepared statements kept per database connection */
     char   *query_files;        /* extra named-query files, comma separated */
+    /* the in-memory read replica */
+    int     read_replica;       /* enum config_read_replica */
+    int64_t replica_max_bytes;  /* a replica larger than this is refused (reads stay on the file) */
     /* the writer */
     int     group_commit_max;   /* requests in one commit group */
     int     group_commit_wait_us; /* extra wait for a group to fill; 0 = none */

@@ -46,6 +46,7 @@ struct db_conn {
     int64_t  mem_base;      /* this thread's SQLite heap when the limits were set */
     int64_t  mem_max;       /* max_statement_memory: bytes past mem_base; 0 = none */
     int      out_of_memory; /* the last interrupt was for memory */
+    db_conn *peer;          /* a reader's connection to the in-memory replica (not owned) */
 };
 
 /* SQLite's heap held by this thread: what it allocated minus what it freed. A block freed by
@@ -320,6 +321,11 @@ static int set_wal(sqlite3 *db, char *err, size_t errlen)
 
 db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
 {
+    return db_open_at(cfg, cfg->db_path, role, err, errlen);
+}
+
+db_conn *db_open_at(const config *cfg, const char *path, enum db_role role, char *err, size_t errlen)
+{
     db_conn *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
@@ -328,10 +334,11 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
     c->role = role;
     c->run_role = ROLE_ADMIN;
     c->stmt_cap = cfg->stmt_cache_size;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (role == DB_WRITER ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(cfg->db_path, &c->db, flags, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (role == DB_WRITER ? SQLITE_OPEN_CREATE : 0) |
+                (role == DB_REPLICA ? SQLITE_OPEN_URI : 0);
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", cfg->db_path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        snprintf(err, errlen, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
         goto fail;
     }
     sqlite3_extended_result_codes(c->db, 1);
@@ -354,7 +361,9 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
     snprintf(sql, sizeof sql, "PRAGMA temp_store=%s", temp_names[cfg->temp_store]);
     if (pragma(c->db, sql, err, errlen) < 0)
         goto fail;
-    snprintf(sql, sizeof sql, "PRAGMA mmap_size=%lld", (long long)cfg->mmap_size);
+    /* The replica's pages are RAM already: mapped whole, they are read in place, not copied into a cache. */
+    snprintf(sql, sizeof sql, "PRAGMA mmap_size=%lld",
+             (long long)(role == DB_REPLICA ? cfg->replica_max_bytes : cfg->mmap_size));
     if (pragma(c->db, sql, err, errlen) < 0)
         goto fail;
     snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d", cfg->wal_autocheckpoint);
@@ -412,6 +421,8 @@ void db_close(db_conn *db)
 }
 
 sqlite3 *db_handle(db_conn *db) { return db->db; }
+void db_set_peer(db_conn *db, db_conn *peer) { db->peer = peer; }
+db_conn *db_peer(db_conn *db) { return db->peer; }
 
 /* Skip whitespace and comments from p; returns where the next token starts. */
 static const char *skip_blank(const char *p, const char *end)

@@ -11,7 +11,7 @@
 typedef struct db_conn db_conn;
 typedef struct db_stmt db_stmt;
 
-enum db_role { DB_READER, DB_WRITER };
+enum db_role { DB_READER, DB_WRITER, DB_REPLICA };
 
 /* What the authorizer saw while a statement was prepared. */
 enum db_stmt_flag {
@@ -29,8 +29,13 @@ enum db_stmt_flag {
 /* Open the database file with the configured pragmas. A writer also applies the schema (WAL mode,
  * then schema_apply); readers are query_only. Returns NULL with a message in err. */
 db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen);
+/* The same at another path: DB_REPLICA opens a URI (the in-memory replica) as a reader, its pages mapped. */
+db_conn *db_open_at(const config *cfg, const char *path, enum db_role role, char *err, size_t errlen);
 void     db_close(db_conn *db);
 sqlite3 *db_handle(db_conn *db);
+/* A file reader's companion connection to the in-memory replica, or NULL (the caller owns both). */
+void     db_set_peer(db_conn *db, db_conn *peer);
+db_conn *db_peer(db_conn *db);
 
 /* Prepare the first statement of sql[0..len) through the LRU cache (keyed on those exact bytes).
  * *used is set to the bytes it spans, so a caller walks a multi-statement body. *out is NULL for a

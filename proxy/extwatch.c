@@ -21,10 +21,13 @@
  * written only under it and read without it (an atomic), so the common case takes no lock. */
 struct extwatch {
     volatile uint32_t *shm;
+    int                fd;   /* kept open: see extwatch_open */
     cache             *c;
     pthread_mutex_t    lock;
     _Atomic uint32_t   known;
     _Atomic long       foreign;
+    void             (*on_foreign)(void *ud); /* told under the lock, after the cache */
+    void              *on_foreign_ud;
 };
 
 static uint32_t current(extwatch *w) { return __atomic_load_n(&w->shm[ICHANGE_WORD], __ATOMIC_ACQUIRE); }
@@ -39,17 +42,23 @@ extwatch *extwatch_open(const char *db_path, cache *c, char *err, size_t errlen)
         return NULL;
     }
     void *p = mmap(NULL, SHM_MAP_BYTES, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
         snprintf(err, errlen, "mmap %s: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     extwatch *w = calloc(1, sizeof *w);
     if (!w) {
         munmap(p, SHM_MAP_BYTES);
+        close(fd);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+     * included: its lock on the -shm that tells other processes "the WAL index is in use". Without
+     * it the next process to open the database rebuilds the index (iChange back to 0, a false
+     * foreign commit) under our feet. So the descriptor stays open until every connection closed. */
+    w->fd = fd;
     w->shm = p;
     w->c = c;
     pthread_mutex_init(&w->lock, NULL);
@@ -62,6 +71,7 @@ void extwatch_close(extwatch *w)
     if (!w)
         return;
     munmap((void *)w->shm, SHM_MAP_BYTES);
+    close(w->fd);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -72,6 +82,8 @@ static void do_reconcile(extwatch *w)
     uint32_t cur = current(w);
     if (cur != atomic_load(&w->known)) {
         cache_bump_all(w->c);
+        if (w->on_foreign)
+            w->on_foreign(w->on_foreign_ud);
         atomic_fetch_add(&w->foreign, 1);
         atomic_store(&w->known, cur);
     }
@@ -101,6 +113,30 @@ void extwatch_writer_end(extwatch *w)
     /* We held SQLite's write lock since begin, so the only commit since then is ours. */
     atomic_store(&w->known, current(w));
     pthread_mutex_unlock(&w->lock);
+}
+
+void extwatch_on_foreign(extwatch *w, void (*fn)(void *ud), void *ud)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->on_foreign = fn;
+    w->on_foreign_ud = ud;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void extwatch_hold(extwatch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    do_reconcile(w);
+}
+
+void extwatch_release(extwatch *w)
+{
+    if (w)
+        pthread_mutex_unlock(&w->lock);
 }
 
 long extwatch_foreign_commits(extwatch *w) { return w ? atomic_load(&w->foreign) : 0; }

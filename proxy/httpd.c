@@ -96,6 +96,10 @@ static void serve_metrics(httpd *h, buf *out)
         in.have_cache = 1;
         cache_get_stats(rcache_cache(h->rc), &in.cache);
         in.foreign_commits = rcache_foreign_commits(h->rc);
+        if (rcache_replica(h->rc)) {
+            in.have_replica = 1;
+            replica_get_stats(rcache_replica(h->rc), &in.replica);
+        }
     }
     in.wal_bytes = wal_bytes(h->cfg->db_path);
     metrics_render(&in, out);
@@ -240,8 +244,10 @@ static void serve_stats(httpd *h, buf *out)
     buf lines;
     buf_init(&lines);
     stats_put_lines(&lines);
-    if (h->rc)
+    if (h->rc) {
         rcache_put_stats(h->rc, &lines);
+        replica_put_stats(rcache_replica(h->rc), &lines);
+    }
     metrics_lines_to_json(lines.data ? lines.data : "", lines.len, out);
     buf_putc(out, '\n');
     out->oom |= lines.oom;

@@ -18,6 +18,7 @@
 #include "lineproto.h"
 #include "log.h"
 #include "query.h"
+#include "replica.h"
 #include "stats.h"
 
 /* Arguments of the KV commands; and the slots a CALL keeps between lines (more are allocated for
@@ -89,6 +90,7 @@ static const char *const help_lines[] = {
     "CACHE STATS | FLUSH [table] | KEYS [n] | QUERY <select>\tlook into and manage the result cache",
     "SET <key> <value> [EX <seconds>]\tstore a value in the key-value tier",
     "GET <key> | DEL <key>... | TTL <key> | EXPIRE <key> <seconds>\tread, delete and age key-value entries",
+    "REPLICA STATUS | CHECK\tthe in-memory read replica: state, size, lag; or every table compared with the file",
     "AUTH <user> <password>\tlog in as a user of users_file (needed first unless auth = trust)",
     "STATS\tserver counters",
     "PING\tanswers +PONG",
@@ -351,7 +353,7 @@ static void resolve_line(line_sess *s, conn *c, const char *line, size_t len, re
         set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
     } else if (word_is(p, wl, "CACHE") || word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") ||
                word_is(p, wl, "TTL") || word_is(p, wl, "EXPIRE") || word_is(p, wl, "BACKUP") ||
-               word_is(p, wl, "AUTH")) {
+               word_is(p, wl, "AUTH") || word_is(p, wl, "REPLICA")) {
         set_error(r, "0A000", "%.*s is not allowed inside BATCH", p, wl);
     } else {
         stats_cmd(STATS_CMD_SQL);
@@ -1112,6 +1114,37 @@ static void serve_sql(line_sess *s, conn *c, const char *line, size_t len)
     }
 }
 
+/* REPLICA STATUS: the replica's state as STATS lines; REPLICA CHECK: every table compared. */
+static void cmd_replica(conn *c, const char *p, const char *end)
+{
+    stats_cmd(STATS_CMD_REPLICA);
+    struct replica *rep = conn_shared(c)->rep;
+    buf *out = conn_out(c);
+    skip_space(&p, end);
+    size_t wl = word_len(p, end);
+    const char *rest = p + wl;
+    skip_space(&rest, end);
+    if (rest < end && !(rest + 1 == end && *rest == '\r')) {
+        reply_error(c, "42601", "REPLICA takes one word: STATUS or CHECK");
+    } else if (word_is(p, wl, "STATUS")) {
+        replica_put_status(rep, out);
+        buf_puts(out, "+OK\n");
+    } else if (word_is(p, wl, "CHECK")) {
+        char err[400];
+        int64_t differing;
+        size_t start = out->len;
+        int n = replica_check(rep, conn_reader(c), out, &differing, err, sizeof err);
+        if (n < 0) {
+            out->len = start;
+            reply_error(c, "55000", err);
+        } else {
+            buf_printf(out, "+OK %d rows differing=%lld\n", n, (long long)differing);
+        }
+    } else {
+        reply_error(c, "42601", "REPLICA STATUS or REPLICA CHECK");
+    }
+}
+
 static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
 {
     const char *p = line, *end = line + len;
@@ -1156,6 +1189,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         stats_cmd(STATS_CMD_STATS);
         stats_put_lines(conn_out(c));
         rcache_put_stats(conn_shared(c)->rc, conn_out(c));
+        replica_put_stats(conn_shared(c)->rep, conn_out(c));
         buf_puts(conn_out(c), "+OK\n");
     } else if (word_is(p, wl, "BATCH")) {
         cmd_batch(s, c, p + wl, end);
@@ -1174,6 +1208,8 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
             cmd_backup(s, c, p + wl, end);
     } else if (word_is(p, wl, "CACHE")) {
         cmd_cache(s, c, p + wl, end);
+    } else if (word_is(p, wl, "REPLICA")) {
+        cmd_replica(c, p + wl, end);
     } else if (word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") || word_is(p, wl, "TTL") ||
                word_is(p, wl, "EXPIRE")) {
         cmd_kv(s, c, p, wl, p + wl, end);

@@ -130,6 +130,27 @@ static void render_cache(const metrics_input *in, buf *out)
            (double)in->foreign_commits);
 }
 
+static void render_replica(const replica_stats *r, buf *out)
+{
+    single(out, "litecached_replica_up", "gauge",
+           "1 while uncached reads run on the in-memory replica; 0 when it was refused or dropped.", r->on);
+    single(out, "litecached_replica_bytes", "gauge", "Size of the in-memory replica.", (double)r->bytes);
+    single(out, "litecached_replica_lag_changesets", "gauge",
+           "Committed changesets not yet applied to the replica (writes are acknowledged after).",
+           (double)r->lag_changesets);
+    single(out, "litecached_replica_lag_bytes", "gauge", "Bytes of those changesets.", (double)r->lag_bytes);
+    single(out, "litecached_replica_stale", "gauge",
+           "1 while a commit by another process waits to be copied in (before the next read).", r->stale);
+    single(out, "litecached_replica_changesets_applied_total", "counter", "Changesets applied to the replica.",
+           (double)r->applied);
+    single(out, "litecached_replica_changeset_bytes_total", "counter", "Bytes of the changesets applied.",
+           (double)r->applied_bytes);
+    single(out, "litecached_replica_apply_seconds_total", "counter",
+           "Writer time spent making changesets and applying them to the replica.", (double)r->apply_ns / 1e9);
+    single(out, "litecached_replica_rebuilds_total", "counter",
+           "Full copies of the database into the replica (start, schema change, foreign commit).", (double)r->rebuilds);
+}
+
 void metrics_render(const metrics_input *in, buf *out)
 {
     const int64_t *k = in->counters;
@@ -173,6 +194,8 @@ void metrics_render(const metrics_input *in, buf *out)
 
     if (in->have_cache)
         render_cache(in, out);
+    if (in->have_replica)
+        render_replica(&in->replica, out);
 
     metrics_family(out, "litecached_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     metrics_sample(out, "litecached_config_reloads_total", (const char *const[]){"result", "ok", NULL},

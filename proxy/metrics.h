@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "cache.h"
+#include "replica.h"
 #include "stats.h"
 
 /* Everything one scrape shows, gathered by the caller (httpd.c) so that rendering is pure. */
@@ -24,6 +25,8 @@ typedef struct metrics_input {
     cache_stats        cache;
     int64_t            foreign_commits;
     int64_t            wal_bytes;        /* -1: unknown (no WAL file) */
+    int                have_replica;     /* read_replica = memory: the replica families */
+    replica_stats      replica;
 } metrics_input;
 
 /* Append the whole exposition: every family once, each with # HELP and # TYPE. */

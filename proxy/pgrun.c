@@ -343,7 +343,8 @@ static int run_read(pgsess *s, const pg_unit *u, buf *out)
     db_conn *db = conn_reader(s->c);
     stats_add(STATS_QUERIES, 1);
     stats_add(STATS_READS, 1);
-    pgcancel_begin(s->cancel, db_handle(db));
+    /* With a read replica an uncached read runs on the reader's replica connection. */
+    pgcancel_begin(s->cancel, db_handle(db_peer(db) ? db_peer(db) : db));
     int r = rcache_read(sh->rc, db, &u->it, &s->sink.k, RCACHE_PG_TEXT, &lim, out, NULL, &s->ckey);
     pgcancel_end(s->cancel);
     return r < 0;

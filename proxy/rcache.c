@@ -11,12 +11,14 @@
 #include "extwatch.h"
 #include "log.h"
 #include "pgsink.h"
+#include "replica.h"
 #include "sqlnorm.h"
 
 struct rcache {
     const config *cfg;
     cache        *c;
     extwatch     *watch;
+    replica      *rep;        /* uncached reads run there when set (read_replica = memory) */
     /* writer thread only: what the current transaction may change */
     int           wids[256];
     int           nwids;
@@ -62,6 +64,9 @@ void rcache_free(rcache *rc)
 }
 
 cache *rcache_cache(rcache *rc) { return rc->c; }
+extwatch *rcache_watch(rcache *rc) { return rc->watch; }
+void rcache_set_replica(rcache *rc, replica *rep) { rc->rep = rep; }
+replica *rcache_replica(rcache *rc) { return rc->rep; }
 
 static double now_ms(void)
 {
@@ -255,26 +260,21 @@ static int paired_slot(int slot, const query_item *it)
     return slot == RCACHE_LINE_TSV ? RCACHE_PG_TEXT : slot == RCACHE_PG_TEXT ? RCACHE_LINE_TSV : -1;
 }
 
-int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
-                const query_limits *lim, buf *out, char *state, buf *scratch)
+/* A read that did not come from the cache: on the replica when there is one, else on the file. */
+static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, const query_sink *sink, const query_limits *lim,
+                        buf *out, char *state, const char *extra)
 {
-    if (it->literal || it->err_state)
-        return query_run(db, it, sink, lim, out, state); /* nothing to run, nothing to cache */
-    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache)
-        return run(db, it, sink, lim, out, state, " cache=off", NULL);
-    double t0 = now_ms();
-    extwatch_check(rc->watch);
-    sqlnorm_hints h;
-    make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
-    if (h.nocache)
-        return run(db, it, sink, lim, out, state, " cache=off", NULL);
-    cache_hit hit;
-    int got = cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_LEAD_MISS);
-    if (got == CACHE_HIT) {
-        put_hit_status(sink, out, &hit, t0);
-        return 0;
-    }
-    /* We lead: every path below ends with cache_put or cache_abandon for this key. */
+    db_conn *db = replica_read_begin(rc->rep, file_db);
+    int r = run(db, it, sink, lim, out, state, extra, NULL);
+    replica_read_end(rc->rep, file_db, db);
+    return r;
+}
+
+/* We lead the miss on scratch's key: every path ends with cache_put or cache_abandon for it. */
+static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
+                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp)
+{
+    sqlnorm_hints h = *hp;
     query_analysis a;
     int ids[DB_STMT_MAX_TABLES];
     int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
@@ -330,6 +330,32 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         cache_put(rc->c, &f);
     }
     buf_free(&side);
+    return r;
+}
+
+int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_sink *sink, int slot,
+                const query_limits *lim, buf *out, char *state, buf *scratch)
+{
+    if (it->literal || it->err_state)
+        return query_run(file_db, it, sink, lim, out, state); /* nothing to run, nothing to cache */
+    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache)
+        return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
+    double t0 = now_ms();
+    extwatch_check(rc->watch);
+    sqlnorm_hints h;
+    make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
+    if (h.nocache)
+        return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
+    cache_hit hit;
+    int got = cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_LEAD_MISS);
+    if (got == CACHE_HIT) {
+        put_hit_status(sink, out, &hit, t0);
+        return 0;
+    }
+    /* A miss runs on the replica (if any) from its analysis to its end, under the replica's lock. */
+    db_conn *db = replica_read_begin(rc->rep, file_db);
+    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h);
+    replica_read_end(rc->rep, file_db, db);
     return r;
 }
 

@@ -14,6 +14,13 @@ typedef struct rcache rcache;
 rcache *rcache_new(const config *cfg, char *err, size_t errlen);
 void    rcache_free(rcache *rc);
 cache  *rcache_cache(rcache *rc);
+/* The watch on other processes' commits (NULL when it could not be set up). */
+struct extwatch *rcache_watch(rcache *rc);
+/* Uncached reads run on the replica's connection paired with the worker's reader from now on
+ * (read_replica = memory); the cache itself is unchanged. Call before the server runs. */
+struct replica;
+void            rcache_set_replica(rcache *rc, struct replica *rep);
+struct replica *rcache_replica(rcache *rc);
 
 /* Cache slots: one encoding of a result per slot. */
 enum rcache_slot { RCACHE_LINE_TSV = 0, RCACHE_LINE_JSON = 1, RCACHE_PG_TEXT = 2 };

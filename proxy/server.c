@@ -22,6 +22,7 @@
 #include "pgwire.h"
 #include "users.h"
 #include "rcache.h"
+#include "replica.h"
 #include "sdnotify.h"
 #include "stats.h"
 #include "worker.h"
@@ -263,15 +264,30 @@ int server_run(config *cfg)
         users_free(users);
         return 1;
     }
+    /* Before the writer starts: the copy is taken from its connection, which then carries the session. */
+    replica *rep = replica_open(cfg, wdb, rcache_watch(rc), err, sizeof err);
+    if (!rep && cfg->read_replica != CONFIG_REPLICA_OFF) {
+        log_error("%s", err);
+        db_close(wdb);
+        catalog_free(cat);
+        rcache_free(rc);
+        users_free(users);
+        return 1;
+    }
+    rcache_set_replica(rc, rep);
     writer_opts wo = {
         .group_max = cfg->group_commit_max,
         .group_wait_us = cfg->group_commit_wait_us,
         .idle_tx_s = cfg->idle_in_transaction_timeout,
         .checkpoint_pages = cfg->wal_checkpoint_pages,
-        .hooks = {rc, rcache_hook_begin, rcache_hook_note, rcache_hook_end},
+        /* The replica's end runs first, inside the cache's: changes are in the replica before the
+         * cache's versions move, and both before the acknowledgement. */
+        .hooks = {{rc, rcache_hook_begin, rcache_hook_note, rcache_hook_end, NULL},
+                  {rep, NULL, NULL, rep ? replica_hook_end : NULL, rep ? replica_hook_detach : NULL}},
     };
     if (!(wr = writer_start(wdb, &wo, err, sizeof err))) {
         log_error("%s", err);
+        replica_free(rep);
         db_close(wdb);
         catalog_free(cat);
         rcache_free(rc);
@@ -283,7 +299,7 @@ int server_run(config *cfg)
         log_error("%s", err);
         goto out;
     }
-    s.shared = (worker_shared){cfg, wr, cat, rc, users, au};
+    s.shared = (worker_shared){cfg, wr, cat, rc, users, au, rep};
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
     if (!s.workers || !(s.base = event_base_new()))
@@ -339,6 +355,7 @@ out:
             worker_join(s.workers[i]);
     auth_stop(au);
     writer_stop(wr);
+    replica_free(rep);
     rcache_free(rc);
     catalog_free(cat);
     /* The current users (a reload may have replaced the start-up copy), then the replaced ones. */

@@ -19,7 +19,7 @@ static const char *const counter_names[STATS__COUNT] = {
 static const char *const cmd_names[STATS_CMD__COUNT] = {
     "cmd_sql", "cmd_call", "cmd_prepare", "cmd_deallocate", "cmd_batch",
     "cmd_format", "cmd_ping", "cmd_help", "cmd_quit", "cmd_stats",
-    "cmd_cache", "cmd_kv", "cmd_backup", "cmd_auth",
+    "cmd_cache", "cmd_kv", "cmd_backup", "cmd_auth", "cmd_replica",
 };
 static const char *const proto_names[STATS_PROTO__COUNT] = {"line", "pg"};
 

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "replica.h"
 #include "stats.h"
 
 typedef struct fd_node {
@@ -184,6 +185,8 @@ worker *worker_start(int index, const worker_shared *sh, char *err, size_t errle
     pthread_mutex_init(&w->lock, NULL);
     if (!(w->reader = db_open(sh->cfg, DB_READER, err, errlen)))
         goto fail;
+    if (replica_attach(sh->rep, w->reader, err, errlen) < 0)
+        goto fail;
     if (!(w->base = event_base_new())) {
         snprintf(err, errlen, "event_base_new failed");
         goto fail;
@@ -220,6 +223,7 @@ fail:
         close(w->efd);
     if (w->base)
         event_base_free(w->base);
+    replica_detach(w->reader);
     db_close(w->reader);
     free(w);
     return NULL;
@@ -280,6 +284,7 @@ void worker_join(worker *w)
     event_free(w->ev_inbox);
     close(w->efd);
     event_base_free(w->base);
+    replica_detach(w->reader);
     db_close(w->reader);
     pthread_mutex_destroy(&w->lock);
     free(w->conns);

@@ -21,6 +21,7 @@ typedef struct worker_shared {
     rcache        *rc;
     const users_list *_Atomic users; /* users_file; SIGHUP swaps in a fresh copy */
     auth          *auth;   /* checks passwords off the event loop */
+    struct replica *rep;   /* the in-memory read replica, or NULL (read_replica = off) */
 } worker_shared;
 
 /* Open the worker's read connection and start its thread. Returns NULL with err set. */

@@ -33,22 +33,23 @@ struct writer {
 
 static void hook_begin(writer *w)
 {
-    if (w->opts.hooks.begin)
-        w->opts.hooks.begin(w->opts.hooks.ud);
+    for (int h = 0; h < WRITER_MAX_HOOKS; h++)
+        if (w->opts.hooks[h].begin)
+            w->opts.hooks[h].begin(w->opts.hooks[h].ud);
 }
 
 static void hook_note(writer *w, const writer_job *job)
 {
-    if (!w->opts.hooks.note)
-        return;
-    for (int i = 0; i < job->nitems; i++)
-        w->opts.hooks.note(w->opts.hooks.ud, w->db, &job->items[i]);
+    for (int h = 0; h < WRITER_MAX_HOOKS; h++)
+        for (int i = 0; w->opts.hooks[h].note && i < job->nitems; i++)
+            w->opts.hooks[h].note(w->opts.hooks[h].ud, w->db, &job->items[i]);
 }
 
 static void hook_end(writer *w, int committed)
 {
-    if (w->opts.hooks.end)
-        w->opts.hooks.end(w->opts.hooks.ud, committed);
+    for (int h = WRITER_MAX_HOOKS - 1; h >= 0; h--)
+        if (w->opts.hooks[h].end)
+            w->opts.hooks[h].end(w->opts.hooks[h].ud, committed);
 }
 
 typedef struct run_ctx {
@@ -480,6 +481,9 @@ void writer_stop(writer *w)
     pthread_join(w->thread, NULL);
     /* A clean shutdown leaves no WAL behind to replay. */
     sqlite3_wal_checkpoint_v2(db_handle(w->db), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    for (int h = 0; h < WRITER_MAX_HOOKS; h++)
+        if (w->opts.hooks[h].detach)
+            w->opts.hooks[h].detach(w->opts.hooks[h].ud);
     db_close(w->db);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);

@@ -49,20 +49,26 @@ struct writer_job {
 };
 
 /* Told about every transaction the writer runs, so a cache can invalidate what it changed:
- * begin after BEGIN, note for each item run inside, end after COMMIT (1) or ROLLBACK (0). */
+ * begin after BEGIN, note for each item run inside, end after COMMIT (1) or ROLLBACK (0), all
+ * before anything is acknowledged. detach once the thread has stopped, before the connection
+ * closes. Any member may be NULL. */
 typedef struct writer_hooks {
     void *ud;
     void (*begin)(void *ud);
     void (*note)(void *ud, db_conn *db, const query_item *it);
     void (*end)(void *ud, int committed);
+    void (*detach)(void *ud);
 } writer_hooks;
+
+/* Several sets nest: begin and note run in order, end in reverse (the first set's end is last). */
+#define WRITER_MAX_HOOKS 2
 
 typedef struct writer_opts {
     int          group_max;       /* jobs in one commit */
     int          group_wait_us;   /* extra wait for a group to fill */
     int          idle_tx_s;       /* an open transaction idle this long is rolled back */
     int          checkpoint_pages; /* WAL pages past which a RESTART checkpoint runs after a commit */
-    writer_hooks hooks;           /* optional */
+    writer_hooks hooks[WRITER_MAX_HOOKS]; /* optional; unused sets stay zero */
 } writer_opts;
 
 /* Start the writer thread on db (which it then owns). */
