@@ -1115,7 +1115,7 @@ static void serve_sql(line_sess *s, conn *c, const char *line, size_t len)
 }
 
 /* REPLICA STATUS: the replica's state as STATS lines; REPLICA CHECK: every table compared. */
-static void cmd_replica(conn *c, const char *p, const char *end)
+static void cmd_replica(line_sess *s, conn *c, const char *p, const char *end)
 {
     stats_cmd(STATS_CMD_REPLICA);
     struct replica *rep = conn_shared(c)->rep;
@@ -1129,6 +1129,8 @@ static void cmd_replica(conn *c, const char *p, const char *end)
     } else if (word_is(p, wl, "STATUS")) {
         replica_put_status(rep, out);
         buf_puts(out, "+OK\n");
+    } else if (word_is(p, wl, "CHECK") && !require(s, c, ROLE_ADMIN, "REPLICA CHECK")) {
+        /* it holds the writer off while it compares every table */
     } else if (word_is(p, wl, "CHECK")) {
         char err[400];
         int64_t differing;
@@ -1209,7 +1211,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if (word_is(p, wl, "CACHE")) {
         cmd_cache(s, c, p + wl, end);
     } else if (word_is(p, wl, "REPLICA")) {
-        cmd_replica(c, p + wl, end);
+        cmd_replica(s, c, p + wl, end);
     } else if (word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") || word_is(p, wl, "TTL") ||
                word_is(p, wl, "EXPIRE")) {
         cmd_kv(s, c, p, wl, p + wl, end);

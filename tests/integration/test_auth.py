@@ -142,6 +142,8 @@ MATRIX = [
     ("CACHE FLUSH", OK, ADM, ADM),
     ("CACHE FLUSH users", OK, ADM, ADM),
     ("BACKUP matrix1", OK, ADM, ADM),
+    ("REPLICA STATUS", OK, OK, OK),
+    ("REPLICA CHECK", "55000", ADM, ADM),  # read_replica is off here: the admin hears so
     ("STATS", OK, OK, OK),
 ]
 
