@@ -1,4 +1,4 @@
-/* cache.h - the result cache: tier 1 a sharded uthash hot map, tier 2 an in-memory SQLite database, table versions, single flight, key-value tier. */
+/* cache.h - the result cache: tier 1 a sharded hash-indexed hot map, tier 2 an in-memory SQLite database, table versions, single flight, key-value tier. */
 #ifndef LC_CACHE_H
 #define LC_CACHE_H
 
@@ -57,6 +57,11 @@ typedef struct cache_fill {
     int               ttl_s;   /* > 0 */
     const char       *sql;     /* the statement as written, for CACHE KEYS */
     size_t            sql_len;
+    /* Optionally a second encoding of the same result, stored in the same entry in one go. */
+    int               also;
+    int               fmt2;
+    const char       *data2;
+    size_t            len2;
 } cache_fill;
 
 typedef struct cache_hit {
@@ -75,8 +80,8 @@ enum cache_get_mode { CACHE_LOOK = 0, CACHE_LEAD_MISS = 1, CACHE_PROBE = 2 };
  * looks again (counted as a single-flight wait); otherwise the caller becomes the leader
  * (CACHE_LEAD) and must end with cache_put or cache_abandon for that (key, fmt). */
 int  cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead);
-/* Store a result (ends the caller's leadership of that key). Results over max_entry_bytes, or
- * whose snapshot is already stale, are not stored. */
+/* Store a result, and its second encoding when f->also (ends the caller's leadership of (key,
+ * fmt)). Results over max_entry_bytes, or whose snapshot is already stale, are not stored. */
 void cache_put(cache *c, const cache_fill *f);
 /* The leader will not store (error, not cacheable): wake the waiters, who then run it themselves. */
 void cache_abandon(cache *c, const char *key, size_t klen, int fmt);

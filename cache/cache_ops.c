@@ -2,7 +2,9 @@
 #include "cache_int.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <utlist.h>
 
 #include "topn.h"
 
@@ -20,14 +22,9 @@ static int64_t remove_where(cache *c, drop_fn drop, const void *arg, double now)
         shard *s = &c->shards[i];
         entry *gc = NULL, *e, *tmp;
         pthread_mutex_lock(&s->lock);
-        HASH_ITER(hh, s->map, e, tmp)
+        DL_FOREACH_SAFE2(s->lru, e, tmp, lru_next) /* results and key-value copies alike */
             if (drop(c, s, e, now, arg)) {
-                hot_do_unlink(s, e);
-                hot_gc_push(&gc, e, 0);
-                n++;
-            }
-        HASH_ITER(hh, s->kvmap, e, tmp)
-            if (drop(c, s, e, now, arg)) {
+                n += !e->kv;
                 hot_do_unlink(s, e);
                 hot_gc_push(&gc, e, 0);
             }
@@ -99,11 +96,39 @@ static int drop_dead(cache *c, shard *s, entry *e, double now, const void *arg)
     return 1;
 }
 
-/* Holds each shard lock for one pass over that shard (about 20 ns an entry). */
+/* Index slots one sweep visits in each of a shard's two indexes. */
+#define SWEEP_SLOTS 4096
+
+/* Drop the dead entries among the next SWEEP_SLOTS slots of x, resuming at *at. */
+static void sweep_index(cache *c, shard *s, hidx *x, size_t *at, double now, entry **gc)
+{
+    size_t n = hidx_slots(x);
+    for (size_t k = 0; k < SWEEP_SLOTS && k < n; k++) {
+        size_t i = (*at)++ % n;
+        entry *e = hidx_at(x, i);
+        if (e && drop_dead(c, s, e, now, NULL)) {
+            hot_do_unlink(s, e);
+            hot_gc_push(gc, e, 0);
+        }
+    }
+}
+
+/* Bounded work per call: a whole pass over a big tier 1 held each shard lock for milliseconds,
+ * once a second, stalling the workers behind it. So each call visits a slice of each shard's
+ * indexes, resuming where the last stopped; a small cache is covered in one call, 64 MiB of
+ * entries in a few. Dead entries are also dropped when looked up, and eviction takes the rest. */
 void cache_sweep(cache *c)
 {
     double now = hot_now();
-    remove_where(c, drop_dead, NULL, now);
+    for (uint64_t i = 0; i <= c->mask; i++) {
+        shard *s = &c->shards[i];
+        entry *gc = NULL;
+        pthread_mutex_lock(&s->lock);
+        sweep_index(c, s, s->map, &s->sweep_at[0], now, &gc);
+        sweep_index(c, s, s->kvmap, &s->sweep_at[1], now, &gc);
+        pthread_mutex_unlock(&s->lock);
+        hot_drain(c, gc, now);
+    }
     tier2_sweep(c->t2, now);
 }
 
@@ -161,8 +186,8 @@ void cache_top(cache *c, int n, cache_top_cb cb, void *ud)
         shard *s = &c->shards[i];
         entry *e, *tmp;
         pthread_mutex_lock(&s->lock);
-        HASH_ITER(hh, s->map, e, tmp)
-            if (topn_wants(t, e->hits))
+        DL_FOREACH_SAFE2(s->lru, e, tmp, lru_next)
+            if (!e->kv && topn_wants(t, e->hits))
                 topn_offer(t, e_sql(e), e->sql_len, e->hits, now - e->created,
                            (int)lround(e->expires - e->created), e->size, 1);
         pthread_mutex_unlock(&s->lock);

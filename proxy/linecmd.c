@@ -983,12 +983,14 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
     }
 }
 
-/* A line that is SQL (or CALL): from the cache when it can, else resolved and run. */
-static void serve_sql(line_sess *s, conn *c, const char *line, size_t len)
+/* A line that is SQL (or CALL): from the cache when it can, else resolved and run. probe: look the
+ * line's own text up first (a CALL's entry is keyed by its body and arguments, never by the line,
+ * so probing one would only cost a normalization and a lookup). */
+static void serve_sql(line_sess *s, conn *c, const char *line, size_t len, int probe)
 {
     if (s->txn == WRITER_TX_FAILED) {
         reply_error(c, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
-    } else if (!s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
+    } else if (probe && !s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
                                          conn_out(c), &s->key)) {
         /* A cached read: answered without preparing anything. */
         stats_cmd(STATS_CMD_SQL);
@@ -1021,7 +1023,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     enum tx_word tw;
     if (word_is(p, wl, "SELECT")) {
         /* The most common line of all skips the list of command words. */
-        serve_sql(s, c, line, len);
+        serve_sql(s, c, line, len, 1);
     } else if (word_is(p, wl, "PING")) {
         stats_cmd(STATS_CMD_PING);
         buf_puts(conn_out(c), "+PONG\n");
@@ -1061,7 +1063,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if ((tw = tx_word(p, end)) != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else {
-        serve_sql(s, c, line, len);
+        serve_sql(s, c, line, len, !word_is(p, wl, "CALL"));
     }
 }
 

@@ -320,14 +320,14 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         .data = out->data + start, .len = info.data_len, .rows = info.rows,
         .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len,
     };
-    cache_put(rc->c, &f);
     if (other >= 0 && t.on) {
-        /* The same snapshot: the entry takes the second slot beside the first. */
-        f.fmt = other;
-        f.data = side.data;
-        f.len = side.len;
-        cache_put(rc->c, &f);
+        /* The same snapshot: the entry takes the second slot beside the first, in the same put. */
+        f.also = 1;
+        f.fmt2 = other;
+        f.data2 = side.data;
+        f.len2 = side.len;
     }
+    cache_put(rc->c, &f);
     buf_free(&side);
     return r;
 }
