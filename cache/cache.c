@@ -323,6 +323,7 @@ int hot_do_link(shard *s, entry *e, uint64_t h)
     if (hidx_add(e->kv ? s->kvmap : s->map, h, e) < 0)
         return -1;
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    e->stamp = ++s->tick;
     s->bytes += e->size;
     if (e->kv)
         s->kvs++;
@@ -343,13 +344,16 @@ void hot_do_copy(payload *p, buf *out, payload **pin)
     *pin = p;
 }
 
-/* Move to the most recently used end. */
+/* Move to the most recently used end, unless e is already among the most recent eighth: fewer
+ * than that many entries went to the recent end after it, so it is far from eviction, and a hit
+ * then touches no neighbour (each one a cache miss). Exact LRU below 16 entries. */
 void hot_do_touch(shard *s, entry *e)
 {
-    if (s->lru->lru_prev == e) /* already the most recent */
+    if (s->tick - e->stamp < (uint64_t)(s->results + s->kvs) / 8 + 1)
         return;
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    e->stamp = ++s->tick;
 }
 
 /* Evict from the LRU end until the shard fits; live results that were hit are demoted by hot_drain. */
@@ -502,9 +506,21 @@ static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t kle
  * holds no lock while it sleeps (the condition variable releases the shard lock). */
 int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead)
 {
+    if (!c || !key)
+        return CACHE_MISS;
+    return cache_get_hashed(c, key, klen, hot_hash(c, key, klen), fmt, out, hit, lead);
+}
+
+uint64_t cache_key_hash(cache *c, const char *key, size_t klen) { return hot_hash(c, key, klen); }
+
+/* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. */
+void cache_prefetch(cache *c, uint64_t h) { hidx_prefetch(hot_shard(c, h)->map, h); }
+
+int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
+                     int lead)
+{
     if (!c || !key || !out || fmt < 0 || fmt >= CACHE_NFMT)
         return CACHE_MISS;
-    uint64_t h = hot_hash(c, key, klen);
     shard *s = hot_shard(c, h);
     double now = hot_now();
     int looked_t2 = 0, res = CACHE_MISS;

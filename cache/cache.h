@@ -80,6 +80,12 @@ enum cache_get_mode { CACHE_LOOK = 0, CACHE_LEAD_MISS = 1, CACHE_PROBE = 2 };
  * looks again (counted as a single-flight wait); otherwise the caller becomes the leader
  * (CACHE_LEAD) and must end with cache_put or cache_abandon for that (key, fmt). */
 int  cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead);
+/* cache_get with the key's hash already computed by cache_key_hash. */
+int      cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
+                          int lead);
+uint64_t cache_key_hash(cache *c, const char *key, size_t klen);
+/* A hint: start loading where the hot map keeps the key of hash h (for lookups about to come). */
+void     cache_prefetch(cache *c, uint64_t h);
 /* Store a result, and its second encoding when f->also (ends the caller's leadership of (key,
  * fmt)). Results over max_entry_bytes, or whose snapshot is already stale, are not stored. */
 void cache_put(cache *c, const cache_fill *f);

@@ -32,6 +32,7 @@ enum { LIVE = 0, EXPIRED, STALE };
  * no snapshot, kv set). Allocated in one piece with its tail: vers[ntab], ids[ntab], key, sql. */
 typedef struct entry {
     uint64_t       h;                   /* the key's hash, for unlinking from the index */
+    uint64_t       stamp;               /* shard tick when last put at the recent end of the LRU */
     struct entry  *lru_prev, *lru_next; /* also the garbage list's link once unlinked */
     payload       *slot[CACHE_NFMT];
     double         created, expires;    /* cache clock; expires is INFINITY for a key without TTL */
@@ -68,6 +69,7 @@ typedef struct shard {
     flight          *flights;
     size_t           sweep_at[2];  /* where the incremental sweep resumes in map, kvmap */
     int64_t          bytes, results, kvs;
+    uint64_t         tick;         /* counts links and moves to the recent end (entry.stamp) */
     int64_t          hits1, evictions, invalidations, expirations, flight_waits;
     _Atomic uint64_t kv_gen;
 } shard;

@@ -97,7 +97,7 @@ static int drop_dead(cache *c, shard *s, entry *e, double now, const void *arg)
 }
 
 /* Index slots one sweep visits in each of a shard's two indexes. */
-#define SWEEP_SLOTS 4096
+#define SWEEP_SLOTS 1024
 
 /* Drop the dead entries among the next SWEEP_SLOTS slots of x, resuming at *at. */
 static void sweep_index(cache *c, shard *s, hidx *x, size_t *at, double now, entry **gc)
@@ -116,7 +116,7 @@ static void sweep_index(cache *c, shard *s, hidx *x, size_t *at, double now, ent
 /* Bounded work per call: a whole pass over a big tier 1 held each shard lock for milliseconds,
  * once a second, stalling the workers behind it. So each call visits a slice of each shard's
  * indexes, resuming where the last stopped; a small cache is covered in one call, 64 MiB of
- * entries in a few. Dead entries are also dropped when looked up, and eviction takes the rest. */
+ * entries in about eight. Dead entries are also dropped when looked up, and eviction takes the rest. */
 void cache_sweep(cache *c)
 {
     double now = hot_now();

@@ -59,8 +59,9 @@ static int grow(hidx *x)
         if (x->slots[i].p)
             place(ns, cap - 1, x->slots[i].h, x->slots[i].p);
     free(x->slots);
-    x->slots = ns;
-    x->mask = cap - 1;
+    /* Atomic stores only for hidx_prefetch, which reads these without the owner's lock. */
+    __atomic_store_n(&x->slots, ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&x->mask, cap - 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -118,6 +119,13 @@ int hidx_del(hidx *x, uint64_t h, const void *p)
 }
 
 size_t hidx_count(const hidx *x) { return x->n; }
+
+void hidx_prefetch(const hidx *x, uint64_t h)
+{
+    const slot *s = __atomic_load_n(&x->slots, __ATOMIC_RELAXED);
+    size_t mask = __atomic_load_n(&x->mask, __ATOMIC_RELAXED);
+    __builtin_prefetch(&s[(size_t)h & mask]); /* never dereferenced: the array may be freed meanwhile */
+}
 
 size_t hidx_slots(const hidx *x) { return x->mask + 1; }
 

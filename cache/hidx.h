@@ -18,6 +18,9 @@ void  *hidx_next(const hidx *x, uint64_t h, size_t *pos);
 /* Remove p, stored under h. 1 removed, 0 not there. */
 int    hidx_del(hidx *x, uint64_t h, const void *p);
 size_t hidx_count(const hidx *x);
+/* A hint to load the slot where h's probe starts. Safe without the owner's lock (it reads the
+ * slot array's address atomically, and prefetching a stale one does no harm). */
+void   hidx_prefetch(const hidx *x, uint64_t h);
 /* For scans: the number of slots, and the pointer in slot i (NULL when empty). A deletion may
  * move a later pointer into an earlier slot, and a growth reorders all: a scan that deletes as it
  * goes may miss some pointers or see some twice, never a freed one. */
