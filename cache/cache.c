@@ -484,7 +484,7 @@ static int promo_hit(void *ud, const tier2_row *r)
 static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t klen, int fmt, double now,
                      buf *out, cache_hit *hit)
 {
-    if (!tier2_maybe_has(c->t2))
+    if (!tier2_may_have(c->t2, key, klen))
         return 0;
     promo pr = { .c = c, .out = out, .hit = hit, .now = now };
     if (tier2_get(c->t2, key, klen, fmt, now, promo_hit, &pr) != TIER2_HIT)
@@ -534,9 +534,9 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
         }
         if (!looked_t2) {
             looked_t2 = 1;
-            /* With tier 2 empty and a lead asked for, the lock is kept: one lookup, then the
-             * flight (a row demoted meanwhile only makes this a miss that could have hit). */
-            if (lead == CACHE_LEAD_MISS && !tier2_maybe_has(c->t2))
+            /* With the key surely not in tier 2 and a lead asked for, the lock is kept: one lookup,
+             * then the flight (a row demoted meanwhile only makes this a miss that could have hit). */
+            if (lead == CACHE_LEAD_MISS && !tier2_may_have(c->t2, key, klen))
                 goto flight;
             pthread_mutex_unlock(&s->lock);
             hot_drain(c, gc, now);
