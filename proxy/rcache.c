@@ -345,6 +345,44 @@ static void tee_error(const query_sink *k, const char *state, const char *msg, i
     t->a->error(t->a, state, msg, offset, out);
 }
 
+/* The second encoding's buffer, one per thread and kept between misses (a miss grew a fresh one
+ * from 256 bytes each time); NULL when out of memory. Freed when the thread exits. */
+#define SIDE_KEEP (64 << 10) /* a bigger one is given back after use */
+
+static pthread_key_t  side_key;
+static pthread_once_t side_once = PTHREAD_ONCE_INIT;
+
+static void side_free(void *p)
+{
+    buf_free(p);
+    free(p);
+}
+
+static void side_init(void) { pthread_key_create(&side_key, side_free); }
+
+static buf *side_get(void)
+{
+    pthread_once(&side_once, side_init);
+    buf *b = pthread_getspecific(side_key);
+    if (!b && (b = malloc(sizeof *b))) {
+        buf_init(b);
+        if (pthread_setspecific(side_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    if (b)
+        buf_reset(b);
+    return b;
+}
+
+/* Done with the thread's side buffer: keep it unless it grew big. */
+static void side_put(buf *b)
+{
+    if (b && b->cap > SIDE_KEEP)
+        buf_free(b);
+}
+
 /* The slot a miss in this slot also fills, or -1. */
 static int paired_slot(int slot, const query_item *it)
 {
@@ -390,16 +428,17 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     size_t start = out->len;
     query_info info;
     int other = paired_slot(slot, it);
-    buf side;
+    buf *side = other >= 0 ? side_get() : NULL;
     pgsink pk;
     tee t;
-    buf_init(&side);
+    if (!side)
+        other = -1;
     if (other >= 0) {
         pgsink_init(&pk);
         pk.rows_only = 1;
         pk.memo = a.memo;
         t = (tee){{tee_columns, tee_row, tee_stmt_done, tee_done, tee_error, &t},
-                  sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), &side,
+                  sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), side,
                   rc->cfg->cache_max_entry_bytes, 1};
     }
     int r = run(db, it, other >= 0 ? &t.k : sink, lim, out, state, " cache=miss", &info);
@@ -411,7 +450,7 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     int ttl = h.ttl >= 0 ? h.ttl : it->ttl > 0 ? it->ttl : rc->cfg->cache_ttl;
     if (!keep || ttl == 0) {
         cache_abandon(rc->c, scratch->data, scratch->len, slot);
-        buf_free(&side);
+        side_put(side);
         return r;
     }
     cache_fill f = {
@@ -423,11 +462,11 @@ int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         /* The same snapshot: the entry takes the second slot beside the first, in the same put. */
         f.also = 1;
         f.fmt2 = other;
-        f.data2 = side.data;
-        f.len2 = side.len;
+        f.data2 = side->data;
+        f.len2 = side->len;
     }
     cache_put(rc->c, &f);
-    buf_free(&side);
+    side_put(side);
     return r;
 }
 
