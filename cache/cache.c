@@ -1,4 +1,4 @@
-/* cache.c - the result cache: tier 1 (a sharded uthash hot map, LRU and byte-capped per shard), lookups with single flight, puts, demotion to and promotion from tier 2. */
+/* cache.c - the result cache: tier 1 (a sharded hash-indexed hot map, LRU and byte-capped per shard), lookups with single flight, puts, demotion to and promotion from tier 2. */
 #include "cache_int.h"
 
 #include <malloc.h>
@@ -28,7 +28,7 @@ double hot_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* 64-bit hash, 8 bytes a step. The low 32 bits go to uthash (bucket choice), the high ones pick the
+/* 64-bit hash, 8 bytes a step. The low bits pick the slot in a shard's index, the high ones pick the
  * shard, so a shard's keys still spread over its buckets. Seeded per cache against chosen keys. */
 static uint64_t hash_bytes(uint64_t seed, const char *p, size_t n)
 {
@@ -53,7 +53,7 @@ static uint64_t hash_bytes(uint64_t seed, const char *p, size_t n)
 /* The key's hash with this cache's seed. */
 uint64_t hot_hash(cache *c, const char *key, size_t klen) { return hash_bytes(c->seed, key, klen); }
 
-/* The shard of a hash: high bits, so that uthash's low bits stay spread within a shard. */
+/* The shard of a hash: high bits, so that the index's low bits stay spread within a shard. */
 shard *hot_shard(cache *c, uint64_t h) { return &c->shards[(h >> 40) & c->mask]; }
 
 /* ---- payloads and entries ------------------------------------------------------------- */
@@ -120,7 +120,7 @@ entry *hot_entry_new(const char *key, size_t klen, const cache_snap *snap, const
     return e;
 }
 
-/* Real bytes: what malloc handed out for the entry (struct, uthash handle, tail) and each payload. */
+/* Real bytes: what malloc handed out for the entry (struct and tail) and each payload. */
 void hot_entry_account(entry *e)
 {
     size_t n = malloc_usable_size(e);
@@ -291,46 +291,39 @@ void cache_quiesce(cache *c)
 
 /* ---- the hot map; all do_*() assume the shard lock ----------------------------------------- */
 
-/* What a uthash table costs besides its items: the table header and the bucket array. */
-static int64_t table_bytes(const entry *map)
-{
-    return map ? (int64_t)(sizeof(UT_hash_table) + map->hh.tbl->num_buckets * sizeof(UT_hash_bucket)) : 0;
-}
+int64_t hot_do_bytes(shard *s) { return s->bytes + (int64_t)(hidx_bytes(s->map) + hidx_bytes(s->kvmap)); }
 
-int64_t hot_do_bytes(shard *s) { return s->bytes + table_bytes(s->map) + table_bytes(s->kvmap); }
-
-/* The entry for key in map, or NULL. */
-entry *hot_do_find(entry *map, const char *key, size_t klen, uint64_t h)
+/* The entry for key in map, or NULL. Only an entry with the same 64-bit hash is touched. */
+entry *hot_do_find(hidx *map, const char *key, size_t klen, uint64_t h)
 {
+    size_t pos = 0;
     entry *e;
-    HASH_FIND_BYHASHVALUE(hh, map, key, klen, (unsigned)h, e);
-    return e;
+    while ((e = hidx_next(map, h, &pos)))
+        if (e->klen == klen && memcmp(e_key(e), key, klen) == 0)
+            return e;
+    return NULL;
 }
 
 /* Out of its map and the LRU; the caller owns it. */
 void hot_do_unlink(shard *s, entry *e)
 {
-    if (e->kv) {
-        HASH_DELETE(hh, s->kvmap, e);
+    hidx_del(e->kv ? s->kvmap : s->map, e->h, e);
+    if (e->kv)
         s->kvs--;
-    } else {
-        HASH_DELETE(hh, s->map, e);
+    else
         s->results--;
-    }
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
     s->bytes -= e->size;
 }
 
-/* Link e as most recently used; -1 (nothing linked) when uthash cannot grow. */
+/* Link e as most recently used; -1 (nothing linked) when the index cannot grow. */
 int hot_do_link(shard *s, entry *e, uint64_t h)
 {
-    if (e->kv)
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->kvmap, e_key(e), e->klen, (unsigned)h, e);
-    else
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->map, e_key(e), e->klen, (unsigned)h, e);
-    if (!e->hh.tbl)
+    e->h = h;
+    if (hidx_add(e->kv ? s->kvmap : s->map, h, e) < 0)
         return -1;
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    e->stamp = ++s->tick;
     s->bytes += e->size;
     if (e->kv)
         s->kvs++;
@@ -351,13 +344,16 @@ void hot_do_copy(payload *p, buf *out, payload **pin)
     *pin = p;
 }
 
-/* Move to the most recently used end. */
+/* Move to the most recently used end, unless e is already among the most recent eighth: fewer
+ * than that many entries went to the recent end after it, so it is far from eviction, and a hit
+ * then touches no neighbour (each one a cache miss). Exact LRU below 16 entries. */
 void hot_do_touch(shard *s, entry *e)
 {
-    if (s->lru->lru_prev == e) /* already the most recent */
+    if (s->tick - e->stamp < (uint64_t)(s->results + s->kvs) / 8 + 1)
         return;
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    e->stamp = ++s->tick;
 }
 
 /* Evict from the LRU end until the shard fits; live results that were hit are demoted by hot_drain. */
@@ -387,16 +383,21 @@ static void do_drop(shard *s, entry *e, int state, entry **gc)
     hot_gc_push(gc, e, 0);
 }
 
-/* Store p as slot fmt of ne's key: into the present entry when it is live with the same snapshot
- * (ne is then discarded), else as ne, replacing whatever was there. Consumes ne and p. */
-static void do_store(cache *c, shard *s, uint64_t h, entry *ne, int fmt, payload *p, double now, entry **gc)
+/* Store ne's slots under its key: into the present entry when it is live with the same snapshot
+ * (ne is then discarded), else as ne, replacing whatever was there. Consumes ne. */
+static void do_store(cache *c, shard *s, uint64_t h, entry *ne, double now, entry **gc)
 {
     entry *old = hot_do_find(s->map, e_key(ne), ne->klen, h);
     if (old) {
         int state = hot_state(c, old, now);
         if (state == LIVE && same_snapshot(old, ne)) {
-            payload *prev = old->slot[fmt];
-            old->slot[fmt] = p;
+            for (int f = 0; f < CACHE_NFMT; f++)
+                if (ne->slot[f]) {
+                    /* The old payload goes with ne, freed (after any reader's copy) by the drain. */
+                    payload *prev = old->slot[f];
+                    old->slot[f] = ne->slot[f];
+                    ne->slot[f] = prev;
+                }
             s->bytes -= old->size;
             hot_entry_account(old);
             s->bytes += old->size;
@@ -404,14 +405,12 @@ static void do_store(cache *c, shard *s, uint64_t h, entry *ne, int fmt, payload
                 old->expires = ne->expires;
             old->hits += ne->hits;
             hot_do_touch(s, old);
-            hot_payload_unref(prev);
             hot_gc_push(gc, ne, 0);
             hot_do_evict(c, s, gc);
             return;
         }
         do_drop(s, old, state, gc);
     }
-    ne->slot[fmt] = p;
     hot_entry_account(ne);
     if (hot_do_link(s, ne, h) < 0) {
         hot_gc_push(gc, ne, 0);
@@ -485,7 +484,7 @@ static int promo_hit(void *ud, const tier2_row *r)
 static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t klen, int fmt, double now,
                      buf *out, cache_hit *hit)
 {
-    if (!tier2_maybe_has(c->t2))
+    if (!tier2_may_have(c->t2, key, klen))
         return 0;
     promo pr = { .c = c, .out = out, .hit = hit, .now = now };
     if (tier2_get(c->t2, key, klen, fmt, now, promo_hit, &pr) != TIER2_HIT)
@@ -495,7 +494,8 @@ static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t kle
         buf_append(out, pr.p->data, pr.p->len);
         entry *gc = NULL;
         pthread_mutex_lock(&s->lock);
-        do_store(c, s, h, pr.ne, fmt, pr.p, now, &gc);
+        pr.ne->slot[fmt] = pr.p;
+        do_store(c, s, h, pr.ne, now, &gc);
         pthread_mutex_unlock(&s->lock);
         hot_drain(c, gc, now);
     }
@@ -506,9 +506,21 @@ static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t kle
  * holds no lock while it sleeps (the condition variable releases the shard lock). */
 int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead)
 {
+    if (!c || !key)
+        return CACHE_MISS;
+    return cache_get_hashed(c, key, klen, hot_hash(c, key, klen), fmt, out, hit, lead);
+}
+
+uint64_t cache_key_hash(cache *c, const char *key, size_t klen) { return hot_hash(c, key, klen); }
+
+/* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. */
+void cache_prefetch(cache *c, uint64_t h) { hidx_prefetch(hot_shard(c, h)->map, h); }
+
+int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
+                     int lead)
+{
     if (!c || !key || !out || fmt < 0 || fmt >= CACHE_NFMT)
         return CACHE_MISS;
-    uint64_t h = hot_hash(c, key, klen);
     shard *s = hot_shard(c, h);
     double now = hot_now();
     int looked_t2 = 0, res = CACHE_MISS;
@@ -521,6 +533,11 @@ int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_h
             break;
         }
         if (!looked_t2) {
+            looked_t2 = 1;
+            /* With the key surely not in tier 2 and a lead asked for, the lock is kept: one lookup,
+             * then the flight (a row demoted meanwhile only makes this a miss that could have hit). */
+            if (lead == CACHE_LEAD_MISS && !tier2_may_have(c->t2, key, klen))
+                goto flight;
             pthread_mutex_unlock(&s->lock);
             hot_drain(c, gc, now);
             gc = NULL;
@@ -532,10 +549,10 @@ int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_h
                 atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
                 return CACHE_MISS;
             }
-            looked_t2 = 1;
             pthread_mutex_lock(&s->lock);
             continue; /* the hot map again: a put may have landed while unlocked */
         }
+    flight:;
         flight *f = flight_find(s->flights, key, klen, h, fmt);
         if (!f) {
             res = flight_start(&s->flights, key, klen, h, fmt) ? CACHE_LEAD : CACHE_MISS;
@@ -561,10 +578,13 @@ int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_h
 }
 
 /* Put straight into tier 2 (too big for tier 1). */
-static void put_tier2(cache *c, const cache_fill *f, const payload *p, double now)
+static void put_tier2(cache *c, const cache_fill *f, int fmt, const payload *p, double now)
 {
-    t2_store(c, f->key, f->klen, f->fmt, p, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, 0, now);
+    t2_store(c, f->key, f->klen, fmt, p, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, 0, now);
 }
+
+/* Whether a payload of len bytes may go into tier 1. */
+static int hot_fits(cache *c, size_t len) { return (int64_t)len <= c->cfg.hot_entry_bytes && c->shard_cap > 0; }
 
 void cache_put(cache *c, const cache_fill *f)
 {
@@ -574,26 +594,40 @@ void cache_put(cache *c, const cache_fill *f)
     shard *s = hot_shard(c, h);
     double now = hot_now();
     entry *ne = NULL, *gc = NULL;
-    payload *p = NULL;
+    payload *p, *p2 = NULL;
+    int also = f->also && f->fmt2 >= 0 && f->fmt2 < CACHE_NFMT && f->fmt2 != f->fmt &&
+               (f->data2 || f->len2 == 0) && (int64_t)f->len2 <= c->cfg.max_entry_bytes;
     int ok = f->snap && f->ttl_s > 0 && (f->data || f->len == 0) &&
              (int64_t)f->len <= c->cfg.max_entry_bytes && (int64_t)f->klen <= c->cfg.max_entry_bytes &&
              vers_valid(c->v, f->snap) &&
              vers_fresh(c->v, f->snap->ids, f->snap->vers, f->snap->n, f->snap->epoch); /* never store stale */
     if (ok && (p = hot_payload_new(f->data, f->len, f->rows))) {
-        if ((int64_t)f->len <= c->cfg.hot_entry_bytes && c->shard_cap > 0)
+        if (also)
+            p2 = hot_payload_new(f->data2, f->len2, f->rows);
+        if (hot_fits(c, f->len))
             ne = hot_entry_new(f->key, f->klen, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, 0);
-        if (!ne || (int64_t)(malloc_usable_size(ne) + malloc_usable_size(p)) > c->shard_cap) {
+        size_t size = ne ? malloc_usable_size(ne) + malloc_usable_size(p) : 0;
+        if (!ne || (int64_t)size > c->shard_cap) {
             /* Into tier 2 before the waiters are woken, so that they find it. */
             free(ne);
             ne = NULL;
-            put_tier2(c, f, p, now);
+            put_tier2(c, f, f->fmt, p, now);
             hot_payload_unref(p);
-            p = NULL;
+        } else {
+            ne->slot[f->fmt] = p;
+            if (p2 && hot_fits(c, f->len2) && (int64_t)(size + malloc_usable_size(p2)) <= c->shard_cap) {
+                ne->slot[f->fmt2] = p2;
+                p2 = NULL;
+            }
+        }
+        if (p2) { /* the second encoding goes to tier 2 on its own */
+            put_tier2(c, f, f->fmt2, p2, now);
+            hot_payload_unref(p2);
         }
     }
     pthread_mutex_lock(&s->lock);
     if (ne)
-        do_store(c, s, h, ne, f->fmt, p, now, &gc);
+        do_store(c, s, h, ne, now, &gc);
     flight_end(&s->flights, f->key, f->klen, h, f->fmt);
     pthread_mutex_unlock(&s->lock);
     hot_drain(c, gc, now);
@@ -643,6 +677,8 @@ cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < cfg->shards; i++) {
         pthread_mutex_init(&c->shards[i].lock, NULL);
         atomic_init(&c->shards[i].kv_gen, 0);
+        if (!(c->shards[i].map = hidx_new()) || !(c->shards[i].kvmap = hidx_new()))
+            goto oom;
     }
     if (!(c->v = vers_new()))
         goto oom;
@@ -675,14 +711,10 @@ void cache_free(cache *c)
     for (uint64_t i = 0; c->shards && i <= c->mask; i++) {
         shard *s = &c->shards[i];
         entry *e, *tmp;
-        HASH_ITER(hh, s->map, e, tmp) {
-            HASH_DELETE(hh, s->map, e);
+        DL_FOREACH_SAFE2(s->lru, e, tmp, lru_next) /* every linked entry, results and copies */
             entry_free(e);
-        }
-        HASH_ITER(hh, s->kvmap, e, tmp) {
-            HASH_DELETE(hh, s->kvmap, e);
-            entry_free(e);
-        }
+        hidx_free(s->map);
+        hidx_free(s->kvmap);
         flight_free_all(&s->flights);
         pthread_mutex_destroy(&s->lock);
     }

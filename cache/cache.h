@@ -1,4 +1,4 @@
-/* cache.h - the result cache: tier 1 a sharded uthash hot map, tier 2 an in-memory SQLite database, table versions, single flight, key-value tier. */
+/* cache.h - the result cache: tier 1 a sharded hash-indexed hot map, tier 2 an in-memory SQLite database, table versions, single flight, key-value tier. */
 #ifndef LC_CACHE_H
 #define LC_CACHE_H
 
@@ -57,6 +57,11 @@ typedef struct cache_fill {
     int               ttl_s;   /* > 0 */
     const char       *sql;     /* the statement as written, for CACHE KEYS */
     size_t            sql_len;
+    /* Optionally a second encoding of the same result, stored in the same entry in one go. */
+    int               also;
+    int               fmt2;
+    const char       *data2;
+    size_t            len2;
 } cache_fill;
 
 typedef struct cache_hit {
@@ -75,8 +80,14 @@ enum cache_get_mode { CACHE_LOOK = 0, CACHE_LEAD_MISS = 1, CACHE_PROBE = 2 };
  * looks again (counted as a single-flight wait); otherwise the caller becomes the leader
  * (CACHE_LEAD) and must end with cache_put or cache_abandon for that (key, fmt). */
 int  cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead);
-/* Store a result (ends the caller's leadership of that key). Results over max_entry_bytes, or
- * whose snapshot is already stale, are not stored. */
+/* cache_get with the key's hash already computed by cache_key_hash. */
+int      cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
+                          int lead);
+uint64_t cache_key_hash(cache *c, const char *key, size_t klen);
+/* A hint: start loading where the hot map keeps the key of hash h (for lookups about to come). */
+void     cache_prefetch(cache *c, uint64_t h);
+/* Store a result, and its second encoding when f->also (ends the caller's leadership of (key,
+ * fmt)). Results over max_entry_bytes, or whose snapshot is already stale, are not stored. */
 void cache_put(cache *c, const cache_fill *f);
 /* The leader will not store (error, not cacheable): wake the waiters, who then run it themselves. */
 void cache_abandon(cache *c, const char *key, size_t klen, int fmt);
@@ -85,11 +96,9 @@ void cache_abandon(cache *c, const char *key, size_t klen, int fmt);
 
 int64_t cache_flush_all(cache *c);                 /* entries dropped */
 int64_t cache_flush_table(cache *c, int table_id); /* entries that read the table, dropped */
-/* Drop expired and stale entries from both tiers, in one full pass. */
+/* Drop expired and stale entries from both tiers; run it periodically from one thread. Each call
+ * visits a slice of tier 1 (see cache_ops.c), so a big cache is covered over several calls. */
 void    cache_sweep(cache *c);
-/* The same over the next 1/slices of tier 1 (tier 2 whole: its index finds them): call it
- * periodically from one thread; slices calls make a full pass. */
-void    cache_sweep_slice(cache *c, int slices);
 
 typedef struct cache_stats {
     int64_t hits1, hits2, misses;

@@ -2,15 +2,13 @@
 #ifndef LC_CACHE_INT_H
 #define LC_CACHE_INT_H
 
-#define HASH_NONFATAL_OOM 1 /* an allocation failure inside uthash drops the entry instead of exit() */
-
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <uthash.h>
 
 #include "cache.h"
 #include "flight.h"
+#include "hidx.h"
 #include "tier2.h"
 #include "versions.h"
 
@@ -33,7 +31,8 @@ enum { LIVE = 0, EXPIRED, STALE };
 /* One key in the hot map: a result (its slots share one snapshot) or a key-value copy (slot 0,
  * no snapshot, kv set). Allocated in one piece with its tail: vers[ntab], ids[ntab], key, sql. */
 typedef struct entry {
-    UT_hash_handle hh;
+    uint64_t       h;                   /* the key's hash, for unlinking from the index */
+    uint64_t       stamp;               /* shard tick when last put at the recent end of the LRU */
     struct entry  *lru_prev, *lru_next; /* also the garbage list's link once unlinked */
     payload       *slot[CACHE_NFMT];
     double         created, expires;    /* cache clock; expires is INFINITY for a key without TTL */
@@ -59,19 +58,20 @@ static inline char *e_sql(entry *e) { return e_key(e) + e->klen; }
  * functions assume the shard lock; hot_drain() and anything touching tier 2 assume no lock.
  * kv_gen counts key-value writes to this shard's keys, bumped under the tier-2 lock (tier2.c): a
  * hot copy is installed only if no write happened since the value was read (see cache_kv_get).
- * Size bound: cap = hot_bytes / shards. bytes (every entry's real size) plus the uthash tables
+ * Size bound: cap = hot_bytes / shards. bytes (every entry's real size) plus the two indexes
  * never exceed cap once an insert returns: eviction runs until they fit, and an entry larger than
  * cap is never linked (it goes to tier 2). So tier 1 as a whole stays within hot_bytes, with no
  * per-shard overshoot (only between an insert and its eviction, under the lock). */
 typedef struct shard {
     _Alignas(64) pthread_mutex_t lock;
-    entry           *map, *kvmap; /* results by key; key-value copies by key */
+    hidx            *map, *kvmap; /* results by key hash; key-value copies by key hash */
     entry           *lru;         /* utlist DL: head is least recently used; both maps share it */
     flight          *flights;
+    size_t           sweep_at[2];  /* where the incremental sweep resumes in map, kvmap */
     int64_t          bytes, results, kvs;
+    uint64_t         tick;         /* counts links and moves to the recent end (entry.stamp) */
     int64_t          hits1, evictions, invalidations, expirations, flight_waits;
     _Atomic uint64_t kv_gen;
-    unsigned         sweep_at, sweep_kv_at; /* the background sweep's next bucket in map, kvmap */
 } shard;
 
 struct cache {
@@ -99,7 +99,7 @@ struct cache {
 
 /* The cache clock: seconds of CLOCK_MONOTONIC_COARSE, unless a test set cache_set_clock. */
 double   hot_now(void);
-/* The key's 64-bit hash: low 32 bits for uthash's buckets, bits 40.. for the shard. */
+/* The key's 64-bit hash: low bits for the shard's index, bits 40.. for the shard. */
 uint64_t hot_hash(cache *c, const char *key, size_t klen);
 shard   *hot_shard(cache *c, uint64_t h);
 /* A payload holding one reference (the creator's); NULL when out of memory. */
@@ -119,12 +119,12 @@ void     hot_gc_push(entry **gc, entry *e, int demote);
 void     hot_drain(cache *c, entry *gc, double now);
 /* Copy a payload into out under the lock if small; else pin it in *pin for after the unlock. */
 void     hot_do_copy(payload *p, buf *out, payload **pin);
-/* The shard's bytes as counted against its cap: entries plus uthash tables. */
+/* The shard's bytes as counted against its cap: entries plus its indexes. */
 int64_t  hot_do_bytes(shard *s);
-entry   *hot_do_find(entry *map, const char *key, size_t klen, uint64_t h);
+entry   *hot_do_find(hidx *map, const char *key, size_t klen, uint64_t h);
 /* Take e out of its map and the LRU, and its size off the shard; the caller owns it after. */
 void     hot_do_unlink(shard *s, entry *e);
-/* Link e (sized) as most recently used; -1, nothing linked, when uthash cannot grow. */
+/* Link e (sized) as most recently used; -1, nothing linked, when the index cannot grow. */
 int      hot_do_link(shard *s, entry *e, uint64_t h);
 /* Make e the most recently used. */
 void     hot_do_touch(shard *s, entry *e);

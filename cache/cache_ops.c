@@ -2,7 +2,9 @@
 #include "cache_int.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <utlist.h>
 
 #include "topn.h"
 
@@ -11,64 +13,25 @@
 /* Which entries remove_where drops; it may count them in the shard (it runs under its lock). */
 typedef int (*drop_fn)(cache *c, shard *s, entry *e, double now, const void *arg);
 
-/* Remove the entries drop() selects from buckets [*cursor, *cursor + nb) of one of s's maps (nb < 0:
- * every bucket), pushing them on *gc; *cursor moves on, back to 0 after the last bucket. Walking
- * buckets, not the insertion list, keeps the place valid across removals and inserts between calls.
- * Returns how many results it removed. Assumes the shard lock. */
-static int64_t do_remove_buckets(cache *c, shard *s, entry **map, unsigned *cursor, long nb, drop_fn drop,
-                                 const void *arg, double now, entry **gc)
-{
-    int64_t n = 0;
-    if (!*map) {
-        *cursor = 0;
-        return 0;
-    }
-    UT_hash_table *tbl = (*map)->hh.tbl;
-    unsigned nbuckets = tbl->num_buckets, i = *cursor < nbuckets ? *cursor : 0;
-    for (long done = 0; i < nbuckets && (nb < 0 || done < nb); i++, done++) {
-        for (UT_hash_handle *hh = tbl->buckets[i].hh_head, *next; hh; hh = next) {
-            next = hh->hh_next;
-            entry *e = (entry *)((char *)hh - tbl->hho);
-            if (!drop(c, s, e, now, arg))
-                continue;
-            n += !e->kv;
-            hot_do_unlink(s, e);
-            hot_gc_push(gc, e, 0);
-            if (!*map) { /* the last entry went, and uthash freed its table with it */
-                *cursor = 0;
-                return n;
-            }
-        }
-    }
-    *cursor = i < nbuckets ? i : 0;
-    return n;
-}
-
-/* Remove from every shard, one shard lock at a time, the entries drop() selects: all of each map
- * when slices <= 1, else the next 1/slices of its buckets. Returns how many results it removed
- * (key-value copies are not counted: they are only copies). */
-static int64_t remove_where_slice(cache *c, drop_fn drop, const void *arg, double now, int slices)
+/* Remove from every shard, one shard lock at a time, the entries drop() selects; returns how many
+ * results it removed (key-value copies are not counted: they are only copies). */
+static int64_t remove_where(cache *c, drop_fn drop, const void *arg, double now)
 {
     int64_t n = 0;
     for (uint64_t i = 0; i <= c->mask; i++) {
         shard *s = &c->shards[i];
-        entry *gc = NULL;
+        entry *gc = NULL, *e, *tmp;
         pthread_mutex_lock(&s->lock);
-        unsigned all = 0, all_kv = 0;
-        unsigned *cur = slices > 1 ? &s->sweep_at : &all, *cur_kv = slices > 1 ? &s->sweep_kv_at : &all_kv;
-        long nb = slices > 1 && s->map ? (long)(s->map->hh.tbl->num_buckets / (unsigned)slices) + 1 : -1;
-        long nb_kv = slices > 1 && s->kvmap ? (long)(s->kvmap->hh.tbl->num_buckets / (unsigned)slices) + 1 : -1;
-        n += do_remove_buckets(c, s, &s->map, cur, nb, drop, arg, now, &gc);
-        do_remove_buckets(c, s, &s->kvmap, cur_kv, nb_kv, drop, arg, now, &gc);
+        DL_FOREACH_SAFE2(s->lru, e, tmp, lru_next) /* results and key-value copies alike */
+            if (drop(c, s, e, now, arg)) {
+                n += !e->kv;
+                hot_do_unlink(s, e);
+                hot_gc_push(&gc, e, 0);
+            }
         pthread_mutex_unlock(&s->lock);
         hot_drain(c, gc, now);
     }
     return n;
-}
-
-static int64_t remove_where(cache *c, drop_fn drop, const void *arg, double now)
-{
-    return remove_where_slice(c, drop, arg, now, 1);
 }
 
 /* drop_fn: every result (not key-value copies). */
@@ -133,19 +96,39 @@ static int drop_dead(cache *c, shard *s, entry *e, double now, const void *arg)
     return 1;
 }
 
-/* A full pass: each shard lock is held while its whole map is walked (tests, shutdown). */
-void cache_sweep(cache *c)
+/* Index slots one sweep visits in each of a shard's two indexes. */
+#define SWEEP_SLOTS 1024
+
+/* Drop the dead entries among the next SWEEP_SLOTS slots of x, resuming at *at. */
+static void sweep_index(cache *c, shard *s, hidx *x, size_t *at, double now, entry **gc)
 {
-    cache_sweep_slice(c, 1);
+    size_t n = hidx_slots(x);
+    for (size_t k = 0; k < SWEEP_SLOTS && k < n; k++) {
+        size_t i = (*at)++ % n;
+        entry *e = hidx_at(x, i);
+        if (e && drop_dead(c, s, e, now, NULL)) {
+            hot_do_unlink(s, e);
+            hot_gc_push(gc, e, 0);
+        }
+    }
 }
 
-/* The background sweep: a slice of each shard per call, so a call costs the same time whatever
- * the cache holds, and a worker never waits behind a pass over a million entries. Memory stays
- * bounded by the caps meanwhile, and a lookup never serves an expired or stale entry anyway. */
-void cache_sweep_slice(cache *c, int slices)
+/* Bounded work per call: a whole pass over a big tier 1 held each shard lock for milliseconds,
+ * once a second, stalling the workers behind it. So each call visits a slice of each shard's
+ * indexes, resuming where the last stopped; a small cache is covered in one call, 64 MiB of
+ * entries in about eight. Dead entries are also dropped when looked up, and eviction takes the rest. */
+void cache_sweep(cache *c)
 {
     double now = hot_now();
-    remove_where_slice(c, drop_dead, NULL, now, slices);
+    for (uint64_t i = 0; i <= c->mask; i++) {
+        shard *s = &c->shards[i];
+        entry *gc = NULL;
+        pthread_mutex_lock(&s->lock);
+        sweep_index(c, s, s->map, &s->sweep_at[0], now, &gc);
+        sweep_index(c, s, s->kvmap, &s->sweep_at[1], now, &gc);
+        pthread_mutex_unlock(&s->lock);
+        hot_drain(c, gc, now);
+    }
     tier2_sweep(c->t2, now);
 }
 
@@ -203,8 +186,8 @@ void cache_top(cache *c, int n, cache_top_cb cb, void *ud)
         shard *s = &c->shards[i];
         entry *e, *tmp;
         pthread_mutex_lock(&s->lock);
-        HASH_ITER(hh, s->map, e, tmp)
-            if (topn_wants(t, e->hits))
+        DL_FOREACH_SAFE2(s->lru, e, tmp, lru_next)
+            if (!e->kv && topn_wants(t, e->hits))
                 topn_offer(t, e_sql(e), e->sql_len, e->hits, now - e->created,
                            (int)lround(e->expires - e->created), e->size, 1);
         pthread_mutex_unlock(&s->lock);

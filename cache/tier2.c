@@ -71,7 +71,71 @@ struct tier2 {
     int64_t         entries, bytes, kv_keys, kv_bytes;
     int64_t         evictions, expirations, invalidations;
     _Atomic int64_t hint;      /* entries, readable without the lock */
+    /* The key filter (see filter_add); cur, gen_start and gen_exp are under the lock. */
+    _Atomic uint64_t *filter[2];
+    int               cur;
+    double            gen_start, gen_exp[2];
 };
+
+/* A filter in front of the results, so that a tier-1 miss does not query SQLite (under this
+ * module's lock) for a key that was never stored: under a stream of one-off reads, with a hot set
+ * demoted here, that query was a large part of every miss. Two Bloom filters (two bits a key)
+ * over the keys stored while each was current; lookups read both, without the lock. The other
+ * one is cleared and made current only once every row stored while it was current has expired
+ * (every result row has an expiry), so a live row is never filtered out. Deleted rows keep their
+ * bits: a false positive only costs the lookup that would have happened anyway. */
+#define FILTER_BITS     (1u << 22)  /* 512 KiB each: a few percent false positives at 256 MiB of rows */
+#define FILTER_ROTATE_S 10.0
+
+static uint64_t key_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+/* Note a stored key (lock held). */
+static void filter_add(tier2 *t, const char *key, size_t klen, double expires_at, double now)
+{
+    if (!t->filter[0])
+        return;
+    int other = !t->cur;
+    if (now - t->gen_start >= FILTER_ROTATE_S && t->gen_exp[other] < now) {
+        for (size_t i = 0; i < FILTER_BITS / 64; i++)
+            atomic_store_explicit(&t->filter[other][i], 0, memory_order_relaxed);
+        t->cur = other;
+        t->gen_start = now;
+        t->gen_exp[other] = -INFINITY;
+    }
+    uint64_t h = key_hash(key, klen);
+    uint32_t a = (uint32_t)h % FILTER_BITS, b = (uint32_t)(h >> 32) % FILTER_BITS;
+    atomic_fetch_or_explicit(&t->filter[t->cur][a / 64], 1ull << (a % 64), memory_order_relaxed);
+    atomic_fetch_or_explicit(&t->filter[t->cur][b / 64], 1ull << (b % 64), memory_order_relaxed);
+    if (expires_at > t->gen_exp[t->cur])
+        t->gen_exp[t->cur] = expires_at;
+}
+
+int tier2_may_have(tier2 *t, const char *key, size_t klen)
+{
+    if (atomic_load_explicit(&t->hint, memory_order_relaxed) <= 0)
+        return 0;
+    if (!t->filter[0])
+        return 1;
+    uint64_t h = key_hash(key, klen);
+    uint32_t a = (uint32_t)h % FILTER_BITS, b = (uint32_t)(h >> 32) % FILTER_BITS;
+    for (int g = 0; g < 2; g++)
+        if ((atomic_load_explicit(&t->filter[g][a / 64], memory_order_relaxed) >> (a % 64) & 1) &&
+            (atomic_load_explicit(&t->filter[g][b / 64], memory_order_relaxed) >> (b % 64) & 1))
+            return 1;
+    return 0;
+}
 
 /* lc_pred(snap, expires_at): the row filter of the statement running now; NULL outside one. */
 static void fn_pred(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -97,6 +161,15 @@ tier2 *tier2_new(int64_t max_bytes, int64_t max_value, tier2_stale_fn stale, voi
     }
     pthread_mutex_init(&t->lock, NULL);
     t->max_bytes = max_bytes;
+    /* Without the filter (out of memory), every lookup simply goes to SQLite. */
+    t->filter[0] = calloc(FILTER_BITS / 64, sizeof(uint64_t));
+    t->filter[1] = calloc(FILTER_BITS / 64, sizeof(uint64_t));
+    if (!t->filter[0] || !t->filter[1]) {
+        free(t->filter[0]);
+        free(t->filter[1]);
+        t->filter[0] = t->filter[1] = NULL;
+    }
+    t->gen_exp[0] = t->gen_exp[1] = -INFINITY;
     t->stale = stale;
     t->stale_ud = ud;
     int rc = sqlite3_open_v2(":memory:", &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -137,6 +210,8 @@ void tier2_free(tier2 *t)
         sqlite3_finalize(t->st[i]);
     sqlite3_close_v2(t->db);
     pthread_mutex_destroy(&t->lock);
+    free(t->filter[0]);
+    free(t->filter[1]);
     free(t);
 }
 
@@ -148,7 +223,6 @@ int64_t tier2_row_bytes(const tier2_row *r)
 /* The accounted size of a key-value row (key twice, as for results). */
 static int64_t kv_row_bytes(size_t klen, size_t vlen) { return (int64_t)(2 * klen + vlen) + ROW_OVERHEAD; }
 
-int tier2_maybe_has(tier2 *t) { return atomic_load_explicit(&t->hint, memory_order_relaxed) > 0; }
 
 /* ---- helpers; all assume t->lock -------------------------------------------------------- */
 
@@ -204,7 +278,7 @@ static void col_text(sqlite3_stmt *st, int i, const char **p, size_t *n)
         *p = "", *n = 0;
 }
 
-/* Publish the entry count for tier2_maybe_has. */
+/* Publish the entry count for tier2_may_have. */
 static void set_hint(tier2 *t) { atomic_store_explicit(&t->hint, t->entries, memory_order_relaxed); }
 
 /* Step a DELETE ... RETURNING bytes[, flag] to the end, taking the rows off the counters.
@@ -295,6 +369,7 @@ int tier2_put(tier2 *t, const tier2_row *r, double now)
     int rc = sqlite3_step(st);
     done(st);
     if (rc == SQLITE_DONE) {
+        filter_add(t, r->key, r->klen, r->expires_at, now);
         t->entries++;
         t->bytes += est;
         do_evict(t);

@@ -53,8 +53,9 @@ void   tier2_free(tier2 *t);
 
 /* The accounted size of a row (key twice: the PRIMARY KEY index holds a copy). */
 int64_t tier2_row_bytes(const tier2_row *r);
-/* A hint without the lock: 0 means tier 2 held no result a moment ago. */
-int     tier2_maybe_has(tier2 *t);
+/* A hint without the lock: 0 means no result of this key (any format) was stored in tier 2 and
+ * is still live, as of a moment ago; 1 means it may be there. */
+int     tier2_may_have(tier2 *t, const char *key, size_t klen);
 
 /* Store (or replace) a result; evicts least recently used results to stay under the cap.
  * Returns 0, or -1 when it cannot fit. */

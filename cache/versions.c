@@ -7,25 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_NONFATAL_OOM 1 /* a full registry is better than exit() */
-#include <uthash.h>
-
-#define MAX_NAME 1024 /* longer names are not registered (the read is then not cached) */
+#define MAX_NAME   1024                    /* longer names are not registered (the read is then not cached) */
+#define NAME_SLOTS (VERS_MAX_TABLES * 2)    /* the name index stays at most half full */
 
 typedef struct vname {
-    UT_hash_handle hh;
-    int            id;
-    char           name[]; /* lowercased, NUL-terminated */
+    int    id;
+    size_t len;
+    char   name[]; /* lowercased, NUL-terminated */
 } vname;
 
-/* Locking: `lock` guards the name registry (byname, names, n) only. The counters are atomics read
- * without it: a writer bumps with release after its commit, a reader snapshots with acquire before
- * its query, so a snapshot never shows a version newer than the data the query then reads. */
+/* Locking: `lock` serializes registrations (names, n, and filling index slots). Every miss looks
+ * its tables up, so lookups take no lock: the index is open-addressed and append-only, a slot is
+ * published with release once its name is complete and never changes after. The counters are
+ * atomics read without a lock: a writer bumps with release after its commit, a reader snapshots
+ * with acquire before its query, so a snapshot never shows a version newer than the data the
+ * query then reads. */
 struct vers {
     pthread_mutex_t  lock;
-    vname           *byname;
+    _Atomic(vname *) index[NAME_SLOTS];
     const char      *names[VERS_MAX_TABLES];
-    int              n;
+    _Atomic int      n;
     _Atomic uint64_t epoch;
     _Atomic uint64_t v[VERS_MAX_TABLES];
 };
@@ -38,7 +39,10 @@ vers *vers_new(void)
     pthread_mutex_init(&v->lock, NULL);
     for (int i = 0; i < VERS_MAX_TABLES; i++)
         atomic_init(&v->v[i], 0);
+    for (int i = 0; i < NAME_SLOTS; i++)
+        atomic_init(&v->index[i], NULL);
     atomic_init(&v->epoch, 0);
+    atomic_init(&v->n, 0);
     return v;
 }
 
@@ -46,13 +50,27 @@ void vers_free(vers *v)
 {
     if (!v)
         return;
-    vname *e, *tmp;
-    HASH_ITER(hh, v->byname, e, tmp) {
-        HASH_DEL(v->byname, e);
-        free(e);
-    }
+    for (int i = 0; i < NAME_SLOTS; i++)
+        free(atomic_load_explicit(&v->index[i], memory_order_relaxed));
     pthread_mutex_destroy(&v->lock);
     free(v);
+}
+
+/* The id of low[0..len) in the index, or -1; *slot is where the probe stopped (a free slot). */
+static int find_name(vers *v, const char *low, size_t len, size_t *slot)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)low[i]) * 0x100000001b3ull;
+    for (size_t i = (size_t)h % NAME_SLOTS;; i = (i + 1) % NAME_SLOTS) {
+        vname *e = atomic_load_explicit(&v->index[i], memory_order_acquire);
+        if (!e) {
+            *slot = i;
+            return -1;
+        }
+        if (e->len == len && memcmp(e->name, low, len) == 0)
+            return e->id;
+    }
 }
 
 int vers_table_id(vers *v, const char *name, size_t len)
@@ -63,22 +81,22 @@ int vers_table_id(vers *v, const char *name, size_t len)
     for (size_t i = 0; i < len; i++)
         low[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
     low[len] = '\0';
-    int id = -1;
+    size_t slot;
+    int id = find_name(v, low, len, &slot);
+    if (id >= 0)
+        return id;
     pthread_mutex_lock(&v->lock);
+    /* Again under the lock: another thread may have registered it meanwhile. */
+    id = find_name(v, low, len, &slot);
+    int n = atomic_load_explicit(&v->n, memory_order_relaxed);
     vname *e;
-    HASH_FIND(hh, v->byname, low, len, e);
-    if (e) {
-        id = e->id;
-    } else if (v->n < VERS_MAX_TABLES && (e = malloc(sizeof *e + len + 1))) {
+    if (id < 0 && n < VERS_MAX_TABLES && (e = malloc(sizeof *e + len + 1))) {
         memcpy(e->name, low, len + 1);
-        e->id = v->n;
-        HASH_ADD_KEYPTR(hh, v->byname, e->name, len, e);
-        if (e->hh.tbl) {
-            id = e->id;
-            v->names[v->n++] = e->name;
-        } else {
-            free(e);
-        }
+        e->len = len;
+        e->id = id = n;
+        v->names[n] = e->name;
+        atomic_store_explicit(&v->index[slot], e, memory_order_release);
+        atomic_store_explicit(&v->n, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&v->lock);
     return id;
@@ -127,9 +145,7 @@ int vers_valid(vers *v, const cache_snap *s)
 {
     if (s->n < 0 || s->n > CACHE_MAX_TABLES)
         return 0;
-    pthread_mutex_lock(&v->lock);
-    int n = v->n, ok = 1;
-    pthread_mutex_unlock(&v->lock);
+    int n = atomic_load_explicit(&v->n, memory_order_acquire), ok = 1;
     for (int i = 0; i < s->n; i++)
         if (s->ids[i] < 0 || s->ids[i] >= n)
             ok = 0;
@@ -186,7 +202,7 @@ void vers_names_text(vers *v, const cache_snap *s, buf *out)
 {
     pthread_mutex_lock(&v->lock);
     for (int i = 0; i < s->n; i++) {
-        const char *name = (s->ids[i] >= 0 && s->ids[i] < v->n) ? v->names[s->ids[i]] : "?";
+        const char *name = (s->ids[i] >= 0 && s->ids[i] < atomic_load(&v->n)) ? v->names[s->ids[i]] : "?";
         buf_printf(out, "%s%s:%" PRIu64, i ? "," : "", name, s->vers[i]);
     }
     pthread_mutex_unlock(&v->lock);

@@ -54,7 +54,6 @@ typedef struct line_sess {
     buf         key;          /* the cache key of the read being served */
     int         txn;          /* enum writer_tx_state: an open transaction runs on the writer */
     struct resolved *res;     /* the line being understood (big: kept, not allocated per line) */
-    buf         hits;         /* a BATCH's answers from the cache, until all its lines are known to hit */
     enum role   role;         /* what this connection may do (admin under auth = trust) */
     int         authed;       /* may run more than PING, HELP, AUTH and QUIT */
     enum role   auth_role;    /* the role an AUTH in flight would grant */
@@ -548,14 +547,24 @@ static int batch_from_cache(line_sess *s, conn *c)
         return 0;
     rcache *rc = conn_shared(c)->rc;
     const query_sink *sink = query_line_sink(s->fmt);
-    buf_reset(&s->hits);
-    for (int i = 0; i < s->batch_n; i++) {
+    int n = s->batch_n;
+    const char **texts = malloc(sizeof *texts * (size_t)n);
+    size_t *lens = malloc(sizeof *lens * (size_t)n);
+    int ok = texts && lens;
+    for (int i = 0; ok && i < n; i++) {
         batch_line *bl = &s->blines[i];
         /* A command, a write or anything SQLite never read successfully has no cache entry. */
-        if (bl->bad || !rcache_try_hit(rc, s->batch_text.data + bl->off, bl->len, sink, (int)s->fmt, &s->hits, &s->key))
-            return 0;
+        ok = !bl->bad && !word_is(s->batch_text.data + bl->off, word_len(s->batch_text.data + bl->off,
+                                  s->batch_text.data + bl->off + bl->len), "CALL");
+        texts[i] = s->batch_text.data + bl->off;
+        lens[i] = bl->len;
     }
-    buf_append(conn_out(c), s->hits.data, s->hits.len);
+    /* Straight into the reply (taken back if a line misses: a copy less on the fast path). */
+    ok = ok && rcache_try_hits(rc, texts, lens, n, sink, (int)s->fmt, conn_out(c), &s->key);
+    free(texts);
+    free(lens);
+    if (!ok)
+        return 0;
     query_put_batch_status(conn_out(c), s->batch_n, -1, NULL);
     stats_add(STATS_QUERIES, s->batch_n);
     stats_add(STATS_READS, s->batch_n);
@@ -1097,13 +1106,15 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
     }
 }
 
-/* A line that is SQL (or CALL): from the cache when it can, else resolved and run. */
-static void serve_sql(line_sess *s, conn *c, const char *line, size_t len)
+/* A line that is SQL (or CALL): from the cache when it can, else resolved and run. probe: look the
+ * line's own text up first (a CALL's entry is keyed by its body and arguments, never by the line,
+ * so probing one would only cost a normalization and a lookup). */
+static void serve_sql(line_sess *s, conn *c, const char *line, size_t len, int probe)
 {
     if (s->txn == WRITER_TX_FAILED) {
         reply_error(c, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
-    } else if (!s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
-                                         conn_out(c), &s->key)) {
+    } else if (probe && !s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
+                                                  conn_out(c), &s->key, NULL)) {
         /* A cached read: answered without preparing anything. */
         stats_cmd(STATS_CMD_SQL);
         stats_add(STATS_QUERIES, 1);
@@ -1171,7 +1182,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         reply_error(c, "28000", "authentication required: AUTH <user> <password>");
     } else if (word_is(p, wl, "SELECT")) {
         /* The most common line of all skips the list of command words. */
-        serve_sql(s, c, line, len);
+        serve_sql(s, c, line, len, 1);
     } else if (word_is(p, wl, "PING")) {
         stats_cmd(STATS_CMD_PING);
         buf_puts(conn_out(c), "+PONG\n");
@@ -1218,7 +1229,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if ((tw = tx_word(p, end)) != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else {
-        serve_sql(s, c, line, len);
+        serve_sql(s, c, line, len, !word_is(p, wl, "CALL"));
     }
 }
 
@@ -1238,7 +1249,6 @@ static void *ls_open(conn *c)
     buf_init(&s->batch_text);
     buf_init(&s->scratch);
     buf_init(&s->key);
-    buf_init(&s->hits);
     return s;
 }
 
@@ -1309,7 +1319,6 @@ static void ls_close(conn *c, void *state)
     buf_free(&s->batch_text);
     buf_free(&s->scratch);
     buf_free(&s->key);
-    buf_free(&s->hits);
     free(s->res->args);
     free(s->res);
     free(s);

@@ -412,7 +412,7 @@ static enum pg_step run_sql(pgsess *s, const pg_unit *u0, buf *out, int *failed,
         if (!u->it.plan && !u->it.nargs) {
             pgsink_stmt m = unit_meta(u);
             pgsink_start(&s->sink, &m, 1);
-            if (rcache_try_hit(sh->rc, u->it.sql, u->it.len, &s->sink.k, RCACHE_PG_TEXT, out, &s->ckey)) {
+            if (rcache_try_hit(sh->rc, u->it.sql, u->it.len, &s->sink.k, RCACHE_PG_TEXT, out, &s->ckey, NULL)) {
                 stats_add(STATS_QUERIES, 1);
                 stats_add(STATS_READS, 1);
                 return PGS_DONE;

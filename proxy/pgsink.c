@@ -113,6 +113,15 @@ static void maybe_restart(pgsink *s, const buf *out)
     }
 }
 
+/* What a memo slot holds: the RowDescription of a statement whose column types all come from
+ * declarations (so no run's values change it), for the SQLite preparation it was made from. */
+typedef struct colmemo {
+    int      reprepares; /* SQLITE_STMTSTATUS_REPREPARE then: a schema change re-prepares */
+    int      ncols;
+    size_t   rdlen;
+    uint32_t oids[];     /* ncols oids, then rdlen bytes of RowDescription */
+} colmemo;
+
 static void sk_columns(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)
 {
     pgsink *s = k->ud;
@@ -136,17 +145,39 @@ static void sk_columns(const query_sink *k, sqlite3_stmt *st, int ncols, buf *ou
         s->cap = ncols;
     }
     s->ncols = ncols;
+    s->open = 1;
+    s->set_rows = 0;
+    int reprepares = s->memo ? sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0) : 0;
+    colmemo *m = s->memo ? *s->memo : NULL;
+    if (m && m->ncols == ncols && m->reprepares == reprepares) {
+        memcpy(s->oids, m->oids, sizeof *s->oids * (size_t)ncols);
+        buf_append(out, (const char *)(m->oids + ncols), m->rdlen);
+        return;
+    }
+    size_t start = out->len;
+    int declared = 1; /* every type comes from a declaration, none from this run's first row */
     pgwire_builder w;
     pgwire_rowdesc_begin(&w, out);
     for (int i = 0; i < ncols; i++) {
-        s->oids[i] = pgsink_column_oid(st, i);
+        uint32_t oid = pgwire_oid_from_decltype(sqlite3_column_decltype(st, i));
+        declared &= oid != 0;
+        s->oids[i] = oid ? oid : pgwire_oid_from_sqlite_type(sqlite3_column_type(st, i));
         const char *name = sqlite3_column_name(st, i);
         pgwire_rowdesc_add(&w, name ? name : "?column?", s->oids[i], 0);
     }
     if (pgwire_rowdesc_end(&w) < 0)
         out->oom = 1;
-    s->open = 1;
-    s->set_rows = 0;
+    if (s->memo && declared && !out->oom) {
+        size_t rdlen = out->len - start;
+        colmemo *nm = malloc(sizeof *nm + sizeof *nm->oids * (size_t)ncols + rdlen);
+        if (nm) {
+            *nm = (colmemo){reprepares, ncols, rdlen};
+            memcpy(nm->oids, s->oids, sizeof *s->oids * (size_t)ncols);
+            memcpy(nm->oids + ncols, out->data + start, rdlen);
+            free(*s->memo);
+            *s->memo = nm;
+        }
+    }
 }
 
 static void sk_row(const query_sink *k, sqlite3_stmt *st, int ncols, buf *out)

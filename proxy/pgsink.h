@@ -28,6 +28,9 @@ typedef struct pgsink {
     int                quiet;     /* only errors (COPY's inserts) */
     int                restartable; /* a writer job's: output that starts again at 0 means the writer
                                      * runs the job again from its first item (group commit fallback) */
+    void             **memo;      /* NULL, or the db_stmt_memo slot of the one statement that runs: its
+                                   * RowDescription is kept there and reused while SQLite has not
+                                   * re-prepared it (a cache fill encodes every miss twice) */
     const pgsink_stmt *stmts;     /* the statements, in run order; done() or error() moves to the next */
     int                nstmts;
     int                cur;

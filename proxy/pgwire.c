@@ -623,24 +623,28 @@ void pgwire_datarow_field_end(pgwire_builder *w)
 
 /* CHAR/CHARACTER map to bpchar (1042) as in PostgreSQL; we do not blank-pad, so clients see the
  * stored text. INTEGER is int8 because SQLite integers are 64-bit; INT stays int4 (pgbench). */
-static const struct { const char *name; uint32_t oid; } DECLTYPES[] = {
-    { "INTEGER", 20 }, { "INT8", 20 }, { "BIGINT", 20 },
-    { "INT", 23 }, { "INT4", 23 },
-    { "SMALLINT", 21 }, { "INT2", 21 },
-    { "REAL", 701 }, { "FLOAT", 701 }, { "DOUBLE", 701 }, { "DOUBLE PRECISION", 701 }, { "FLOAT8", 701 },
-    { "FLOAT4", 700 },
-    { "NUMERIC", 1700 }, { "DECIMAL", 1700 },
-    { "BOOL", 16 }, { "BOOLEAN", 16 },
-    { "BLOB", 17 }, { "BYTEA", 17 },
-    { "DATE", 1082 }, { "TIME", 1083 },
-    { "DATETIME", 1114 }, { "TIMESTAMP", 1114 }, { "TIMESTAMP WITHOUT TIME ZONE", 1114 },
-    { "TIMESTAMPTZ", 1184 }, { "TIMESTAMP WITH TIME ZONE", 1184 },
-    { "JSON", 114 }, { "JSONB", 3802 },
-    { "TEXT", 25 },
-    { "VARCHAR", 1043 }, { "CHARACTER VARYING", 1043 },
-    { "CHAR", 1042 }, { "CHARACTER", 1042 }, { "BPCHAR", 1042 },
-    { "UUID", 2950 },
+/* With its length: a result's columns are looked up on every cache fill, so most names are skipped
+ * by length before any compare. */
+#define DT(name, oid) { name, sizeof name - 1, oid }
+static const struct { const char *name; size_t len; uint32_t oid; } DECLTYPES[] = {
+    DT("INTEGER", 20), DT("INT8", 20), DT("BIGINT", 20),
+    DT("INT", 23), DT("INT4", 23),
+    DT("SMALLINT", 21), DT("INT2", 21),
+    DT("REAL", 701), DT("FLOAT", 701), DT("DOUBLE", 701), DT("DOUBLE PRECISION", 701), DT("FLOAT8", 701),
+    DT("FLOAT4", 700),
+    DT("NUMERIC", 1700), DT("DECIMAL", 1700),
+    DT("BOOL", 16), DT("BOOLEAN", 16),
+    DT("BLOB", 17), DT("BYTEA", 17),
+    DT("DATE", 1082), DT("TIME", 1083),
+    DT("DATETIME", 1114), DT("TIMESTAMP", 1114), DT("TIMESTAMP WITHOUT TIME ZONE", 1114),
+    DT("TIMESTAMPTZ", 1184), DT("TIMESTAMP WITH TIME ZONE", 1184),
+    DT("JSON", 114), DT("JSONB", 3802),
+    DT("TEXT", 25),
+    DT("VARCHAR", 1043), DT("CHARACTER VARYING", 1043),
+    DT("CHAR", 1042), DT("CHARACTER", 1042), DT("BPCHAR", 1042),
+    DT("UUID", 2950),
 };
+#undef DT
 
 uint32_t pgwire_oid_from_decltype(const char *decltype)
 {
@@ -652,20 +656,21 @@ uint32_t pgwire_oid_from_decltype(const char *decltype)
     for (const char *p = decltype; *p && *p != '('; p++) {
         if (*p == '[')
             return 0;   /* arrays: no array support, let the values decide */
-        if (isspace((unsigned char)*p)) {
+        char ch = *p;
+        if (ch == ' ' || (ch >= '\t' && ch <= '\r')) { /* isspace in the C locale, inline */
             if (n > 0 && norm[n - 1] != ' ' && n < sizeof norm - 1)
                 norm[n++] = ' ';
             continue;
         }
         if (n >= sizeof norm - 1)
             return 0;
-        norm[n++] = (char)toupper((unsigned char)*p);
+        norm[n++] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
     }
     while (n > 0 && norm[n - 1] == ' ')
         n--;
     norm[n] = '\0';
     for (size_t i = 0; i < sizeof DECLTYPES / sizeof *DECLTYPES; i++)
-        if (!strcmp(norm, DECLTYPES[i].name))
+        if (DECLTYPES[i].len == n && !memcmp(norm, DECLTYPES[i].name, n))
             return DECLTYPES[i].oid;
     return 0;
 }

@@ -329,6 +329,7 @@ int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
 {
     memset(out, 0, sizeof *out);
     size_t off = 0;
+    int nstmts = 0;
     while (off < len && !is_blank(sql + off, len - off)) {
         db_stmt *ds;
         size_t used;
@@ -339,6 +340,7 @@ int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
         if (!ds)
             break;
         out->flags |= db_stmt_flags(ds);
+        out->memo = nstmts++ == 0 ? db_stmt_memo(ds) : NULL;
         const char *const *names;
         int k = db_stmt_reads(ds, &names);
         add_names(out, out->reads, &out->nreads, names, k);

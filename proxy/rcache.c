@@ -77,10 +77,13 @@ static double now_ms(void)
 
 /* Key = normalized SQL, a 0x00 separator the normalizer never emits unescaped, then the arguments. */
 /* Normalizing costs a few hundred ns per statement, more than the rest of a hit; clients send the
- * same texts again and again. So each thread remembers, in a small direct-mapped table, the
- * normalized form of the texts it saw last. Bounded: MEMO_SLOTS entries of at most MEMO_MAX_TEXT
- * bytes each; freed when the thread exits. */
-#define MEMO_SLOTS    1024
+ * same texts again and again. So each thread remembers, in a two-way set-associative table, the
+ * normalized form of the texts it saw last: big enough for a hot set of thousands of distinct
+ * literal-laden lines (a BATCH of point lookups), where a 1,024-slot table missed most of the
+ * time. Bounded: MEMO_SETS * 2 entries of at most MEMO_MAX_TEXT bytes each (typically ~100 bytes,
+ * under 1 MiB a thread); freed when the thread exits. */
+#define MEMO_SETS     4096
+#define MEMO_SLOTS    (MEMO_SETS * 2)
 #define MEMO_MAX_TEXT 512
 
 typedef struct memo_slot {
@@ -117,25 +120,44 @@ static uint64_t text_hash(const char *p, size_t n)
     return h ^ (h >> 32);
 }
 
-/* Append the normalized form of sql to key (through this thread's memo). */
-static void norm_sql(const char *sql, size_t len, buf *key, sqlnorm_hints *h)
+/* This thread's memo, or NULL when out of memory. */
+static memo_slot *memo_get(void)
 {
-    if (len > MEMO_MAX_TEXT) {
-        sqlnorm_key(sql, len, key, h);
-        return;
-    }
     pthread_once(&memo_once, memo_init);
     memo_slot *m = pthread_getspecific(memo_key);
     if (!m && (m = calloc(MEMO_SLOTS, sizeof *m)) && pthread_setspecific(memo_key, m) != 0) {
         free(m);
         m = NULL;
     }
-    uint64_t hash = text_hash(sql, len);
-    memo_slot *slot = m ? &m[hash % MEMO_SLOTS] : NULL;
-    if (slot && slot->text && slot->hash == hash && slot->len == len && memcmp(slot->text, sql, len) == 0) {
-        buf_append(key, slot->text + len, slot->keylen);
-        *h = slot->hints;
+    return m;
+}
+
+/* Append the normalized form of sql, whose text_hash is hash, to key through memo m (may be NULL). */
+static void norm_sql_memo(memo_slot *m, const char *sql, size_t len, uint64_t hash, buf *key, sqlnorm_hints *h)
+{
+    if (len > MEMO_MAX_TEXT) {
+        sqlnorm_key(sql, len, key, h);
         return;
+    }
+    memo_slot *set = m ? &m[(hash % MEMO_SETS) * 2] : NULL, *slot = NULL;
+    for (int w = 0; set && w < 2; w++) {
+        memo_slot *x = &set[w];
+        if (x->text && x->hash == hash && x->len == len && memcmp(x->text, sql, len) == 0) {
+            buf_append(key, x->text + len, x->keylen);
+            *h = x->hints;
+            if (w == 1) { /* the most recent of the set goes first; the other is replaced next */
+                memo_slot t = set[0];
+                set[0] = set[1];
+                set[1] = t;
+            }
+            return;
+        }
+    }
+    if (set) { /* the older way makes room: the newcomer goes first */
+        free(set[1].text);
+        set[1] = set[0];
+        set[0] = (memo_slot){0};
+        slot = &set[0];
     }
     size_t start = key->len;
     sqlnorm_key(sql, len, key, h);
@@ -145,8 +167,17 @@ static void norm_sql(const char *sql, size_t len, buf *key, sqlnorm_hints *h)
         return;
     memcpy(text, sql, len);
     memcpy(text + len, key->data + start, klen);
-    free(slot->text);
     *slot = (memo_slot){hash, (uint32_t)len, (uint32_t)klen, *h, text};
+}
+
+/* Append the normalized form of sql to key (through this thread's memo). */
+static void norm_sql(const char *sql, size_t len, buf *key, sqlnorm_hints *h)
+{
+    if (len > MEMO_MAX_TEXT) {
+        sqlnorm_key(sql, len, key, h);
+        return;
+    }
+    norm_sql_memo(memo_get(), sql, len, text_hash(sql, len), key, h);
 }
 
 static void make_key(const char *sql, size_t len, const lp_arg *args, int nargs, buf *key, sqlnorm_hints *h)
@@ -156,18 +187,21 @@ static void make_key(const char *sql, size_t len, const lp_arg *args, int nargs,
     sqlnorm_key_args(key, args, nargs);
 }
 
-static void put_hit_status(const query_sink *sink, buf *out, const cache_hit *hit, double t0)
+/* The hit's status; returns the clock it read, for the next line of a batch. */
+static double put_hit_status(const query_sink *sink, buf *out, const cache_hit *hit, double t0)
 {
-    query_outcome o = {.rows = hit->rows, .ms = now_ms() - t0, .hit_age = (int64_t)hit->age_s};
+    double t1 = now_ms();
+    query_outcome o = {.rows = hit->rows, .ms = t1 - t0, .hit_age = (int64_t)hit->age_s};
     sink->done(sink, &o, out);
+    return t1;
 }
 
 int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
-                   buf *scratch)
+                   buf *scratch, double *clock)
 {
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF)
         return 0;
-    double t0 = now_ms();
+    double t0 = clock && *clock > 0 ? *clock : now_ms();
     extwatch_check(rc->watch);
     sqlnorm_hints h;
     make_key(sql, len, NULL, 0, scratch, &h);
@@ -176,7 +210,71 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
     cache_hit hit;
     if (cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
         return 0;
-    put_hit_status(sink, out, &hit, t0);
+    double t1 = put_hit_status(sink, out, &hit, t0);
+    if (clock)
+        *clock = t1;
+    return 1;
+}
+
+/* The BATCH fast path. Each hit is a chain of dependent cache misses (memo set, memo text, index
+ * slot, entry, payload), so the lines go through it in stages, each issuing its line's next load
+ * for all lines before any waits on one: hash the texts and prefetch their memo sets; prefetch the
+ * memo texts; make the keys and prefetch their index slots; then look up. */
+#define BATCH_STAGED_MAX 1024
+
+int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n, const query_sink *sink, int slot,
+                    buf *out, buf *scratch)
+{
+    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || n <= 0)
+        return 0;
+    if (n > BATCH_STAGED_MAX) { /* rare: one at a time */
+        size_t start = out->len;
+        double clock = 0;
+        for (int i = 0; i < n; i++)
+            if (!rcache_try_hit(rc, sql[i], len[i], sink, slot, out, scratch, &clock)) {
+                buf_truncate(out, start);
+                return 0;
+            }
+        return 1;
+    }
+    double clock = now_ms();
+    extwatch_check(rc->watch); /* once: a read-only batch reads one snapshot */
+    memo_slot *m = memo_get();
+    uint64_t th[BATCH_STAGED_MAX], ch[BATCH_STAGED_MAX];
+    size_t koff[BATCH_STAGED_MAX + 1];
+    for (int i = 0; i < n; i++) {
+        th[i] = text_hash(sql[i], len[i]);
+        if (m)
+            __builtin_prefetch(&m[(th[i] % MEMO_SETS) * 2]);
+    }
+    for (int i = 0; m && i < n; i++) {
+        memo_slot *set = &m[(th[i] % MEMO_SETS) * 2];
+        for (int w = 0; w < 2; w++)
+            if (set[w].text && set[w].hash == th[i])
+                __builtin_prefetch(set[w].text);
+    }
+    buf_reset(scratch);
+    for (int i = 0; i < n; i++) {
+        sqlnorm_hints h;
+        koff[i] = scratch->len;
+        norm_sql_memo(m, sql[i], len[i], th[i], scratch, &h);
+        sqlnorm_key_args(scratch, NULL, 0); /* exactly the key rcache_try_hit makes */
+        if (h.nocache || scratch->oom)
+            return 0;
+        ch[i] = cache_key_hash(rc->c, scratch->data + koff[i], scratch->len - koff[i]);
+        cache_prefetch(rc->c, ch[i]);
+    }
+    koff[n] = scratch->len;
+    size_t start = out->len;
+    for (int i = 0; i < n; i++) {
+        cache_hit hit;
+        if (cache_get_hashed(rc->c, scratch->data + koff[i], koff[i + 1] - koff[i], ch[i], slot, out, &hit,
+                             CACHE_PROBE) != CACHE_HIT) {
+            buf_truncate(out, start);
+            return 0;
+        }
+        clock = put_hit_status(sink, out, &hit, clock);
+    }
     return 1;
 }
 
@@ -252,6 +350,44 @@ static void tee_error(const query_sink *k, const char *state, const char *msg, i
     t->a->error(t->a, state, msg, offset, out);
 }
 
+/* The second encoding's buffer, one per thread and kept between misses (a miss grew a fresh one
+ * from 256 bytes each time); NULL when out of memory. Freed when the thread exits. */
+#define SIDE_KEEP (64 << 10) /* a bigger one is given back after use */
+
+static pthread_key_t  side_key;
+static pthread_once_t side_once = PTHREAD_ONCE_INIT;
+
+static void side_free(void *p)
+{
+    buf_free(p);
+    free(p);
+}
+
+static void side_init(void) { pthread_key_create(&side_key, side_free); }
+
+static buf *side_get(void)
+{
+    pthread_once(&side_once, side_init);
+    buf *b = pthread_getspecific(side_key);
+    if (!b && (b = malloc(sizeof *b))) {
+        buf_init(b);
+        if (pthread_setspecific(side_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    if (b)
+        buf_reset(b);
+    return b;
+}
+
+/* Done with the thread's side buffer: keep it unless it grew big. */
+static void side_put(buf *b)
+{
+    if (b && b->cap > SIDE_KEEP)
+        buf_free(b);
+}
+
 /* The slot a miss in this slot also fills, or -1. */
 static int paired_slot(int slot, const query_item *it)
 {
@@ -293,15 +429,17 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     size_t start = out->len;
     query_info info;
     int other = paired_slot(slot, it);
-    buf side;
+    buf *side = other >= 0 ? side_get() : NULL;
     pgsink pk;
     tee t;
-    buf_init(&side);
+    if (!side)
+        other = -1;
     if (other >= 0) {
         pgsink_init(&pk);
         pk.rows_only = 1;
+        pk.memo = a.memo;
         t = (tee){{tee_columns, tee_row, tee_stmt_done, tee_done, tee_error, &t},
-                  sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), &side,
+                  sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), side,
                   rc->cfg->cache_max_entry_bytes, 1};
     }
     int r = run(db, it, other >= 0 ? &t.k : sink, lim, out, state, " cache=miss", &info);
@@ -313,7 +451,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     int ttl = h.ttl >= 0 ? h.ttl : it->ttl > 0 ? it->ttl : rc->cfg->cache_ttl;
     if (!keep || ttl == 0) {
         cache_abandon(rc->c, scratch->data, scratch->len, slot);
-        buf_free(&side);
+        side_put(side);
         return r;
     }
     cache_fill f = {
@@ -321,15 +459,15 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         .data = out->data + start, .len = info.data_len, .rows = info.rows,
         .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len,
     };
-    cache_put(rc->c, &f);
     if (other >= 0 && t.on) {
-        /* The same snapshot: the entry takes the second slot beside the first. */
-        f.fmt = other;
-        f.data = side.data;
-        f.len = side.len;
-        cache_put(rc->c, &f);
+        /* The same snapshot: the entry takes the second slot beside the first, in the same put. */
+        f.also = 1;
+        f.fmt2 = other;
+        f.data2 = side->data;
+        f.len2 = side->len;
     }
-    buf_free(&side);
+    cache_put(rc->c, &f);
+    side_put(side);
     return r;
 }
 

@@ -26,9 +26,16 @@ struct replica *rcache_replica(rcache *rc);
 enum rcache_slot { RCACHE_LINE_TSV = 0, RCACHE_LINE_JSON = 1, RCACHE_PG_TEXT = 2 };
 
 /* A plain SQL line that is in the cache: answer it (data, then the status) and return 1;
- * otherwise 0. Never touches SQLite. scratch is the caller's, for the key. */
+ * otherwise 0. Never touches SQLite. scratch is the caller's, for the key. clock, when not NULL:
+ * in, the time (ms, CLOCK_MONOTONIC) the lookup started, or 0 to read it; out, after a hit, the
+ * time its status was written (lines answered back to back read the clock once each). */
 int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
-                   buf *scratch);
+                   buf *scratch, double *clock);
+
+/* The lines sql[i][0..len[i]) of a BATCH, all answered from the cache as rcache_try_hit would,
+ * one after the other into out, returning 1; or 0 with out unchanged as soon as one is not a hit. */
+int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n, const query_sink *sink, int slot,
+                    buf *out, buf *scratch);
 
 /* A read: served from the cache, or run on db, answered and stored by the cache policy. The
  * status carries cache=hit|miss|off. Returns like query_run. */

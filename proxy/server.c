@@ -174,15 +174,12 @@ static void on_reopen(evutil_socket_t sig, short what, void *arg)
         log_info("log file reopened");
 }
 
-/* A full pass over tier 1 takes this many sweeps: each one then costs a bounded time. */
-#define SERVER_SWEEP_SLICES 8
-
 /* Expired entries are never served; this only gives their memory back. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    cache_sweep_slice(rcache_cache(arg), SERVER_SWEEP_SLICES);
+    cache_sweep(rcache_cache(arg));
 }
 
 static struct evconnlistener *listen_on(server *s, int port_num, evconnlistener_cb cb)

@@ -162,8 +162,8 @@ def snapshot(db_path):
 
 
 @pytest.mark.parametrize("line,adm,rw,ro", MATRIX, ids=[m[0][:40] for m in MATRIX])
-def test_role_matrix(server_factory, users_file, line, adm, rw, ro):
-    srv = server_factory("--auth", "scram-sha-256", "--users_file", users_file)
+def test_role_matrix(server_factory, users_file, tmp_path, line, adm, rw, ro):
+    srv = server_factory("--auth", "scram-sha-256", "--users_file", users_file, "--backup_dir", tmp_path / "backups")
     with login(srv, "root") as c:
         c.write("INSERT INTO users(id, email, password_hash, full_name) VALUES (1, 'a@x', 'h', 'A')")
         c.request("SET mkey v")

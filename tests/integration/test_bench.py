@@ -102,8 +102,9 @@ def test_populate(bench_server):
         assert c.count("items") == 6000
         assert c.count("posts") == 6000
         assert c.scalar("SELECT users FROM global_stats") == "3000"
-    # each BATCH line is one write (100-row INSERTs: users + items + posts), plus one max(id) read
-    assert delta["writes"] == 30 + 60 + 60
+    # each BATCH line is one write (a CALL of a PREPAREd 50-row INSERT: users + items + posts), plus
+    # one max(id) read; the PREPAREs are commands, not queries
+    assert delta["writes"] == 60 + 120 + 120
     assert delta["reads"] == 1 and delta["queries"] == delta["writes"] + 1
 
 

@@ -2,6 +2,7 @@
 
 The rule under test everywhere: after a write is acknowledged, no client ever reads the old value.
 """
+import os
 import random
 import re
 import sqlite3
@@ -9,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from conftest import Client, READ_OK, WRITE_OK
+from conftest import BIN, Client, READ_OK, WRITE_OK
 
 CACHE = re.compile(r" cache=(hit|miss|off)(?: age=(\d+))?")
 
@@ -185,7 +186,11 @@ def test_byte_caps_hold_under_a_flood(server_factory):
         assert s["cache_bytes_tier1"] <= hot, s
         assert s["cache_bytes_tier2"] <= total + 4096, s
         assert s["cache_evictions_tier1"] > 0 and s["cache_evictions_tier2"] > 0
-        assert srv.rss_kb() < 400 * 1024
+        # Under AddressSanitizer freed memory waits in its quarantine (256 MiB by default) before
+        # reuse, and 100,000 distinct statements free a lot of it: RSS then sits at 400-500 MiB on
+        # this VM with or without the cache (measured on main too), so it gets that allowance.
+        quarantine = 256 * 1024 if "asan" in os.path.basename(BIN) else 0
+        assert srv.rss_kb() < 400 * 1024 + quarantine
 
 
 def test_single_flight(server_factory):

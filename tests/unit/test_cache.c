@@ -319,6 +319,31 @@ static void test_lru_demote_promote(void **state)
     cache_free(c);
 }
 
+/* Tier 2's key filter: a key never stored is not looked for there, and a live row stays visible
+ * across the filter's rotations (every 10 s) for as long as it lives, a long TTL included. */
+static void test_tier2_filter_keeps_live_rows(void **state)
+{
+    (void)state;
+    cache *c = mk_default();
+    int t = tid(c, "t");
+    static char big[20 << 10]; /* over hot_entry_bytes: straight to tier 2 */
+    memset(big, 'y', sizeof big);
+    put_n(c, "long-lived", 0, big, sizeof big, &t, 1, 3600);
+    put_n(c, "short", 0, big, sizeof big, &t, 1, 5);
+    int tier = 0;
+    for (int i = 0; i < 30; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%d", i);
+        put_n(c, key, 0, big, sizeof big, &t, 1, 1); /* each put may rotate the filter */
+        fake_t += 11;
+        assert_int_equal(get(c, "long-lived", 0, &tier), CACHE_HIT);
+        assert_int_equal(tier, 2);
+        assert_int_equal(get(c, "never stored", 0, NULL), CACHE_MISS);
+    }
+    assert_int_equal(get(c, "short", 0, NULL), CACHE_MISS); /* expired long ago */
+    cache_free(c);
+}
+
 /* 100,000 distinct entries of varied sizes through a small cache: the caps hold, the counts add up. */
 static void test_unread_entries_are_not_demoted(void **state)
 {
@@ -489,33 +514,6 @@ static void test_sweep(void **state)
     s = stats(c);
     assert_int_equal(s.entries1 + s.entries2, 0);
     assert_int_equal(s.kv_keys, 1);
-    cache_free(c);
-}
-
-/* The background sweep walks a slice of each shard per call: a part goes at the first call, and
- * slices calls visit every bucket, whatever was removed or added in between. */
-static void test_sweep_slices(void **state)
-{
-    (void)state;
-    cache *c = mk(64 << 20, 4 << 20, 1 << 20, 1 << 20, 4);
-    int t = tid(c, "t");
-    char key[32];
-    for (int i = 0; i < 4000; i++) {
-        snprintf(key, sizeof key, "k%d", i);
-        put(c, key, 0, "a", &t, 1, 10);
-    }
-    assert_int_equal(stats(c).entries1, 4000);
-    fake_t += 50;
-    cache_sweep_slice(c, 4);
-    int64_t left = stats(c).entries1;
-    assert_true(left > 0 && left < 4000);
-    put(c, "fresh", 0, "a", &t, 1, 100); /* added between two slices: it stays */
-    for (int i = 0; i < 3; i++)
-        cache_sweep_slice(c, 4);
-    cache_stats s = stats(c);
-    assert_int_equal(s.entries1, 1);
-    assert_int_equal(s.expirations, 4000);
-    assert_int_equal(get(c, "fresh", 0, NULL), CACHE_HIT);
     cache_free(c);
 }
 
@@ -1076,11 +1074,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table_registry_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lru_demote_promote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unread_entries_are_not_demoted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tier2_filter_keeps_live_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sweep_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_top, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
