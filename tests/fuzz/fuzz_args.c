@@ -268,11 +268,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r = lp_parse_args(in, n, args, max_args, scratch, err, sizeof err);
 
     int want = ref_count((const unsigned char *)in, n);
-    CHECK(r >= -1 && r <= max_args);
+    CHECK(r >= LP_ARGS_TOO_MANY && r <= max_args);
     if (want < 0 || want > max_args) {
-        if (r != -1)
+        /* Refused: bad JSON (-1) or too many (LP_ARGS_TOO_MANY), whichever the parser meets first
+         * (past max_args arguments it stops before a bad one further on). */
+        if (r >= 0)
             fprintf(stderr, "accepted [%.*s]: %d arguments, reference says %d\n", (int)n, in, r, want);
-        CHECK(r == -1);
+        CHECK(r == -1 || r == LP_ARGS_TOO_MANY);
+        CHECK(want >= 0 || r == -1 || max_args < (int)n); /* too many needs max_args + 1 to fit */
     } else {
         if (r != want)
             fprintf(stderr, "[%.*s]: %d arguments, reference says %d (%s)\n", (int)n, in, r, want, r < 0 ? err : "");

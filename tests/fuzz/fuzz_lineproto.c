@@ -219,7 +219,7 @@ static void check_args(const char *line, size_t n)
     char err[96];
     memset(err, 'x', sizeof err);
     int r = lp_parse_args(line, n, a, MAX_ARGS, scratch, err, sizeof err);
-    CHECK(r >= -1 && r <= MAX_ARGS);
+    CHECK(r == -1 || r == LP_ARGS_TOO_MANY || (r >= 0 && r <= MAX_ARGS));
     if (r < 0) {
         CHECK(memchr(err, '\0', sizeof err) != NULL);
         CHECK(err[0] != '\0');
