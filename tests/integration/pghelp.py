@@ -5,12 +5,16 @@ sql(srv, query) -> rows as lists of str (psql -At, '|' separated; NULL as the st
 line_stats(srv) -> STATS of the line protocol, for cache counters
 """
 import os
+import pathlib
 import shutil
 import subprocess
 
 import pytest
 
 PSQL = shutil.which("psql")
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+PGCLIENTS = pathlib.Path(__file__).resolve().parent / "pgclients"
 PGBENCH = shutil.which("pgbench")
 
 needs_psql = pytest.mark.skipif(not PSQL, reason="psql is not installed (scripts/install-deps installs it)")
@@ -55,3 +59,17 @@ def pgbench(srv, *args, timeout=120):
 def line_stats(srv):
     with srv.client() as c:
         return c.stats()
+
+
+def run_node(script, *args, timeout=60):
+    """Run pgclients/<script> with node-postgres installed (npm ci from the lock file on first use);
+    skips when node/npm are missing. Returns the CompletedProcess (text)."""
+    if not NODE or not NPM:
+        pytest.skip("node/npm are not installed (scripts/install-deps installs nodejs and npm)")
+    if not (PGCLIENTS / "node_modules" / "pg").is_dir():
+        # The lock file pins every package; ci installs exactly that.
+        r = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=PGCLIENTS, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, f"npm ci failed:\n{r.stdout}\n{r.stderr}"
+    return subprocess.run([NODE, script, *[str(a) for a in args]], cwd=PGCLIENTS, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)

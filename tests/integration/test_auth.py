@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import Client, err_state, run_litecached, write_users_file
-from pghelp import needs_psql, psql
+from pghelp import needs_psql, psql, run_node
 
 USERS = (("root", "admin", "rootpw"), ("app", "readwrite", "app pw with spaces"), ("viewer", "readonly", "v1ew"))
 PASSWORDS = {u: pw for u, _, pw in USERS}
@@ -292,17 +292,7 @@ def test_pg_readonly_through_psycopg2(asrv):
 
 
 def test_pg_roles_through_node_postgres(asrv):
-    import shutil
-    import subprocess
-    from test_pg_node import HERE, NODE, NPM
-    if not NODE or not NPM:
-        pytest.skip("node/npm are not installed (scripts/install-deps installs nodejs and npm)")
-    if not (HERE / "node_modules" / "pg").is_dir():
-        r = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True,
-                           timeout=300)
-        assert r.returncode == 0, f"npm ci failed:\n{r.stdout}\n{r.stderr}"
-    r = subprocess.run([NODE, "node_pg_auth.js", str(asrv.port)], cwd=HERE, capture_output=True, text=True,
-                       timeout=60, stdin=subprocess.DEVNULL)
+    r = run_node("node_pg_auth.js", asrv.port)
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
     assert r.stdout.split() == ["ok", "readonly", "ok", "readwrite", "ok", "wrong", "password"]
 
