@@ -26,6 +26,7 @@ typedef struct spec {
     int  precision;  /* -1 when none */
     int  nlong;      /* how many 'l' */
     int  star_w, star_p;
+    int  sw, sp;     /* the star arguments as given: SQLite's C mode reads them again itself */
     const char *end; /* just past the conversion character */
 } spec;
 
@@ -49,7 +50,7 @@ static void parse_spec(const char *p, args *a, spec *s)
         s->flags[strlen(s->flags)] = prefix;
     if (*p == '*') {
         s->star_w = 1;
-        int w = int_arg(a);
+        int w = s->sw = int_arg(a);
         if (w < 0) {
             s->left = 1;
             w = w >= -2147483647 ? -w : 0;
@@ -66,7 +67,7 @@ static void parse_spec(const char *p, args *a, spec *s)
         p++;
         if (*p == '*') {
             s->star_p = 1;
-            int pr = int_arg(a);
+            int pr = s->sp = int_arg(a);
             s->precision = pr >= 0 ? pr : pr >= -2147483647 ? -pr : -1;
             p++;
         } else {
@@ -133,7 +134,7 @@ static void put_char(sqlite3_str *out, const spec *s, const char *t)
 
 /* Hand one conversion to SQLite's own formatter (C mode runs the same code), stars as int
  * arguments, with "ll" for the integer conversions (SQL arguments are 64-bit). */
-static void put_delegated(sqlite3_str *out, const spec *s, args *a, int sw, int sp)
+static void put_delegated(sqlite3_str *out, const spec *s, args *a)
 {
     /* Rebuilt rather than copied: a format may repeat its flags without end. */
     char cspec[64];
@@ -158,9 +159,9 @@ static void put_delegated(sqlite3_str *out, const spec *s, args *a, int sw, int 
     cspec[n] = 0;
     int stars[2], ns = 0;
     if (s->star_w)
-        stars[ns++] = sw;
+        stars[ns++] = s->sw;
     if (s->star_p)
-        stars[ns++] = sp;
+        stars[ns++] = s->sp;
 #define PUT(...) (ns == 0 ? sqlite3_str_appendf(out, cspec __VA_ARGS__) \
                   : ns == 1 ? sqlite3_str_appendf(out, cspec, stars[0] __VA_ARGS__) \
                             : sqlite3_str_appendf(out, cspec, stars[0], stars[1] __VA_ARGS__))
@@ -199,11 +200,8 @@ static void fn_printf(sqlite3_context *ctx, int argc, sqlite3_value **argv)
             sqlite3_str_append(out, "%", 1);
             break;
         }
-        int first = a.i; /* stars take arguments while the spec is parsed: keep their values */
         spec s;
         parse_spec(p + 1, &a, &s);
-        int sw = s.star_w && first < a.n ? (int)sqlite3_value_int64(a.v[first]) : 0;
-        int sp = s.star_p && first + s.star_w < a.n ? (int)sqlite3_value_int64(a.v[first + s.star_w]) : 0;
         if (!s.c || !strchr("diuoxXrpfeEgGszqQwcn%", s.c))
             break; /* SQLite stops at a conversion it does not know, and so do we */
         /* Padded to its width, or %c repeated to its precision, the conversion alone would outgrow
@@ -217,7 +215,7 @@ static void fn_printf(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         else if (s.c == 'n') /* writes nothing, takes no argument; yet the result is '' now, not NULL */
             sqlite3_str_append(out, "", 0);
         else
-            put_delegated(out, &s, &a, sw, sp);
+            put_delegated(out, &s, &a);
         p = s.end;
     }
     int err = toobig ? SQLITE_TOOBIG : sqlite3_str_errcode(out);
