@@ -225,6 +225,7 @@ static void demote(cache *c, entry *e, double now)
 static void *demoter_main(void *arg)
 {
     cache *c = arg;
+    pthread_setname_np(pthread_self(), "lc-demoter");
     pthread_mutex_lock(&c->dq_lock);
     for (;;) {
         while (!c->dq_head && !c->dq_stop)

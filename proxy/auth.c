@@ -121,6 +121,7 @@ static auth_req *do_take_due(auth *a, int64_t now, int64_t *wait_ms)
 static void *auth_main(void *arg)
 {
     auth *a = arg;
+    pthread_setname_np(pthread_self(), "lc-auth");
     pthread_mutex_lock(&a->lock);
     for (;;) {
         int64_t wait = -1;

@@ -319,6 +319,11 @@ static int set_wal(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+int db_writer_syncs_wal(const config *cfg)
+{
+    return cfg->synchronous == CONFIG_SYNC_FULL && cfg->group_commit_max > 1;
+}
+
 db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
 {
     return db_open_at(cfg, cfg->db_path, role, err, errlen);
@@ -352,7 +357,9 @@ db_conn *db_open_at(const config *cfg, const char *path, enum db_role role, char
     static const char *const temp_names[] = {"DEFAULT", "FILE", "MEMORY"};
     if (role == DB_WRITER && set_wal(c->db, err, errlen) < 0)
         goto fail;
-    snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", sync_names[cfg->synchronous]);
+    /* The writer's commits then only write the WAL: walsync.c syncs it before they are answered. */
+    int sync = role == DB_WRITER && db_writer_syncs_wal(cfg) ? CONFIG_SYNC_NORMAL : cfg->synchronous;
+    snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", sync_names[sync]);
     if (pragma(c->db, sql, err, errlen) < 0)
         goto fail;
     snprintf(sql, sizeof sql, "PRAGMA cache_size=-%lld", (long long)cfg->sqlite_cache_kb);

@@ -32,6 +32,9 @@ db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
 /* The same at another path: DB_REPLICA opens a URI (the in-memory replica) as a reader, its pages mapped. */
 db_conn *db_open_at(const config *cfg, const char *path, enum db_role role, char *err, size_t errlen);
 void     db_close(db_conn *db);
+/* synchronous = full with group commit: the writer's connection commits at normal and the writer
+ * syncs the WAL itself, once for many commits (walsync.h). */
+int      db_writer_syncs_wal(const config *cfg);
 sqlite3 *db_handle(db_conn *db);
 /* A file reader's companion connection to the in-memory replica, or NULL (the caller owns both). */
 void     db_set_peer(db_conn *db, db_conn *peer);

@@ -275,6 +275,7 @@ int server_run(config *cfg)
     writer_opts wo = {
         .group_max = cfg->group_commit_max,
         .group_wait_us = cfg->group_commit_wait_us,
+        .sync_wal = db_writer_syncs_wal(cfg),
         .idle_tx_s = cfg->idle_in_transaction_timeout,
         .checkpoint_pages = cfg->wal_checkpoint_pages,
         /* The replica's end runs first, inside the cache's: changes are in the replica before the

@@ -14,7 +14,7 @@ static const char *const counter_names[STATS__COUNT] = {
     "connections", "connections_total", "connections_refused", "connections_dropped",
     "queries", "reads", "writes", "errors", "writer_jobs", "writer_groups",
     "checkpoints", "slow_queries", "config_reloads", "config_reload_errors",
-    "auth_ok", "auth_failed", "auth_delayed",
+    "auth_ok", "auth_failed", "auth_delayed", "wal_syncs",
 };
 static const char *const cmd_names[STATS_CMD__COUNT] = {
     "cmd_sql", "cmd_call", "cmd_prepare", "cmd_deallocate", "cmd_batch",

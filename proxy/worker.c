@@ -168,6 +168,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     worker *w = arg;
+    pthread_setname_np(pthread_self(), "lc-worker");
     event_base_dispatch(w->base);
     return NULL;
 }

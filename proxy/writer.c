@@ -12,12 +12,14 @@
 
 #include "log.h"
 #include "stats.h"
+#include "walsync.h"
 
 /* Locking: `lock` guards the queue (head, tail) and `stopping`; everything else (the database
  * connection, the open session) belongs to the writer thread, which runs jobs without the lock. */
 struct writer {
     db_conn        *db;
     writer_opts     opts;
+    walsync        *ws;             /* opts.sync_wal: answers committed jobs once the WAL is synced */
     pthread_t       thread;
     pthread_mutex_t lock;
     pthread_cond_t  wake;
@@ -271,6 +273,28 @@ static void deliver(writer_job *job)
     job->done(job);
 }
 
+/* walsync's callback: the commit is on disk, or could not be put there. */
+static void deliver_synced(writer_job *job, int sync_errno)
+{
+    if (sync_errno && job->failed < 0)
+        reply_error(job, "58030", "the write was committed but could not be synced to disk (fdatasync of the WAL failed)");
+    deliver(job);
+}
+
+/* Answer jobs that may have committed (a list): now, or once walsync has made their commit durable. */
+static void deliver_committed(writer *w, writer_job *jobs)
+{
+    if (w->ws) {
+        walsync_submit(w->ws, jobs);
+        return;
+    }
+    while (jobs) {
+        writer_job *next = jobs->next;
+        deliver(jobs);
+        jobs = next;
+    }
+}
+
 /* Assumes the lock: remove and return the first queued job of the open session, or NULL. */
 static writer_job *do_take_session_job(writer *w)
 {
@@ -323,7 +347,10 @@ static void do_serve_session(writer *w)
         }
         pthread_mutex_unlock(&w->lock);
         run_session_job(w, job);
-        deliver(job);
+        if (job->tx == WRITER_COMMIT)
+            deliver_committed(w, job);
+        else
+            deliver(job);
         maybe_checkpoint(w);
         pthread_mutex_lock(&w->lock);
         idle_until = deadline_after(atomic_load(&w->idle_tx_s), 0);
@@ -349,6 +376,7 @@ static writer_job *do_take_group(writer *w, int *n)
 static void *writer_main(void *arg)
 {
     writer *w = arg;
+    pthread_setname_np(pthread_self(), "lc-writer");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         if (w->session) {
@@ -396,11 +424,7 @@ static void *writer_main(void *arg)
         stats_add(STATS_WRITER_JOBS, n);
         stats_add(STATS_WRITER_GROUPS, 1);
         stats_group_commit(n);
-        while (group) {
-            writer_job *next = group->next;
-            deliver(group);
-            group = next;
-        }
+        deliver_committed(w, group);
         maybe_checkpoint(w);
         pthread_mutex_lock(&w->lock);
     }
@@ -436,10 +460,16 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
     }
     w->passive_pages = autock;
     sqlite3_wal_hook(h, on_wal, w);
+    if (w->opts.sync_wal &&
+        !(w->ws = walsync_start(sqlite3_filename_wal(sqlite3_db_filename(h, "main")), deliver_synced, err, errlen))) {
+        free(w);
+        return NULL;
+    }
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
+        walsync_stop(w->ws);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->wake);
         free(w);
@@ -479,6 +509,7 @@ void writer_stop(writer *w)
     pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    walsync_stop(w->ws);
     /* A clean shutdown leaves no WAL behind to replay. */
     sqlite3_wal_checkpoint_v2(db_handle(w->db), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     for (int h = 0; h < WRITER_MAX_HOOKS; h++)

@@ -26,7 +26,7 @@ enum writer_tx {
 enum writer_tx_state { WRITER_TX_NONE, WRITER_TX_OPEN, WRITER_TX_FAILED };
 
 /* A message from a worker to the writer and back. The submitter fills the first part and owns
- * the items' memory; the writer fills the reply and calls done() from its own thread. */
+ * the items' memory; the writer fills the reply and calls done() from its own thread (or walsync's). */
 struct writer_job {
     const query_item *items;
     int               nitems;
@@ -68,12 +68,14 @@ typedef struct writer_opts {
     int          group_wait_us;   /* extra wait for a group to fill */
     int          idle_tx_s;       /* an open transaction idle this long is rolled back */
     int          checkpoint_pages; /* WAL pages past which a RESTART checkpoint runs after a commit */
+    int          sync_wal;        /* commits only write the WAL; jobs are answered after walsync syncs it */
     writer_hooks hooks[WRITER_MAX_HOOKS]; /* optional; unused sets stay zero */
 } writer_opts;
 
 /* Start the writer thread on db (which it then owns). */
 writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t errlen);
-/* Queue a job; its done() runs on the writer thread once it has committed or failed. */
+/* Queue a job; its done() runs on the writer thread (or, with sync_wal, the WAL sync thread) once it
+ * has committed, durably, or failed. */
 void writer_submit(writer *w, writer_job *job);
 /* idle_in_transaction_timeout changed (a reload): any thread; counts from the next idle wait. */
 void writer_set_idle_timeout(writer *w, int seconds);

@@ -11,6 +11,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from conftest import Client, ServerClosed, WRITE_OK
 
 ROUNDS = 20
@@ -54,9 +56,12 @@ WHERE s.post_count IS NOT (SELECT count(*) FROM posts p WHERE p.user_id = u.id)
 """.replace("\n", " ")
 
 
-def test_kill9_loses_no_acknowledged_write(server_factory, tmp_path):
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+def test_kill9_loses_no_acknowledged_write(server_factory, tmp_path, synchronous):
+    """With full, acknowledgements come from the WAL sync thread (proxy/walsync.c), not the writer."""
     db = tmp_path / "crash.db"
-    srv = server_factory(db_path=db)
+    args = ("--synchronous", synchronous)
+    srv = server_factory(*args, db_path=db)
     with srv.client() as c:
         for uid in range(1, CLIENTS + 1):
             c.write(f"INSERT INTO users(id, email, password_hash) VALUES ({uid}, 'u{uid}@x', 'h')")
@@ -65,7 +70,7 @@ def test_kill9_loses_no_acknowledged_write(server_factory, tmp_path):
     acked, deleted, doomed = [], [], []
     rnd = random.Random(1234)
     for rnd_no in range(ROUNDS):
-        srv = server_factory(db_path=db)
+        srv = server_factory(*args, db_path=db)
         stop = threading.Event()
         threads = [threading.Thread(target=writer_loop,
                                     args=(srv.port, uid, acked, deleted, stop, doomed), daemon=True)

@@ -245,3 +245,70 @@ def test_write_blocked_by_another_process_fails_with_40001(server_factory):
             assert c.count("users WHERE email = 'busy@x'") == 1
     finally:
         other.close()
+
+
+def acks_and_syncs(srv, client, n):
+    """Trace the server (strace -f) while client sends n inserts one at a time. Returns the WAL's
+    write and sync calls and the acknowledgements, each as (start, end, kind), in microseconds."""
+    wal = f"{srv.db_path}-wal"
+    wal_fds = {int(fd) for fd in os.listdir(f"/proc/{srv.pid}/fd")
+               if os.path.realpath(f"/proc/{srv.pid}/fd/{fd}") == os.path.realpath(wal)}
+    assert wal_fds, "the server has no descriptor on its WAL file"
+    out = srv.dir / "strace.out"
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-T", "-e", "trace=pwrite64,fdatasync,fsync,sendto",
+                               "-e", "signal=none", "-o", str(out), "-p", str(srv.pid)])
+    try:
+        time.sleep(1.0)  # strace attaches to every thread before the first request
+        for i in range(n):
+            client.write(f"INSERT INTO users(email, password_hash) VALUES ('durable{i}@x', 'h')")
+        time.sleep(0.3)
+    finally:
+        tracer.send_signal(2)
+        tracer.wait(timeout=10)
+    calls, pending = [], {}
+    for line in out.read_text().splitlines():
+        tid, stamp, call = line.split(" ", 2)
+        start = float(stamp) * 1e6
+        if call.endswith("<unfinished ...>"):
+            pending[tid] = (start, call)  # another thread's call came in between: resumed below
+            continue
+        if call.startswith("<... "):
+            start, call = pending.pop(tid)
+        took = float(line.rsplit("<", 1)[1].rstrip(">")) * 1e6 if line.endswith(">") else 0
+        fd = call.split("(", 1)[1].split(",", 1)[0].split(" ", 1)[0].rstrip(")")
+        if call.startswith("sendto(") and "changed" in call:
+            calls.append((start, start + took, "ack"))
+        elif call.startswith(("pwrite64(", "fdatasync(", "fsync(")) and fd.isdigit() and int(fd) in wal_fds:
+            calls.append((start, start + took, "write" if call.startswith("pwrite64") else "sync"))
+    return sorted(calls)
+
+
+def unsynced_acks(calls):
+    """Acknowledgements sent before a sync that began after their commit's last WAL write had ended."""
+    bad, last_write = 0, None
+    for start, end, kind in calls:
+        if kind == "write":
+            last_write = end
+        elif kind == "ack":
+            synced = any(k == "sync" and s >= last_write and e <= start for s, e, k in calls)
+            bad += last_write is None or not synced
+    return bad
+
+
+def test_synchronous_full_acknowledges_only_synced_writes(server_factory):
+    """synchronous = full: no write is acknowledged before an fdatasync of the WAL that began after
+    it was written, whether the WAL sync thread syncs (group commit) or SQLite does (group_commit_max
+    1). With synchronous = normal the same trace shows unsynced acknowledgements: the check can fail."""
+    for args, want_synced in ((("--synchronous", "full"), True),
+                              (("--synchronous", "full", "--group_commit_max", "1"), True),
+                              (("--synchronous", "normal"), False)):
+        srv = server_factory(*args)
+        with srv.client() as c:
+            calls = acks_and_syncs(srv, c, 20)
+        assert sum(k == "ack" for _, _, k in calls) == 20, f"{args}: not every acknowledgement was traced"
+        bad = unsynced_acks(calls)
+        if want_synced:
+            assert bad == 0, f"{args}: {bad} of 20 writes acknowledged before the WAL was synced"
+        else:
+            assert bad > 0, f"{args}: the check found no unsynced acknowledgement where there must be some"
+        srv.stop()
