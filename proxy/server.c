@@ -276,6 +276,8 @@ int server_run(config *cfg)
         .group_max = cfg->group_commit_max,
         .group_wait_us = cfg->group_commit_wait_us,
         .sync_wal = db_writer_syncs_wal(cfg),
+        /* Without it reads still work; each just locks its WAL read mark in the kernel. */
+        .pin = db_open(cfg, DB_READER, err, sizeof err),
         .idle_tx_s = cfg->idle_in_transaction_timeout,
         .checkpoint_pages = cfg->wal_checkpoint_pages,
         /* The replica's end runs first, inside the cache's: changes are in the replica before the
@@ -286,6 +288,7 @@ int server_run(config *cfg)
     if (!(wr = writer_start(wdb, &wo, err, sizeof err))) {
         log_error("%s", err);
         replica_free(rep);
+        db_close(wo.pin);
         db_close(wdb);
         catalog_free(cat);
         rcache_free(rc);

@@ -69,10 +69,11 @@ typedef struct writer_opts {
     int          idle_tx_s;       /* an open transaction idle this long is rolled back */
     int          checkpoint_pages; /* WAL pages past which a RESTART checkpoint runs after a commit */
     int          sync_wal;        /* commits only write the WAL; jobs are answered after walsync syncs it */
+    db_conn     *pin;             /* optional reader the writer keeps in a read transaction while idle (its own) */
     writer_hooks hooks[WRITER_MAX_HOOKS]; /* optional; unused sets stay zero */
 } writer_opts;
 
-/* Start the writer thread on db (which it then owns). */
+/* Start the writer thread on db (which it then owns, with opts->pin). */
 writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t errlen);
 /* Queue a job; its done() runs on the writer thread (or, with sync_wal, the WAL sync thread) once it
  * has committed, durably, or failed. */

@@ -247,26 +247,35 @@ def test_write_blocked_by_another_process_fails_with_40001(server_factory):
         other.close()
 
 
-def acks_and_syncs(srv, client, n):
-    """Trace the server (strace -f) while client sends n inserts one at a time. Returns the WAL's
-    write and sync calls and the acknowledgements, each as (start, end, kind), in microseconds."""
-    wal = f"{srv.db_path}-wal"
-    wal_fds = {int(fd) for fd in os.listdir(f"/proc/{srv.pid}/fd")
-               if os.path.realpath(f"/proc/{srv.pid}/fd/{fd}") == os.path.realpath(wal)}
-    assert wal_fds, "the server has no descriptor on its WAL file"
+def traced(srv, syscalls, work):
+    """Run work() while strace -f watches the server's syscalls; returns strace's lines."""
     out = srv.dir / "strace.out"
-    tracer = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-T", "-e", "trace=pwrite64,fdatasync,fsync,sendto",
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-T", "-e", f"trace={syscalls}",
                                "-e", "signal=none", "-o", str(out), "-p", str(srv.pid)])
     try:
         time.sleep(1.0)  # strace attaches to every thread before the first request
-        for i in range(n):
-            client.write(f"INSERT INTO users(email, password_hash) VALUES ('durable{i}@x', 'h')")
+        work()
         time.sleep(0.3)
     finally:
         tracer.send_signal(2)
         tracer.wait(timeout=10)
+    return out.read_text().splitlines()
+
+
+def acks_and_syncs(srv, client, n):
+    """Trace the server while client sends n inserts one at a time. Returns the WAL's write and
+    sync calls and the acknowledgements, each as (start, end, kind), in microseconds."""
+    wal = f"{srv.db_path}-wal"
+    wal_fds = {int(fd) for fd in os.listdir(f"/proc/{srv.pid}/fd")
+               if os.path.realpath(f"/proc/{srv.pid}/fd/{fd}") == os.path.realpath(wal)}
+    assert wal_fds, "the server has no descriptor on its WAL file"
+
+    def inserts():
+        for i in range(n):
+            client.write(f"INSERT INTO users(email, password_hash) VALUES ('durable{i}@x', 'h')")
+    lines = traced(srv, "pwrite64,fdatasync,fsync,sendto", inserts)
     calls, pending = [], {}
-    for line in out.read_text().splitlines():
+    for line in lines:
         tid, stamp, call = line.split(" ", 2)
         start = float(stamp) * 1e6
         if call.endswith("<unfinished ...>"):
@@ -312,3 +321,21 @@ def test_synchronous_full_acknowledges_only_synced_writes(server_factory):
         else:
             assert bad > 0, f"{args}: the check found no unsynced acknowledgement where there must be some"
         srv.stop()
+
+
+def test_reads_take_no_kernel_locks_while_the_writer_is_idle(server_factory):
+    """The writer's pin (proxy/writer.c) holds the WAL read mark while it is idle, so reads share it
+    and SQLite takes no fcntl() lock per read; a write makes the pin let go and take it again."""
+    srv = server_factory("--cache_mode", "off")
+    with srv.client() as c:
+        c.write("INSERT INTO users(email, password_hash) VALUES ('pin@x', 'h')")
+        time.sleep(0.2)  # the writer is idle again, pinned
+
+        def reads():
+            for _ in range(200):
+                c.ok("SELECT email FROM users WHERE email = 'pin@x'")
+        locks = [l for l in traced(srv, "fcntl", reads) if "F_SETLK" in l]
+        assert len(locks) < 20, f"{len(locks)} fcntl locks for 200 reads: the read mark is not shared"
+        assert c.scalar("SELECT email FROM users WHERE email = 'pin@x'") == "pin@x"
+        c.write("UPDATE users SET email = 'pin2@x' WHERE email = 'pin@x'")
+        assert c.scalar("SELECT count(*) FROM users WHERE email = 'pin2@x'") == "1"
