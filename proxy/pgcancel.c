@@ -1,4 +1,4 @@
-/* pgcancel.c - PostgreSQL query cancellation: a process-wide registry of (pid, key) -> the session's running read, interrupted under a lock. */
+/* pgcancel.c - PostgreSQL query cancellation: a process-wide registry of (pid, key) -> the session's running statement, interrupted under a lock. */
 #include "pgcancel.h"
 
 #include <pthread.h>
@@ -13,6 +13,7 @@
  * running on it in that window. */
 struct pgcancel_slot {
     int32_t         pid, key;
+    uint64_t        conn;        /* the connection: its writes run on the writer under this id */
     pthread_mutex_t lock;
     sqlite3        *running;     /* the connection our statement runs on; NULL when none */
     int             interrupted; /* a cancel hit the running statement */
@@ -21,6 +22,8 @@ struct pgcancel_slot {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pgcancel_slot  *registry;
+static int           (*writer_cancel_fn)(void *ud, uint64_t conn_id); /* under registry_lock */
+static void           *writer_ud;
 
 static int32_t random_key(void)
 {
@@ -37,6 +40,7 @@ pgcancel_slot *pgcancel_register(uint64_t conn_id, int32_t *pid, int32_t *key)
         return NULL;
     pthread_mutex_init(&s->lock, NULL);
     s->key = random_key();
+    s->conn = conn_id;
     pthread_mutex_lock(&registry_lock);
     /* Connection ids are unique; folded into 31 bits they repeat only after 2^31 connections, and
      * then the probe below moves on to a free pid. */
@@ -101,7 +105,18 @@ int pgcancel_request(int32_t pid, int32_t key)
             done = 1;
         }
         pthread_mutex_unlock(&s->lock);
+        /* Not reading: it may be writing (the lock order is this registry's lock, then the writer's). */
+        if (!done && writer_cancel_fn)
+            done = writer_cancel_fn(writer_ud, s->conn);
     }
     pthread_mutex_unlock(&registry_lock);
     return done;
+}
+
+void pgcancel_set_writer(int (*cancel)(void *ud, uint64_t conn_id), void *ud)
+{
+    pthread_mutex_lock(&registry_lock);
+    writer_cancel_fn = cancel;
+    writer_ud = ud;
+    pthread_mutex_unlock(&registry_lock);
 }

@@ -1,4 +1,4 @@
-/* pgcancel.h - PostgreSQL query cancellation: a process-wide registry of (pid, key) -> the session's running read, interrupted under a lock. */
+/* pgcancel.h - PostgreSQL query cancellation: a process-wide registry of (pid, key) -> the session's running statement, interrupted under a lock. */
 #ifndef LC_PGCANCEL_H
 #define LC_PGCANCEL_H
 
@@ -17,8 +17,12 @@ void pgcancel_unregister(pgcancel_slot *s);
 void pgcancel_begin(pgcancel_slot *s, sqlite3 *db);
 /* It ended. Returns 1 when a cancel interrupted it (the caller reports 57014), else 0. */
 int  pgcancel_end(pgcancel_slot *s);
-/* A CancelRequest: interrupt the statement of session (pid, key) if one is running now. Returns 1
- * when it interrupted something, 0 otherwise (unknown pid, wrong key, nothing running). */
+/* A CancelRequest: interrupt the statement of session (pid, key) if one is running now, on its
+ * worker's reader or (through the hook) on the writer. Returns 1 when it interrupted something, 0
+ * otherwise (unknown pid, wrong key, nothing running). */
 int  pgcancel_request(int32_t pid, int32_t key);
+/* Where a session's writes run: cancel(ud, conn_id) interrupts the write running for that
+ * connection, if any, and returns 1 when it did. NULL turns it off (before the writer stops). */
+void pgcancel_set_writer(int (*cancel)(void *ud, uint64_t conn_id), void *ud);
 
 #endif

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "httpd.h"
 #include "log.h"
+#include "pgcancel.h"
 #include "pgwire.h"
 #include "users.h"
 #include "rcache.h"
@@ -204,6 +205,9 @@ static struct evconnlistener *listen_on(server *s, int port_num, evconnlistener_
     return l;
 }
 
+/* pgcancel's way to the writer: a cancel request for a connection whose write is running. */
+static int cancel_write(void *ud, uint64_t conn_id) { return writer_cancel(ud, conn_id); }
+
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -296,6 +300,7 @@ int server_run(config *cfg)
         return 1;
     }
     s.wr = wr;
+    pgcancel_set_writer(cancel_write, wr);
     if (!(au = auth_start(err, sizeof err))) {
         log_error("%s", err);
         goto out;
@@ -355,6 +360,7 @@ out:
         if (s.workers && s.workers[i])
             worker_join(s.workers[i]);
     auth_stop(au);
+    pgcancel_set_writer(NULL, NULL);
     writer_stop(wr);
     replica_free(rep);
     rcache_free(rc);

@@ -14,8 +14,10 @@
 #include "stats.h"
 #include "walsync.h"
 
-/* Locking: `lock` guards the queue (head, tail) and `stopping`; everything else (the database
- * connection, the open session) belongs to the writer thread, which runs jobs without the lock. */
+/* Locking: `lock` guards the queue (head, tail) and `stopping`; `run_lock` guards running and
+ * cancel_hit, so that a cancel can only interrupt the job it was meant for; everything else (the
+ * database connection, the open session) belongs to the writer thread, which runs jobs without
+ * either lock. */
 struct writer {
     db_conn        *db;
     writer_opts     opts;
@@ -32,6 +34,9 @@ struct writer {
     uint64_t        session;        /* owner of the open client transaction; 0 when none */
     int             session_failed; /* a statement failed: only ROLLBACK (or COMMIT, which rolls back) now */
     int             pinned;         /* opts.pin holds a read transaction */
+    pthread_mutex_t run_lock;
+    uint64_t        running;        /* session of the job being run; 0 between jobs */
+    int             cancel_hit;     /* writer_cancel interrupted that job */
 };
 
 /* The pin. Each read transaction takes a shared lock on one of the WAL's read marks and drops it at
@@ -101,7 +106,15 @@ static int run_job(writer *w, writer_job *job)
     buf_reset(&job->reply);
     log_set_conn(job->session); /* lines logged while it runs (the slow-query log) name its client */
     hook_note(w, job);
+    pthread_mutex_lock(&w->run_lock);
+    w->running = job->session;
+    w->cancel_hit = 0;
+    pthread_mutex_unlock(&w->run_lock);
     int failed = query_run_batch(job->items, job->nitems, run_item, &ctx, &job->reply, state);
+    pthread_mutex_lock(&w->run_lock);
+    w->running = 0;
+    job->cancelled = w->cancel_hit;
+    pthread_mutex_unlock(&w->run_lock);
     if (job->batch)
         query_put_batch_status(&job->reply, job->nitems, failed, state);
     job->failed = failed;
@@ -149,9 +162,12 @@ static void rollback(writer *w)
     hook_end(w, 0);
 }
 
-/* One job, one transaction: the fallback when a group cannot commit as a whole. */
+/* One job, one transaction: the fallback when a group cannot commit as a whole. A job a cancel
+ * stopped (SQLite then rolls back the whole group) keeps its 57014 and is not run again. */
 static void run_alone(writer *w, writer_job *job)
 {
+    if (job->cancelled && job->failed >= 0)
+        return;
     int rc = begin(w);
     if (rc != SQLITE_OK) {
         fail_job(w, job, rc);
@@ -507,16 +523,32 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
         return NULL;
     }
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->run_lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
         walsync_stop(w->ws);
         pthread_mutex_destroy(&w->lock);
+        pthread_mutex_destroy(&w->run_lock);
         pthread_cond_destroy(&w->wake);
         free(w);
         return NULL;
     }
     return w;
+}
+
+int writer_cancel(writer *w, uint64_t session)
+{
+    if (!w || !session)
+        return 0;
+    pthread_mutex_lock(&w->run_lock);
+    int hit = w->running == session;
+    if (hit) {
+        sqlite3_interrupt(db_handle(w->db));
+        w->cancel_hit = 1;
+    }
+    pthread_mutex_unlock(&w->run_lock);
+    return hit;
 }
 
 void writer_set_idle_timeout(writer *w, int seconds)
@@ -559,6 +591,7 @@ void writer_stop(writer *w)
     db_close(w->db);
     db_close(w->opts.pin);
     pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->run_lock);
     pthread_cond_destroy(&w->wake);
     free(w);
 }

@@ -45,6 +45,7 @@ struct writer_job {
     buf               reply;
     int               failed;    /* index of the failed item, or -1 */
     int               tx_state;  /* enum writer_tx_state */
+    int               cancelled; /* writer_cancel interrupted it while it ran */
     writer_job       *next;      /* queue link, the writer's until done() */
 };
 
@@ -78,6 +79,9 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
 /* Queue a job; its done() runs on the writer thread (or, with sync_wal, the WAL sync thread) once it
  * has committed, durably, or failed. */
 void writer_submit(writer *w, writer_job *job);
+/* Interrupt the statement the writer is running for session now, if any (a PostgreSQL cancel
+ * request). Returns 1 when it did. Any thread. */
+int  writer_cancel(writer *w, uint64_t session);
 /* idle_in_transaction_timeout changed (a reload): any thread; counts from the next idle wait. */
 void writer_set_idle_timeout(writer *w, int seconds);
 /* Finish every queued job (an open transaction is rolled back), stop, checkpoint, close. */

@@ -166,29 +166,72 @@ def test_copy_from_stdin(server, conn):
     conn.commit()
 
 
-def test_cancel_a_running_read(server):
-    conn = connect(server)
-    conn.autocommit = True
-    slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) "
-            "SELECT count(*) FROM c")
+SLOW_ROWS = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) "
+             "SELECT x FROM c")
+
+
+def cancel_while_running(conn, sql):
+    """Run sql on conn in a thread, cancel it half a second in; returns the exception it raised."""
     err = []
 
     def run():
         try:
-            conn.cursor().execute(slow)
-        except Exception as e:  # noqa: BLE001 - the test inspects it
+            conn.cursor().execute(sql)
+        except Exception as e:  # noqa: BLE001 - the caller inspects it
             err.append(e)
 
     t = threading.Thread(target=run)
     t.start()
     time.sleep(0.5)
-    t0 = time.monotonic()
     conn.cancel()
     t.join(30)
-    assert not t.is_alive()
-    assert err and isinstance(err[0], psycopg2.errors.QueryCanceled), err
-    assert "canceling statement due to user request" in str(err[0])
-    assert time.monotonic() - t0 < 5
+    assert not t.is_alive(), "the cancelled statement is still running"
+    assert err, "the statement was not cancelled"
+    return err[0]
+
+
+def test_cancel_a_running_write(server):
+    """A write runs on the writer thread; a cancel request interrupts it there, and nothing of it stays."""
+    conn = connect(server)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE IF NOT EXISTS cancelled_w(x INTEGER)")
+    err = cancel_while_running(conn, f"INSERT INTO cancelled_w {SLOW_ROWS}")
+    assert isinstance(err, psycopg2.errors.QueryCanceled), err
+    assert "canceling statement due to user request" in str(err)
+    cur.execute("SELECT count(*) FROM cancelled_w")
+    assert cur.fetchone() == (0,)
+    # The writer goes on: this connection's next write and another client's both commit.
+    cur.execute("INSERT INTO cancelled_w VALUES (1)")
+    other = connect(server)
+    other.autocommit = True
+    other.cursor().execute("INSERT INTO cancelled_w VALUES (2)")
+    cur.execute("SELECT sum(x) FROM cancelled_w")
+    assert cur.fetchone() == (3,)
+    other.close()
+
+    # Inside a transaction, PostgreSQL's rule: the transaction is aborted until ROLLBACK.
+    conn.autocommit = False
+    cur.execute("INSERT INTO cancelled_w VALUES (10)")
+    err = cancel_while_running(conn, f"INSERT INTO cancelled_w {SLOW_ROWS}")
+    assert isinstance(err, psycopg2.errors.QueryCanceled), err
+    with pytest.raises(psycopg2.errors.InFailedSqlTransaction):
+        cur.execute("SELECT 1")
+    conn.rollback()
+    cur.execute("SELECT sum(x) FROM cancelled_w")
+    assert cur.fetchone() == (3,)
+    conn.rollback()
+    conn.close()
+
+
+def test_cancel_a_running_read(server):
+    conn = connect(server)
+    conn.autocommit = True
+    t0 = time.monotonic()
+    err = cancel_while_running(conn, f"SELECT count(*) FROM ({SLOW_ROWS})")
+    assert isinstance(err, psycopg2.errors.QueryCanceled), err
+    assert "canceling statement due to user request" in str(err)
+    assert time.monotonic() - t0 < 5.5
     # The connection goes on; other clients were never interrupted.
     cur = conn.cursor()
     cur.execute("SELECT 40 + 2")

@@ -3,6 +3,7 @@
 Each test starts its own server (server_factory) when it needs settings of its own.
 """
 import os
+import re
 import sqlite3
 import subprocess
 import threading
@@ -276,14 +277,15 @@ def acks_and_syncs(srv, client, n):
     lines = traced(srv, "pwrite64,fdatasync,fsync,sendto", inserts)
     calls, pending = [], {}
     for line in lines:
-        tid, stamp, call = line.split(" ", 2)
+        tid, stamp, call = line.split(None, 2)  # strace pads the thread id
         start = float(stamp) * 1e6
         if call.endswith("<unfinished ...>"):
             pending[tid] = (start, call)  # another thread's call came in between: resumed below
             continue
         if call.startswith("<... "):
             start, call = pending.pop(tid)
-        took = float(line.rsplit("<", 1)[1].rstrip(">")) * 1e6 if line.endswith(">") else 0
+        m = re.search(r"<([0-9.]+)>$", line)
+        took = float(m.group(1)) * 1e6 if m else 0
         fd = call.split("(", 1)[1].split(",", 1)[0].split(" ", 1)[0].rstrip(")")
         if call.startswith("sendto(") and "changed" in call:
             calls.append((start, start + took, "ack"))
