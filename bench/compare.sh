@@ -180,13 +180,20 @@ if PGCONNECT_TIMEOUT=3 timeout 10 psql -X -h 127.0.0.1 -p "$LC_PG_PORT" -U postg
     # A hot tenth of the accounts, the same statement: what a cache can do for a working set that
     # fits it (a 10 s run of the full -S touches only a fraction of the 1,000,000 keys even once).
     printf '\\set aid random(1, 100000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$WORK/hot.sql"
+    # Each measured run also records pgbench's CPU and the server's (PostgreSQL's: the postmaster's
+    # reaped backends), per transaction in the report: what the 2 cores allow any server here.
+    PG_MAIN=$(head -1 "$WORK/pg/data/postmaster.pid")
     for target in "$PG_PORT" "$LC_PG_PORT"; do
+        spid=$LC_PID
+        [ "$target" = "$PG_PORT" ] && spid=$PG_MAIN
         pgbench -h 127.0.0.1 -p "$target" -U postgres -i -s 10 -q postgres >"$WORK/pgbench_init_$target.txt" 2>&1 \
             || { cat "$WORK/pgbench_init_$target.txt" >&2; FAILED=1; continue; }
-        pgbench -h 127.0.0.1 -p "$target" -U postgres -n -S -M prepared -c 8 -j 2 -T "$DUR" postgres \
+        /usr/bin/python3 bench/cpu_run.py "$WORK/pgbench_S_$target.cpu" "$spid" \
+            pgbench -h 127.0.0.1 -p "$target" -U postgres -n -S -M prepared -c 8 -j 2 -T "$DUR" postgres \
             >"$WORK/pgbench_S_$target.txt" 2>&1 || { cat "$WORK/pgbench_S_$target.txt" >&2; FAILED=1; continue; }
         for run in warm hot; do   # the first run warms both servers' caches; the second is measured
-            pgbench -h 127.0.0.1 -p "$target" -U postgres -n -f "$WORK/hot.sql" -M prepared -c 8 -j 2 -T "$DUR" \
+            /usr/bin/python3 bench/cpu_run.py "$WORK/pgbench_${run}_$target.cpu" "$spid" \
+                pgbench -h 127.0.0.1 -p "$target" -U postgres -n -f "$WORK/hot.sql" -M prepared -c 8 -j 2 -T "$DUR" \
                 postgres >"$WORK/pgbench_${run}_$target.txt" 2>&1 || { cat "$WORK/pgbench_${run}_$target.txt" >&2; FAILED=1; }
         done
     done
@@ -196,7 +203,8 @@ if PGCONNECT_TIMEOUT=3 timeout 10 psql -X -h 127.0.0.1 -p "$LC_PG_PORT" -U postg
         >"$WORK/litecached-off.log" 2>&1 &
     OFF_PID=$!
     if wait_port "$OFF_PORT" "$OFF_PID"; then
-        pgbench -h 127.0.0.1 -p "$OFF_PORT" -U postgres -n -S -M prepared -c 8 -j 2 -T "$DUR" postgres \
+        /usr/bin/python3 bench/cpu_run.py "$WORK/pgbench_S_off.cpu" "$OFF_PID" \
+            pgbench -h 127.0.0.1 -p "$OFF_PORT" -U postgres -n -S -M prepared -c 8 -j 2 -T "$DUR" postgres \
             >"$WORK/pgbench_S_off.txt" 2>&1 || { cat "$WORK/pgbench_S_off.txt" >&2; FAILED=1; }
         echo "compare: pgbench -S, cache off: $(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/pgbench_S_off.txt")" >&2
     fi
@@ -226,6 +234,7 @@ L = ["# litecached compared\n",
      f"at the end. Every server and the client share this machine. {dur} s per measured run.\n",
      "| comparison | litecached | other | litecached / other |", "|---|---:|---:|---:|"]
 console = []
+CPU = []  # the CPU table, after the notes
 
 def pair(what, a, b, unit, note_a="", note_b=""):
     ratio = a / b if b else float("nan")
@@ -261,6 +270,40 @@ elif pgs_lc and pgs_pg:
         hot.append(float(m_hot.group(1)) if m_hot else None)
     if None not in hot:
         pair("the same on a hot 10% of the accounts, after a warm-up run", hot[0], hot[1], "tps")
+
+    def cpu_per_txn(name):
+        """(pgbench µs, server µs) of CPU per transaction in run name, or None."""
+        txt, cpu = os.path.join(work, name + ".txt"), os.path.join(work, name + ".cpu")
+        if not (os.path.exists(txt) and os.path.exists(cpu)):
+            return None
+        n = re.search(r"^number of transactions actually processed: (\d+)", open(txt).read(), re.M)
+        if not n or int(n.group(1)) == 0:
+            return None
+        client, server = (float(x) for x in open(cpu).read().split())
+        return 1e6 * client / int(n.group(1)), 1e6 * server / int(n.group(1))
+
+    lc_port, pg_port = os.environ["LC_PG_PORT"], os.environ["PG_PORT"]
+    runs = [("pgbench -S, PostgreSQL 15", f"pgbench_S_{pg_port}"), ("pgbench -S, litecached, cache on", f"pgbench_S_{lc_port}"),
+            ("pgbench -S, litecached, cache off", "pgbench_S_off"), ("hot 10%, PostgreSQL 15", f"pgbench_hot_{pg_port}"),
+            ("hot 10%, litecached (cache hits)", f"pgbench_hot_{lc_port}")]
+    seen = [(what, cpu_per_txn(name)) for what, name in runs]
+    seen = [(what, c) for what, c in seen if c]
+    if seen:
+        CPU.append("")
+        CPU.append("CPU per pgbench transaction (user + system, from the kernel's accounting; the two cores are "
+                   "shared by pgbench and the server):\n")
+        CPU.append("| run | pgbench µs | server µs |")
+        CPU.append("|---|---:|---:|")
+        for what, (c, sv) in seen:
+            CPU.append(f"| {what} | {c:.1f} | {sv:.1f} |")
+        floor = min(c for _, (c, _) in seen)
+        ceiling = os.cpu_count() * 1e6 / floor
+        CPU.append("")
+        CPU.append(f"pgbench alone needs at least {floor:.1f} µs of CPU per transaction, so on {os.cpu_count()} cores "
+                   f"no server can be driven past {ceiling:,.0f} tps by it, even one that costs nothing: "
+                   f"**{ceiling / float(pgs_pg):.2f}×** PostgreSQL's -S run here.")
+        console.append(f"pgbench's own CPU: {floor:.1f} µs a transaction: at most {ceiling:,.0f} tps on this machine "
+                       f"({ceiling / float(pgs_pg):.2f}x PostgreSQL)")
 else:
     L.append("| pgbench -S | failed (see the log above) | | |")
     console.append("pgbench -S: failed")
@@ -280,7 +323,7 @@ L.append(f"- uncached lookups: `SELECT * FROM users WHERE id = k` over {pop['use
          "bypasses the cache; in-process: the same lookups through one prepared statement per thread.")
 L.append(f"- litecached-bench latency, miss: p50 {us(m['latency_us']['p50'])}, p99 {us(m['latency_us']['p99'])}; "
          f"in-process: p50 {us(i['latency_us']['p50'])}, p99 {us(i['latency_us']['p99'])}.")
-open(out, "w").write("\n".join(L) + "\n")
+open(out, "w").write("\n".join(L + CPU) + "\n")
 print("\n".join(console))
 print(f"compare: report written to {out}")
 EOF
