@@ -34,6 +34,8 @@ struct writer {
     uint64_t        session;        /* owner of the open client transaction; 0 when none */
     int             session_failed; /* a statement failed: only ROLLBACK (or COMMIT, which rolls back) now */
     int             pinned;         /* opts.pin holds a read transaction */
+    int64_t         pin_reads;      /* STATS_READS when the pin was last decided on */
+    int             idle_waits;     /* timed waits since the writer last had work */
     pthread_mutex_t run_lock;
     uint64_t        running;        /* session of the job being run; 0 between jobs */
     int             cancel_hit;     /* writer_cancel interrupted that job */
@@ -46,7 +48,8 @@ struct writer {
  * of its own in a read transaction on the newest snapshot, and the workers' reads lock nothing in
  * the kernel. It lets go before every write transaction and checkpoint, which would otherwise have
  * to wait for it (a RESTART checkpoint) or could not start the WAL over (a write after a full
- * checkpoint), so it never holds back the WAL; it never reads data for anyone. */
+ * checkpoint), so it never holds back the WAL; it never reads data for anyone. When it is held:
+ * do_idle_wait. */
 static void pin_hold(writer *w)
 {
     if (!w->opts.pin || w->pinned)
@@ -418,6 +421,34 @@ static writer_job *do_take_group(writer *w, int *n)
     return group;
 }
 
+/* Nothing queued: wait for work, and meanwhile decide about the pin. Assumes the lock. The pin is
+ * taken after a quiet millisecond, not at once: between the groups of a write load it would cost
+ * the writer more than it saves the readers. It is kept while reads go on and let go after 100 ms
+ * without any, so that an idle server holds no lock that another process's checkpoint or tool
+ * could want. */
+static void do_idle_wait(writer *w)
+{
+    if (!w->opts.pin) {
+        pthread_cond_wait(&w->wake, &w->lock);
+        return;
+    }
+    struct timespec until = deadline_after(0, w->pinned || w->idle_waits > 0 ? 100000 : 1000);
+    if (pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT || w->head) {
+        w->idle_waits = 0;
+        return;
+    }
+    int64_t reads = stats_get(STATS_READS);
+    int reading = reads != w->pin_reads;
+    w->pin_reads = reads;
+    w->idle_waits++;
+    pthread_mutex_unlock(&w->lock);
+    if (reading)
+        pin_hold(w);
+    else
+        pin_release(w);
+    pthread_mutex_lock(&w->lock);
+}
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
@@ -431,18 +462,7 @@ static void *writer_main(void *arg)
         if (!w->head) {
             if (w->stopping)
                 break;
-            /* Pin only after a quiet millisecond: between the groups of a write load the pin
-             * would cost the writer more than it saves the readers. */
-            if (w->opts.pin && !w->pinned) {
-                struct timespec quiet = deadline_after(0, 1000);
-                if (pthread_cond_timedwait(&w->wake, &w->lock, &quiet) == ETIMEDOUT && !w->head) {
-                    pthread_mutex_unlock(&w->lock);
-                    pin_hold(w);
-                    pthread_mutex_lock(&w->lock);
-                }
-                continue;
-            }
-            pthread_cond_wait(&w->wake, &w->lock);
+            do_idle_wait(w);
             continue;
         }
         writer_job *first = w->head;

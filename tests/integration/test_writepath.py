@@ -326,18 +326,32 @@ def test_synchronous_full_acknowledges_only_synced_writes(server_factory):
 
 
 def test_reads_take_no_kernel_locks_while_the_writer_is_idle(server_factory):
-    """The writer's pin (proxy/writer.c) holds the WAL read mark while it is idle, so reads share it
-    and SQLite takes no fcntl() lock per read; a write makes the pin let go and take it again."""
+    """While reads go on and the writer is idle, its pin (proxy/writer.c) holds the WAL read mark,
+    so reads share it and SQLite takes no fcntl() lock per read; a write makes the pin let go and
+    take it again; an idle server lets go (test_ops.py's health test then locks the marks)."""
     srv = server_factory("--cache_mode", "off")
     with srv.client() as c:
         c.write("INSERT INTO users(email, password_hash) VALUES ('pin@x', 'h')")
-        time.sleep(0.2)  # the writer is idle again, pinned
+    stop, reads = threading.Event(), [0]
 
-        def reads():
-            for _ in range(200):
-                c.ok("SELECT email FROM users WHERE email = 'pin@x'")
-        locks = [l for l in traced(srv, "fcntl", reads) if "F_SETLK" in l]
-        assert len(locks) < 20, f"{len(locks)} fcntl locks for 200 reads: the read mark is not shared"
-        assert c.scalar("SELECT email FROM users WHERE email = 'pin@x'") == "pin@x"
+    def reader():
+        with srv.client() as r:
+            while not stop.is_set():
+                assert r.scalar("SELECT email FROM users WHERE email = 'pin@x'") == "pin@x"
+                reads[0] += 1
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        time.sleep(0.5)  # the writer notices the reads within 100 ms and pins
+        seen = []
+        locks = [l for l in traced(srv, "fcntl", lambda: seen.append(reads[0]) or time.sleep(0.5)
+                                   or seen.append(reads[0])) if "F_SETLK" in l]
+    finally:
+        stop.set()
+        t.join(10)
+    n = seen[1] - seen[0]
+    assert n > 50, f"only {n} reads in the traced half second"
+    assert len(locks) < n / 10, f"{len(locks)} fcntl locks for {n} reads: the read mark is not shared"
+    with srv.client() as c:
         c.write("UPDATE users SET email = 'pin2@x' WHERE email = 'pin@x'")
         assert c.scalar("SELECT count(*) FROM users WHERE email = 'pin2@x'") == "1"
