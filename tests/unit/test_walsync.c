@@ -1,0 +1,118 @@
+/* test_walsync.c - the WAL sync thread: answers every queued job after a sync, in order, drains on stop, and reports a failed sync to each job. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "walsync.h"
+#include "writer.h"
+
+#define NJOBS 64
+
+/* What done() saw, in the order it saw it. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static writer_job     *seen[NJOBS];
+static int             seen_errno[NJOBS];
+static int             nseen;
+
+static void done(writer_job *job, int sync_errno)
+{
+    pthread_mutex_lock(&seen_lock);
+    if (nseen < NJOBS) {
+        seen[nseen] = job;
+        seen_errno[nseen] = sync_errno;
+        nseen++;
+    }
+    pthread_mutex_unlock(&seen_lock);
+}
+
+/* Submit jobs[0..n) as lists of `chunk`, from this thread. */
+static void submit_all(walsync *ws, writer_job *jobs, int n, int chunk)
+{
+    for (int i = 0; i < n; i += chunk) {
+        int end = i + chunk < n ? i + chunk : n;
+        for (int k = i; k < end; k++)
+            jobs[k].next = k + 1 < end ? &jobs[k + 1] : NULL;
+        walsync_submit(ws, &jobs[i]);
+    }
+}
+
+static char *temp_path(const char *name)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "/tmp/test_walsync.%d.%s", (int)getpid(), name);
+    return path;
+}
+
+static void test_answers_each_job_once_in_order(void **state)
+{
+    (void)state;
+    char *path = temp_path("wal");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("frames", f);
+    fclose(f);
+    char err[256];
+    walsync *ws = walsync_start(path, done, err, sizeof err);
+    assert_non_null(ws);
+    static writer_job jobs[NJOBS];
+    memset(jobs, 0, sizeof jobs);
+    nseen = 0;
+    submit_all(ws, jobs, NJOBS, 5);
+    walsync_stop(ws); /* drains: every job is answered before it returns */
+    assert_int_equal(nseen, NJOBS);
+    for (int i = 0; i < NJOBS; i++) {
+        assert_ptr_equal(seen[i], &jobs[i]);
+        assert_int_equal(seen_errno[i], 0);
+    }
+    unlink(path);
+}
+
+static void test_a_failed_sync_is_reported_to_every_job(void **state)
+{
+    (void)state;
+    /* fdatasync on a FIFO fails (EINVAL): what a disk error looks like to the thread. */
+    char *path = temp_path("fifo");
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    char err[256];
+    walsync *ws = walsync_start(path, done, err, sizeof err);
+    assert_non_null(ws);
+    static writer_job jobs[8];
+    memset(jobs, 0, sizeof jobs);
+    nseen = 0;
+    submit_all(ws, jobs, 8, 3);
+    walsync_stop(ws);
+    assert_int_equal(nseen, 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_not_equal(seen_errno[i], 0);
+    unlink(path);
+}
+
+static void test_a_missing_wal_is_an_error(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    walsync *ws = walsync_start("/nonexistent-dir/data.db-wal", done, err, sizeof err);
+    assert_null(ws);
+    assert_non_null(strstr(err, "/nonexistent-dir/data.db-wal"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_answers_each_job_once_in_order),
+        cmocka_unit_test(test_a_failed_sync_is_reported_to_every_job),
+        cmocka_unit_test(test_a_missing_wal_is_an_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
