@@ -408,7 +408,7 @@ static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, cons
 
 /* We lead the miss on scratch's key: every path ends with cache_put or cache_abandon for it. */
 static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
-                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp)
+                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp, uint64_t kh)
 {
     sqlnorm_hints h = *hp;
     query_analysis a;
@@ -457,7 +457,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     cache_fill f = {
         .key = scratch->data, .klen = scratch->len, .fmt = slot,
         .data = out->data + start, .len = info.data_len, .rows = info.rows,
-        .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len,
+        .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len, .hashed = 1, .hash = kh,
     };
     if (other >= 0 && t.on) {
         /* The same snapshot: the entry takes the second slot beside the first, in the same put. */
@@ -485,14 +485,15 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     if (h.nocache)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     cache_hit hit;
-    int got = cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_LEAD_MISS);
+    uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
+    int got = cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_LEAD_MISS);
     if (got == CACHE_HIT) {
         put_hit_status(sink, out, &hit, t0);
         return 0;
     }
     /* A miss runs on the replica (if any) from its analysis to its end, under the replica's lock. */
     db_conn *db = replica_read_begin(rc->rep, file_db);
-    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h);
+    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h, kh);
     replica_read_end(rc->rep, file_db, db);
     return r;
 }
