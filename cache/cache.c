@@ -358,6 +358,16 @@ entry *hot_do_find(hidx *map, const char *key, size_t klen, uint64_t h)
     return NULL;
 }
 
+/* Remember where the new LRU head sits in its index. Called only when the head changed to an
+ * entry whose line the list operation has just touched, so it costs no cache miss. */
+static void note_head(shard *s)
+{
+    entry *e = s->lru;
+    s->lru_map = e ? (e->kv ? s->kvmap : s->map) : NULL;
+    s->lru_h = e ? e->h : 0;
+    s->lru_succ = e ? e->lru_next : NULL;
+}
+
 /* Out of its map and the LRU; the caller owns it. */
 void hot_do_unlink(shard *s, entry *e)
 {
@@ -366,7 +376,10 @@ void hot_do_unlink(shard *s, entry *e)
         s->kvs--;
     else
         s->results--;
+    int head = s->lru == e;
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
+    if (head)
+        note_head(s);
     s->bytes -= e->size;
 }
 
@@ -377,6 +390,8 @@ int hot_do_link(shard *s, entry *e, uint64_t h)
     if (hidx_add(e->kv ? s->kvmap : s->map, h, e) < 0)
         return -1;
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    if (s->lru == e)
+        note_head(s);
     e->stamp = ++s->tick;
     s->bytes += e->size;
     if (e->kv)
@@ -405,8 +420,11 @@ void hot_do_touch(shard *s, entry *e)
 {
     if (s->tick - e->stamp < (uint64_t)(s->results + s->kvs) / 8 + 1)
         return;
+    int head = s->lru == e;
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    if (head)
+        note_head(s);
     e->stamp = ++s->tick;
 }
 
@@ -567,16 +585,17 @@ static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t kle
 }
 
 /* A leader's put will most likely evict the LRU head of a full shard: start loading the lines
- * that eviction touches (the head's index slot, its successor, which becomes the head) now, so
- * that they arrive while the query runs instead of stalling the put one after the other. */
+ * that eviction touches (the head, its index slot, its successor) now, so that they arrive while
+ * the query runs instead of stalling the put one after the other. */
 static void prefetch_victim(cache *c, shard *s)
 {
-    entry *v = s->lru;
-    if (!v || hot_do_bytes(s) < c->shard_cap - c->shard_cap / 16)
+    if (!s->lru || hot_do_bytes(s) < c->shard_cap - c->shard_cap / 16)
         return;
-    hidx_prefetch(v->kv ? s->kvmap : s->map, v->h);
-    if (v->lru_next)
-        __builtin_prefetch(v->lru_next, 1);
+    /* From the shard's note of the head, not the head itself: reading it here would stall. */
+    __builtin_prefetch(s->lru, 1);
+    hidx_prefetch(s->lru_map, s->lru_h);
+    if (s->lru_succ)
+        __builtin_prefetch(s->lru_succ, 1); /* a hint: it may have moved or been freed since */
 }
 
 /* Every call ends as exactly one of hits1, hits2 or misses (a leader's call is a miss). A waiter

@@ -69,6 +69,9 @@ typedef struct shard {
     _Alignas(64) pthread_mutex_t lock;
     hidx            *map, *kvmap; /* results by key hash; key-value copies by key hash */
     entry           *lru;         /* utlist DL: head is least recently used; both maps share it */
+    hidx            *lru_map;     /* the head's index, hash and successor when it became the head */
+    uint64_t         lru_h;       /* (for prefetching only: lru_succ may be stale) */
+    entry           *lru_succ;
     flight          *flights;
     size_t           sweep_at[2];  /* where the incremental sweep resumes in map, kvmap */
     int64_t          bytes, results, kvs;
