@@ -2,6 +2,7 @@
 #include "rcache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct rcache {
     int           wids[256];
     int           nwids;
     int           wall;       /* DDL, or too many tables: every entry goes stale */
+    _Atomic int   pg_seen;    /* a PostgreSQL client has connected since start */
 };
 
 rcache *rcache_new(const config *cfg, char *err, size_t errlen)
@@ -388,12 +390,22 @@ static void side_put(buf *b)
         buf_free(b);
 }
 
-/* The slot a miss in this slot also fills, or -1. */
-static int paired_slot(int slot, const query_item *it)
+void rcache_pg_client(rcache *rc)
+{
+    if (!atomic_load_explicit(&rc->pg_seen, memory_order_relaxed))
+        atomic_store_explicit(&rc->pg_seen, 1, memory_order_relaxed);
+}
+
+/* The slot a miss in this slot also fills, or -1. A line miss pays for the PostgreSQL encoding
+ * (a second pass over the row, and most of the entry's bytes: the RowDescription) only once a
+ * PostgreSQL client has connected; a server that only ever serves the line protocol never reads it. */
+static int paired_slot(rcache *rc, int slot, const query_item *it)
 {
     if (it->plan && query_plan_nstmts(it->plan) != 1)
         return -1;
-    return slot == RCACHE_LINE_TSV ? RCACHE_PG_TEXT : slot == RCACHE_PG_TEXT ? RCACHE_LINE_TSV : -1;
+    if (slot == RCACHE_LINE_TSV)
+        return atomic_load_explicit(&rc->pg_seen, memory_order_relaxed) ? RCACHE_PG_TEXT : -1;
+    return slot == RCACHE_PG_TEXT ? RCACHE_LINE_TSV : -1;
 }
 
 /* A read that did not come from the cache: on the replica when there is one, else on the file. */
@@ -428,7 +440,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     cache_snapshot(rc->c, ids, a.nreads, &snap);
     size_t start = out->len;
     query_info info;
-    int other = paired_slot(slot, it);
+    int other = paired_slot(rc, slot, it);
     buf *side = other >= 0 ? side_get() : NULL;
     pgsink pk;
     tee t;
