@@ -609,8 +609,14 @@ int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_h
 
 uint64_t cache_key_hash(cache *c, const char *key, size_t klen) { return hot_hash(c, key, klen); }
 
-/* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. */
-void cache_prefetch(cache *c, uint64_t h) { hidx_prefetch(hot_shard(c, h)->map, h); }
+/* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. The
+ * shard's first line holds its lock, taken next. */
+void cache_prefetch(cache *c, uint64_t h)
+{
+    shard *s = hot_shard(c, h);
+    __builtin_prefetch(s, 1);
+    hidx_prefetch(s->map, h);
+}
 
 int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
                      int lead)

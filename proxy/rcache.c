@@ -204,13 +204,15 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF)
         return 0;
     double t0 = clock && *clock > 0 ? *clock : now_ms();
-    extwatch_check(rc->watch);
     sqlnorm_hints h;
     make_key(sql, len, NULL, 0, scratch, &h);
     if (h.nocache)
         return 0;
     cache_hit hit;
-    if (cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
+    uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
+    cache_prefetch(rc->c, kh); /* as in rcache_read */
+    extwatch_check(rc->watch);
+    if (cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
         return 0;
     double t1 = put_hit_status(sink, out, &hit, t0);
     if (clock)
@@ -491,13 +493,17 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     double t0 = now_ms();
-    extwatch_check(rc->watch);
     sqlnorm_hints h;
     make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
     if (h.nocache)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     cache_hit hit;
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
+    /* The key's index slot is most likely not in the CPU caches: let it load while the watch
+     * reads the -shm header (which must come before the lookup: a foreign commit it finds bumps
+     * the versions the lookup checks). */
+    cache_prefetch(rc->c, kh);
+    extwatch_check(rc->watch);
     int got = cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_LEAD_MISS);
     if (got == CACHE_HIT) {
         put_hit_status(sink, out, &hit, t0);
