@@ -92,19 +92,31 @@ static size_t sql_cap(const char *sql, size_t n)
     return n;
 }
 
-/* A new, unlinked entry without slots; snap NULL for a key-value copy. NULL when out of memory. */
-entry *hot_entry_new(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
-                        double created, double expires, int64_t hits)
+/* Bytes of an entry's header and tail, rounded up so that a payload may follow. */
+static size_t entry_base(size_t klen, int ntab, size_t sql_len)
+{
+    size_t n = sizeof(entry) + (size_t)ntab * (sizeof(uint64_t) + sizeof(int)) + klen + sql_len;
+    return (n + 7) & ~(size_t)7;
+}
+
+/* Bytes a payload of len takes inside an entry (8-aligned, so the next one is too). */
+static size_t inline_bytes(size_t len) { return (sizeof(payload) + len + 7) & ~(size_t)7; }
+
+/* An unlinked entry with room for extra bytes of payloads after its tail. */
+static entry *entry_alloc(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
+                          double created, double expires, int64_t hits, size_t extra)
 {
     sql_len = sql_cap(sql, sql_len);
     int ntab = snap ? snap->n : 0;
-    entry *e = malloc(sizeof *e + (size_t)ntab * (sizeof(uint64_t) + sizeof(int)) + klen + sql_len);
+    if (klen > UINT32_MAX)
+        return NULL;
+    entry *e = malloc(entry_base(klen, ntab, sql_len) + extra);
     if (!e)
         return NULL;
     memset(e, 0, sizeof *e);
     e->ntab = (int16_t)ntab;
     e->kv = !snap;
-    e->klen = klen;
+    e->klen = (uint32_t)klen;
     e->sql_len = (uint32_t)sql_len;
     e->created = created;
     e->expires = expires;
@@ -120,12 +132,53 @@ entry *hot_entry_new(const char *key, size_t klen, const cache_snap *snap, const
     return e;
 }
 
-/* Real bytes: what malloc handed out for the entry (struct and tail) and each payload. */
+/* A new, unlinked entry without slots; snap NULL for a key-value copy. NULL when out of memory. */
+entry *hot_entry_new(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
+                        double created, double expires, int64_t hits)
+{
+    return entry_alloc(key, klen, snap, sql, sql_len, created, expires, hits, 0);
+}
+
+/* Small payloads ride in the entry: a miss then costs one allocation instead of three, and the
+ * eviction of its victim one free. */
+entry *hot_entry_new_filled(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
+                            double created, double expires, const hot_src *src, int n)
+{
+    size_t extra = 0;
+    for (int i = 0; i < n; i++)
+        if (src[i].len <= COPY_UNDER_LOCK)
+            extra += inline_bytes(src[i].len);
+    entry *e = entry_alloc(key, klen, snap, sql, sql_len, created, expires, 0, extra);
+    if (!e)
+        return NULL;
+    char *at = (char *)e + entry_base(klen, e->ntab, e->sql_len);
+    for (int i = 0; i < n; i++) {
+        payload *p;
+        if (src[i].len <= COPY_UNDER_LOCK) {
+            p = (payload *)(void *)at;
+            at += inline_bytes(src[i].len);
+            atomic_init(&p->refs, 1);
+            p->rows = src[i].rows;
+            p->len = src[i].len;
+            if (src[i].len)
+                memcpy(p->data, src[i].data, src[i].len);
+            e->inl |= (uint8_t)(1u << src[i].fmt);
+        } else if (!(p = hot_payload_new(src[i].data, src[i].len, src[i].rows))) {
+            e->slot[src[i].fmt] = NULL;
+            continue; /* a cache: the entry simply lacks that format */
+        }
+        e->slot[src[i].fmt] = p;
+    }
+    return e;
+}
+
+/* Real bytes: what malloc handed out for the entry (struct, tail, inline payloads) and each
+ * payload of its own. */
 void hot_entry_account(entry *e)
 {
     size_t n = malloc_usable_size(e);
     for (int i = 0; i < CACHE_NFMT; i++)
-        if (e->slot[i])
+        if (e->slot[i] && !(e->inl & (1u << i)))
             n += malloc_usable_size(e->slot[i]);
     e->size = (int64_t)n;
 }
@@ -134,7 +187,8 @@ void hot_entry_account(entry *e)
 static void entry_free(entry *e)
 {
     for (int i = 0; i < CACHE_NFMT; i++)
-        hot_payload_unref(e->slot[i]);
+        if (!(e->inl & (1u << i)))
+            hot_payload_unref(e->slot[i]);
     free(e);
 }
 
@@ -305,6 +359,16 @@ entry *hot_do_find(hidx *map, const char *key, size_t klen, uint64_t h)
     return NULL;
 }
 
+/* Remember where the new LRU head sits in its index. Called only when the head changed to an
+ * entry whose line the list operation has just touched, so it costs no cache miss. */
+static void note_head(shard *s)
+{
+    entry *e = s->lru;
+    s->lru_map = e ? (e->kv ? s->kvmap : s->map) : NULL;
+    s->lru_h = e ? e->h : 0;
+    s->lru_succ = e ? e->lru_next : NULL;
+}
+
 /* Out of its map and the LRU; the caller owns it. */
 void hot_do_unlink(shard *s, entry *e)
 {
@@ -313,7 +377,10 @@ void hot_do_unlink(shard *s, entry *e)
         s->kvs--;
     else
         s->results--;
+    int head = s->lru == e;
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
+    if (head)
+        note_head(s);
     s->bytes -= e->size;
 }
 
@@ -324,6 +391,8 @@ int hot_do_link(shard *s, entry *e, uint64_t h)
     if (hidx_add(e->kv ? s->kvmap : s->map, h, e) < 0)
         return -1;
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    if (s->lru == e)
+        note_head(s);
     e->stamp = ++s->tick;
     s->bytes += e->size;
     if (e->kv)
@@ -352,8 +421,11 @@ void hot_do_touch(shard *s, entry *e)
 {
     if (s->tick - e->stamp < (uint64_t)(s->results + s->kvs) / 8 + 1)
         return;
+    int head = s->lru == e;
     DL_DELETE2(s->lru, e, lru_prev, lru_next);
     DL_APPEND2(s->lru, e, lru_prev, lru_next);
+    if (head)
+        note_head(s);
     e->stamp = ++s->tick;
 }
 
@@ -394,10 +466,20 @@ static void do_store(cache *c, shard *s, uint64_t h, entry *ne, double now, entr
         if (state == LIVE && same_snapshot(old, ne)) {
             for (int f = 0; f < CACHE_NFMT; f++)
                 if (ne->slot[f]) {
-                    /* The old payload goes with ne, freed (after any reader's copy) by the drain. */
+                    /* The old payload goes with ne, freed (after any reader's copy) by the drain.
+                     * A payload inside ne's allocation cannot outlive ne: old gets a copy (rare:
+                     * a fill of a format the entry lacked); if that fails old keeps its own. */
+                    payload *p = ne->slot[f];
+                    unsigned bit = 1u << f;
+                    if ((ne->inl & bit) && !(p = hot_payload_new(p->data, p->len, p->rows)))
+                        continue;
                     payload *prev = old->slot[f];
-                    old->slot[f] = ne->slot[f];
-                    ne->slot[f] = prev;
+                    int prev_inl = (old->inl & bit) != 0;
+                    old->slot[f] = p;
+                    old->inl &= (uint8_t)~bit;
+                    /* ne frees prev with itself, unless prev lives in old's allocation. */
+                    ne->slot[f] = prev_inl ? NULL : prev;
+                    ne->inl &= (uint8_t)~bit;
                 }
             s->bytes -= old->size;
             hot_entry_account(old);
@@ -503,6 +585,20 @@ static int t2_lookup(cache *c, shard *s, uint64_t h, const char *key, size_t kle
     return 1;
 }
 
+/* A leader's put will most likely evict the LRU head of a full shard: start loading the lines
+ * that eviction touches (the head, its index slot, its successor) now, so that they arrive while
+ * the query runs instead of stalling the put one after the other. */
+static void prefetch_victim(cache *c, shard *s)
+{
+    if (!s->lru || hot_do_bytes(s) < c->shard_cap - c->shard_cap / 16)
+        return;
+    /* From the shard's note of the head, not the head itself: reading it here would stall. */
+    __builtin_prefetch(s->lru, 1);
+    hidx_prefetch(s->lru_map, s->lru_h);
+    if (s->lru_succ)
+        __builtin_prefetch(s->lru_succ, 1); /* a hint: it may have moved or been freed since */
+}
+
 /* Every call ends as exactly one of hits1, hits2 or misses (a leader's call is a miss). A waiter
  * holds no lock while it sleeps (the condition variable releases the shard lock). */
 int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead)
@@ -514,8 +610,14 @@ int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_h
 
 uint64_t cache_key_hash(cache *c, const char *key, size_t klen) { return hot_hash(c, key, klen); }
 
-/* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. */
-void cache_prefetch(cache *c, uint64_t h) { hidx_prefetch(hot_shard(c, h)->map, h); }
+/* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. The
+ * shard's first line holds its lock, taken next. */
+void cache_prefetch(cache *c, uint64_t h)
+{
+    shard *s = hot_shard(c, h);
+    __builtin_prefetch(s, 1);
+    hidx_prefetch(s->map, h);
+}
 
 int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
                      int lead)
@@ -557,6 +659,8 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
         flight *f = flight_find(s->flights, key, klen, h, fmt);
         if (!f) {
             res = flight_start(&s->flights, key, klen, h, fmt) ? CACHE_LEAD : CACHE_MISS;
+            if (res == CACHE_LEAD)
+                prefetch_victim(c, s);
             break;
         }
         s->flight_waits++;
@@ -587,44 +691,52 @@ static void put_tier2(cache *c, const cache_fill *f, int fmt, const payload *p, 
 /* Whether a payload of len bytes may go into tier 1. */
 static int hot_fits(cache *c, size_t len) { return (int64_t)len <= c->cfg.hot_entry_bytes && c->shard_cap > 0; }
 
+/* Store a fill's payloads in tier 2 only (too big for tier 1). */
+static void put_tier2_only(cache *c, const cache_fill *f, const hot_src *src, int n, double now)
+{
+    for (int i = 0; i < n; i++) {
+        payload *p = hot_payload_new(src[i].data, src[i].len, src[i].rows);
+        if (p)
+            put_tier2(c, f, src[i].fmt, p, now);
+        hot_payload_unref(p);
+    }
+}
+
 void cache_put(cache *c, const cache_fill *f)
 {
     if (!c || !f || !f->key || f->fmt < 0 || f->fmt >= CACHE_NFMT)
         return;
-    uint64_t h = hot_hash(c, f->key, f->klen);
+    uint64_t h = f->hashed ? f->hash : hot_hash(c, f->key, f->klen);
     shard *s = hot_shard(c, h);
+    /* The key's index slot, read again under the lock once the entry is built: the lookup that
+     * missed was a whole query ago, and the slot has most likely left the CPU caches since. */
+    cache_prefetch(c, h);
     double now = hot_now();
     entry *ne = NULL, *gc = NULL;
-    payload *p, *p2 = NULL;
     int also = f->also && f->fmt2 >= 0 && f->fmt2 < CACHE_NFMT && f->fmt2 != f->fmt &&
                (f->data2 || f->len2 == 0) && (int64_t)f->len2 <= c->cfg.max_entry_bytes;
     int ok = f->snap && f->ttl_s > 0 && (f->data || f->len == 0) &&
              (int64_t)f->len <= c->cfg.max_entry_bytes && (int64_t)f->klen <= c->cfg.max_entry_bytes &&
              vers_valid(c->v, f->snap) &&
              vers_fresh(c->v, f->snap->ids, f->snap->vers, f->snap->n, f->snap->epoch); /* never store stale */
-    if (ok && (p = hot_payload_new(f->data, f->len, f->rows))) {
-        if (also)
-            p2 = hot_payload_new(f->data2, f->len2, f->rows);
-        if (hot_fits(c, f->len))
-            ne = hot_entry_new(f->key, f->klen, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, 0);
-        size_t size = ne ? malloc_usable_size(ne) + malloc_usable_size(p) : 0;
-        if (!ne || (int64_t)size > c->shard_cap) {
-            /* Into tier 2 before the waiters are woken, so that they find it. */
-            free(ne);
+    if (ok) {
+        hot_src src[2] = {{f->fmt, f->data, f->len, f->rows}, {f->fmt2, f->data2, f->len2, f->rows}};
+        /* In tier 1 go the first encoding, and the second beside it if it fits too; what does not
+         * goes to tier 2 (before the waiters are woken, so that they find it). */
+        int n1 = hot_fits(c, f->len) ? 1 + (also && hot_fits(c, f->len2)) : 0;
+        while (n1 > 0) {
+            ne = hot_entry_new_filled(f->key, f->klen, f->snap, f->sql, f->sql_len, now, now + f->ttl_s, src, n1);
+            if (!ne)
+                break;
+            hot_entry_account(ne);
+            if (ne->size <= c->shard_cap && ne->slot[f->fmt])
+                break;
+            entry_free(ne); /* over a shard: try without the second encoding, then tier 2 alone */
             ne = NULL;
-            put_tier2(c, f, f->fmt, p, now);
-            hot_payload_unref(p);
-        } else {
-            ne->slot[f->fmt] = p;
-            if (p2 && hot_fits(c, f->len2) && (int64_t)(size + malloc_usable_size(p2)) <= c->shard_cap) {
-                ne->slot[f->fmt2] = p2;
-                p2 = NULL;
-            }
+            n1--;
         }
-        if (p2) { /* the second encoding goes to tier 2 on its own */
-            put_tier2(c, f, f->fmt2, p2, now);
-            hot_payload_unref(p2);
-        }
+        int in1 = ne ? n1 : 0;
+        put_tier2_only(c, f, src + in1, 1 + also - in1, now);
     }
     pthread_mutex_lock(&s->lock);
     if (ne)

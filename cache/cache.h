@@ -62,6 +62,9 @@ typedef struct cache_fill {
     int               fmt2;
     const char       *data2;
     size_t            len2;
+    /* Optionally the key's cache_key_hash, when the caller has it (saves hashing the key again). */
+    int               hashed;
+    uint64_t          hash;
 } cache_fill;
 
 typedef struct cache_hit {

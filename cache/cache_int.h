@@ -29,7 +29,9 @@ typedef struct payload {
 enum { LIVE = 0, EXPIRED, STALE };
 
 /* One key in the hot map: a result (its slots share one snapshot) or a key-value copy (slot 0,
- * no snapshot, kv set). Allocated in one piece with its tail: vers[ntab], ids[ntab], key, sql. */
+ * no snapshot, kv set). Allocated in one piece with its tail: vers[ntab], ids[ntab], key, sql, and
+ * then the small payloads of a fill (bit f of inl: slot f lives in the entry's own allocation, is
+ * never pinned, since it is copied under the lock, and goes with the entry). */
 typedef struct entry {
     uint64_t       h;                   /* the key's hash, for unlinking from the index */
     uint64_t       stamp;               /* shard tick when last put at the recent end of the LRU */
@@ -39,11 +41,12 @@ typedef struct entry {
     int64_t        hits;
     int64_t        size;                /* real bytes: malloc_usable_size of it and its payloads */
     uint64_t       epoch;
-    size_t         klen;
+    uint32_t       klen;
     uint32_t       sql_len;
     int16_t        ntab;
     uint8_t        kv;
     uint8_t        demote;              /* evicted alive: goes to tier 2 after the unlock */
+    uint8_t        inl;                 /* slots held inside this allocation (bit per format) */
     uint64_t       tail[];
 } entry;
 
@@ -66,6 +69,9 @@ typedef struct shard {
     _Alignas(64) pthread_mutex_t lock;
     hidx            *map, *kvmap; /* results by key hash; key-value copies by key hash */
     entry           *lru;         /* utlist DL: head is least recently used; both maps share it */
+    hidx            *lru_map;     /* the head's index, hash and successor when it became the head */
+    uint64_t         lru_h;       /* (for prefetching only: lru_succ may be stale) */
+    entry           *lru_succ;
     flight          *flights;
     size_t           sweep_at[2];  /* where the incremental sweep resumes in map, kvmap */
     int64_t          bytes, results, kvs;
@@ -109,6 +115,17 @@ void     hot_payload_unref(payload *p);
 /* A new, unlinked entry without slots; snap NULL for a key-value copy. NULL when out of memory. */
 entry   *hot_entry_new(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
                        double created, double expires, int64_t hits);
+/* The payloads of a fill that an entry can carry in its own allocation. */
+typedef struct hot_src {
+    int         fmt;
+    const char *data;
+    size_t      len;
+    int64_t     rows;
+} hot_src;
+/* hot_entry_new with slots filled from src[0..n): payloads up to COPY_UNDER_LOCK bytes inside the
+ * entry's allocation (one malloc and one free for the whole fill), larger ones on their own. */
+entry   *hot_entry_new_filled(const char *key, size_t klen, const cache_snap *snap, const char *sql, size_t sql_len,
+                              double created, double expires, const hot_src *src, int n);
 /* Recompute e->size from its allocations (do it before linking, or adjust shard bytes around it). */
 void     hot_entry_account(entry *e);
 /* LIVE, EXPIRED or STALE (a result whose snapshot no longer matches the versions). */

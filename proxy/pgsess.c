@@ -273,6 +273,7 @@ static enum pg_step on_ready(pgsess *s, const pgwire_msg *m)
 
 static void *ps_open(conn *c)
 {
+    rcache_pg_client(conn_shared(c)->rc);
     pgsess *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;

@@ -2,6 +2,7 @@
 #include "rcache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct rcache {
     int           wids[256];
     int           nwids;
     int           wall;       /* DDL, or too many tables: every entry goes stale */
+    _Atomic int   pg_seen;    /* a PostgreSQL client has connected since start */
 };
 
 rcache *rcache_new(const config *cfg, char *err, size_t errlen)
@@ -202,13 +204,15 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF)
         return 0;
     double t0 = clock && *clock > 0 ? *clock : now_ms();
-    extwatch_check(rc->watch);
     sqlnorm_hints h;
     make_key(sql, len, NULL, 0, scratch, &h);
     if (h.nocache)
         return 0;
     cache_hit hit;
-    if (cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
+    uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
+    cache_prefetch(rc->c, kh); /* as in rcache_read */
+    extwatch_check(rc->watch);
+    if (cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
         return 0;
     double t1 = put_hit_status(sink, out, &hit, t0);
     if (clock)
@@ -388,12 +392,22 @@ static void side_put(buf *b)
         buf_free(b);
 }
 
-/* The slot a miss in this slot also fills, or -1. */
-static int paired_slot(int slot, const query_item *it)
+void rcache_pg_client(rcache *rc)
+{
+    if (!atomic_load_explicit(&rc->pg_seen, memory_order_relaxed))
+        atomic_store_explicit(&rc->pg_seen, 1, memory_order_relaxed);
+}
+
+/* The slot a miss in this slot also fills, or -1. A line miss pays for the PostgreSQL encoding
+ * (a second pass over the row, and most of the entry's bytes: the RowDescription) only once a
+ * PostgreSQL client has connected; a server that only ever serves the line protocol never reads it. */
+static int paired_slot(rcache *rc, int slot, const query_item *it)
 {
     if (it->plan && query_plan_nstmts(it->plan) != 1)
         return -1;
-    return slot == RCACHE_LINE_TSV ? RCACHE_PG_TEXT : slot == RCACHE_PG_TEXT ? RCACHE_LINE_TSV : -1;
+    if (slot == RCACHE_LINE_TSV)
+        return atomic_load_explicit(&rc->pg_seen, memory_order_relaxed) ? RCACHE_PG_TEXT : -1;
+    return slot == RCACHE_PG_TEXT ? RCACHE_LINE_TSV : -1;
 }
 
 /* A read that did not come from the cache: on the replica when there is one, else on the file. */
@@ -408,7 +422,7 @@ static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, cons
 
 /* We lead the miss on scratch's key: every path ends with cache_put or cache_abandon for it. */
 static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
-                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp)
+                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp, uint64_t kh)
 {
     sqlnorm_hints h = *hp;
     query_analysis a;
@@ -428,7 +442,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     cache_snapshot(rc->c, ids, a.nreads, &snap);
     size_t start = out->len;
     query_info info;
-    int other = paired_slot(slot, it);
+    int other = paired_slot(rc, slot, it);
     buf *side = other >= 0 ? side_get() : NULL;
     pgsink pk;
     tee t;
@@ -457,7 +471,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     cache_fill f = {
         .key = scratch->data, .klen = scratch->len, .fmt = slot,
         .data = out->data + start, .len = info.data_len, .rows = info.rows,
-        .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len,
+        .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len, .hashed = 1, .hash = kh,
     };
     if (other >= 0 && t.on) {
         /* The same snapshot: the entry takes the second slot beside the first, in the same put. */
@@ -479,20 +493,25 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     double t0 = now_ms();
-    extwatch_check(rc->watch);
     sqlnorm_hints h;
     make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
     if (h.nocache)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     cache_hit hit;
-    int got = cache_get(rc->c, scratch->data, scratch->len, slot, out, &hit, CACHE_LEAD_MISS);
+    uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
+    /* The key's index slot is most likely not in the CPU caches: let it load while the watch
+     * reads the -shm header (which must come before the lookup: a foreign commit it finds bumps
+     * the versions the lookup checks). */
+    cache_prefetch(rc->c, kh);
+    extwatch_check(rc->watch);
+    int got = cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_LEAD_MISS);
     if (got == CACHE_HIT) {
         put_hit_status(sink, out, &hit, t0);
         return 0;
     }
     /* A miss runs on the replica (if any) from its analysis to its end, under the replica's lock. */
     db_conn *db = replica_read_begin(rc->rep, file_db);
-    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h);
+    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h, kh);
     replica_read_end(rc->rep, file_db, db);
     return r;
 }

@@ -37,6 +37,10 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
 int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n, const query_sink *sink, int slot,
                     buf *out, buf *scratch);
 
+/* A PostgreSQL client connected: from now on a line-protocol miss also stores the PostgreSQL
+ * encoding of its result (a PostgreSQL miss always stores the line encoding too). */
+void rcache_pg_client(rcache *rc);
+
 /* A read: served from the cache, or run on db, answered and stored by the cache policy. The
  * status carries cache=hit|miss|off. Returns like query_run. */
 int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,

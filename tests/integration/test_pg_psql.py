@@ -118,6 +118,9 @@ def test_ssl_refused_then_clear_text(server):
 
 
 def test_named_query_call_shares_the_line_protocols_cache_entry(server):
+    # Line misses store the PostgreSQL encoding once a PostgreSQL client has connected (whatever
+    # ran before in this module): this one makes sure of it.
+    assert sql(server, "SELECT 1") == [["1"]]
     with server.client() as c:
         uid = c.create_user("callme@example.com", full_name="Call Me")
         data, status = c.request(f"CALL getUserById {uid}")
@@ -136,6 +139,32 @@ def test_named_query_call_shares_the_line_protocols_cache_entry(server):
         assert data == ["#id\tfull_name", f"={uid}\tCall Me"] and "cache=hit" in status
     r = psql(server, "-c", "CALL noSuchQuery(1)", check=False)
     assert "unknown named query" in r.stderr
+
+
+def test_line_fill_before_any_postgresql_client_is_not_encoded_for_it(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        uid = c.create_user("early@example.com", full_name="Early Bird")
+        data, status = c.request(f"SELECT id, full_name FROM users WHERE id = {uid}")
+        assert "cache=miss" in status
+        before = c.stats()
+    # No PostgreSQL client had connected when the line client filled the entry: psql's first read
+    # of it is a miss (its fill then stores the PostgreSQL encoding in the same entry)...
+    assert sql(srv, f"SELECT id, full_name FROM users WHERE id = {uid}") == [[str(uid), "Early Bird"]]
+    with srv.client() as c:
+        mid = c.stats()
+        assert mid["cache_hits"] - before["cache_hits"] == 0 and mid["cache_misses"] - before["cache_misses"] == 1
+        # ... and now that one has connected, a line miss is a hit for psql at once.
+        data, status = c.request(f"SELECT id, email FROM users WHERE id = {uid}")
+        assert "cache=miss" in status
+        mid = c.stats()
+    assert sql(srv, f"SELECT id, email FROM users WHERE id = {uid}") == [[str(uid), "early@example.com"]]
+    assert sql(srv, f"SELECT id, full_name FROM users WHERE id = {uid}") == [[str(uid), "Early Bird"]]
+    with srv.client() as c:
+        after = c.stats()
+        data, status = c.request(f"SELECT id, full_name FROM users WHERE id = {uid}")
+        assert data == ["#id\tfull_name", f"={uid}\tEarly Bird"] and "cache=hit" in status
+    assert after["cache_hits"] - mid["cache_hits"] == 2 and after["cache_misses"] == mid["cache_misses"]
 
 
 def test_line_protocol_still_served(server):
