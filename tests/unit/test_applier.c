@@ -68,16 +68,23 @@ static void assert_same(sqlite3 *x, sqlite3 *y)
     assert_string_equal(a, b);
 }
 
+/* Two in-memory databases with the test schema, and an applier onto the second. */
+static applier *open_pair(sqlite3 **src, sqlite3 **dst)
+{
+    assert_int_equal(sqlite3_open(":memory:", src), SQLITE_OK);
+    assert_int_equal(sqlite3_open(":memory:", dst), SQLITE_OK);
+    exec(*src, schema);
+    exec(*dst, schema);
+    applier *a = applier_new(*dst);
+    assert_non_null(a);
+    return a;
+}
+
 static void test_inserts_updates_deletes(void **state)
 {
     (void)state;
     sqlite3 *src, *dst;
-    assert_int_equal(sqlite3_open(":memory:", &src), SQLITE_OK);
-    assert_int_equal(sqlite3_open(":memory:", &dst), SQLITE_OK);
-    exec(src, schema);
-    exec(dst, schema);
-    applier *a = applier_new(dst);
-    assert_non_null(a);
+    applier *a = open_pair(&src, &dst);
     assert_int_equal(replay(src, dst, a,
                             "INSERT INTO t VALUES (1, 'one', 1.5, x'00ff'), (2, NULL, NULL, NULL), (3, 'x', 3, 'c');"
                             "INSERT INTO \"odd \"\"name\" VALUES ('a', 1, 'v1'), ('a', 2, NULL)"),
@@ -105,11 +112,7 @@ static void test_drift_is_refused(void **state)
 {
     (void)state;
     sqlite3 *src, *dst;
-    assert_int_equal(sqlite3_open(":memory:", &src), SQLITE_OK);
-    assert_int_equal(sqlite3_open(":memory:", &dst), SQLITE_OK);
-    exec(src, schema);
-    exec(dst, schema);
-    applier *a = applier_new(dst);
+    applier *a = open_pair(&src, &dst);
     exec(dst, "INSERT INTO t VALUES (1, 'already here', 0, NULL)");
     assert_int_equal(replay(src, dst, a, "INSERT INTO t VALUES (1, 'new', 0, NULL)"), SQLITE_ABORT);
     exec(dst, "DELETE FROM t");
