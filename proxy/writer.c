@@ -54,7 +54,7 @@ static void pin_hold(writer *w)
 {
     if (!w->opts.pin || w->pinned)
         return;
-    /* db_exec keeps the statements prepared: this runs whenever the writer runs out of work. */
+    /* db_exec keeps the statements prepared: this runs every 100 ms while reads go on. */
     w->pinned = db_exec(w->opts.pin, "BEGIN") == SQLITE_OK &&
                 db_exec(w->opts.pin, "SELECT count(*) FROM sqlite_schema") == SQLITE_OK;
     if (!w->pinned && !sqlite3_get_autocommit(db_handle(w->opts.pin)))
@@ -423,9 +423,9 @@ static writer_job *do_take_group(writer *w, int *n)
 
 /* Nothing queued: wait for work, and meanwhile decide about the pin. Assumes the lock. The pin is
  * taken after a quiet millisecond, not at once: between the groups of a write load it would cost
- * the writer more than it saves the readers. It is kept while reads go on and let go after 100 ms
- * without any, so that an idle server holds no lock that another process's checkpoint or tool
- * could want. */
+ * the writer more than it saves the readers. It is renewed every 100 ms while reads go on, and let
+ * go after 100 ms without any, so that an idle server holds no lock that another process's
+ * checkpoint or tool could want. */
 static void do_idle_wait(writer *w)
 {
     if (!w->opts.pin) {
@@ -442,10 +442,11 @@ static void do_idle_wait(writer *w)
     w->pin_reads = reads;
     w->idle_waits++;
     pthread_mutex_unlock(&w->lock);
+    /* Taken again while reads go on, so that it follows the newest snapshot: another process's
+     * commits move it too, and an old snapshot would keep a checkpoint from finishing. */
+    pin_release(w);
     if (reading)
         pin_hold(w);
-    else
-        pin_release(w);
     pthread_mutex_lock(&w->lock);
 }
 
