@@ -46,7 +46,7 @@ static void usage(FILE *f)
           "  batch    BATCH <n> of n point lookups, for each n in --sizes\n"
           "  inproc   the same point lookups straight on SQLite in this process (--db FILE; no server)\n"
           "options:\n"
-          "  --host H (127.0.0.1)  --port P (5433)  --protocol line|redis (line)\n"
+          "  --host H (127.0.0.1; a /path: Unix-domain socket)  --port P (5433)  --protocol line|redis (line)\n"
           "  --threads N (2)  --connections N (50, in total)  --depth N (1, requests in flight per connection)\n"
           "  --duration S (10)  --requests N (measure N requests instead)  --warmup S (1)\n"
           "  --keys K (10000, the hot set)  --dist zipf|uniform (zipf)  --zipf-s S (0.99)  --seed N (1)\n"

@@ -5,6 +5,9 @@
 # each server on a free port in a throwaway directory, measures, prints every pair with its ratio,
 # writes bench/results/compare-latest.md, and stops every server it started (trap EXIT).
 #
+# Hits and inserts run twice: over loopback TCP, and over each server's Unix-domain socket (litecached's
+# unix_socket_dir, Redis's unixsocket, PostgreSQL's socket directory), where the kernel does less a request.
+#
 # Environment: COMPARE_DURATION (10) seconds per measured run; COMPARE_USERS (100000) users for
 # the uncached lookups; COMPARE_OUT (bench/results/compare-latest.md).
 set -euo pipefail
@@ -98,15 +101,19 @@ if ./litecached --help 2>&1 | grep -q -- '--pg_port'; then
     LC_PG_ARGS=(--pg_port "$LC_PG_PORT")
 fi
 # synchronous = full: an acknowledged insert is on disk, as with PostgreSQL's synchronous_commit = on.
+mkdir -p "$WORK/sock"
+LC_SOCK=$WORK/sock   # litecached's Unix-domain socket: $LC_SOCK/.s.PGSQL.$LC_PORT, as libpq names it
 ./litecached --port "$LC_PORT" --http_port 0 --db_path "$WORK/lc.db" --workers 2 --synchronous full "${LC_PG_ARGS[@]}" \
+    --unix_socket_dir "$LC_SOCK" \
     >"$WORK/litecached.log" 2>&1 &
 LC_PID=$!
 wait_port "$LC_PORT" "$LC_PID" || { cat "$WORK/litecached.log" >&2; echo "compare: litecached did not start" >&2; exit 1; }
 
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis"
+REDIS_SOCK=$WORK/redis/redis.sock
 (cd "$WORK/redis" && exec redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no --dir "$WORK/redis") >"$WORK/redis.log" 2>&1 &
+    --unixsocket "$REDIS_SOCK" --unixsocketperm 700 --daemonize no --dir "$WORK/redis") >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 wait_port "$REDIS_PORT" "$REDIS_PID" || { cat "$WORK/redis.log" >&2; echo "compare: redis did not start" >&2; exit 1; }
 
@@ -139,30 +146,38 @@ bench() {   # output file, args...
 }
 
 # ---- 1. cache hits vs Redis GET, same value size ----------------------------------------------------
+# t: TCP; u: each server's Unix-domain socket (litecached-bench takes a host starting with / as one).
 for d in 1 16; do
-    bench "$WORK/lc_hit_d$d.json" hit --port "$LC_PORT" --row-bytes "$VALUE" --keys "$KEYS" \
-        --connections "$CONNS" --depth "$d" --duration "$DUR" --warmup 1
-    bench "$WORK/redis_get_d$d.json" hit --protocol redis --port "$REDIS_PORT" --value-size "$VALUE" --keys "$KEYS" \
-        --connections "$CONNS" --depth "$d" --duration "$DUR" --warmup 1
+    for t in t u; do
+        lc_host=127.0.0.1 redis_host=127.0.0.1
+        [ "$t" = u ] && lc_host=$LC_SOCK redis_host=$REDIS_SOCK
+        bench "$WORK/lc_hit_${t}_d$d.json" hit --host "$lc_host" --port "$LC_PORT" --row-bytes "$VALUE" --keys "$KEYS" \
+            --connections "$CONNS" --depth "$d" --duration "$DUR" --warmup 1
+        bench "$WORK/redis_get_${t}_d$d.json" hit --protocol redis --host "$redis_host" --port "$REDIS_PORT" \
+            --value-size "$VALUE" --keys "$KEYS" --connections "$CONNS" --depth "$d" --duration "$DUR" --warmup 1
+    done
 done
 
 # ---- 2. single-row inserts vs PostgreSQL (pgbench), both durable at commit ---------------------------
 # Both sides prepare the INSERT once per connection and send only its parameters, as applications
 # do: litecached's PREPARE + CALL, pgbench's -M prepared.
-bench "$WORK/lc_write.json" write --call --port "$LC_PORT" --value-size "$VALUE" --connections "$CONNS" --depth 1 \
-    --duration "$DUR" --warmup 1
 "${PSQL[@]}" -c "CREATE TABLE bench_w(id bigserial PRIMARY KEY, k integer NOT NULL, v text NOT NULL)"
 cat >"$WORK/insert.sql" <<EOF
 \set k random(1, 1000000)
 INSERT INTO bench_w(k, v) VALUES (:k, repeat('v', $VALUE));
 EOF
-echo "compare: pgbench -f insert.sql -M prepared -c $CONNS -j 2 -T $DUR" >&2
-pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -f "$WORK/insert.sql" -M prepared -c "$CONNS" -j 2 -T "$DUR" postgres \
-    >"$WORK/pgbench_insert.txt" 2>&1 || { cat "$WORK/pgbench_insert.txt" >&2; exit 1; }
-PG_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$WORK/pgbench_insert.txt")
-PG_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$WORK/pgbench_insert.txt")
-PG_FAIL=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/pgbench_insert.txt")
-[ -n "$PG_TPS" ] || { cat "$WORK/pgbench_insert.txt" >&2; echo "compare: cannot read pgbench's tps" >&2; exit 1; }
+# Over TCP, then over the Unix-domain sockets (PostgreSQL's is in its -k directory, $WORK/pg).
+for t in t u; do
+    lc_host=127.0.0.1 pg_host=127.0.0.1
+    [ "$t" = u ] && lc_host=$LC_SOCK pg_host=$WORK/pg
+    bench "$WORK/lc_write_$t.json" write --call --host "$lc_host" --port "$LC_PORT" --value-size "$VALUE" \
+        --connections "$CONNS" --depth 1 --duration "$DUR" --warmup 1
+    echo "compare: pgbench -h $pg_host -f insert.sql -M prepared -c $CONNS -j 2 -T $DUR" >&2
+    pgbench -h "$pg_host" -p "$PG_PORT" -U postgres -n -f "$WORK/insert.sql" -M prepared -c "$CONNS" -j 2 -T "$DUR" \
+        postgres >"$WORK/pgbench_insert_$t.txt" 2>&1 || { cat "$WORK/pgbench_insert_$t.txt" >&2; exit 1; }
+    grep -q '^tps = ' "$WORK/pgbench_insert_$t.txt" \
+        || { cat "$WORK/pgbench_insert_$t.txt" >&2; echo "compare: cannot read pgbench's tps" >&2; exit 1; }
+done
 
 # ---- 3. uncached point lookups vs the same lookups in-process on SQLite -------------------------------
 bench "$WORK/populate.json" --port "$LC_PORT" --populate "$USERS"
@@ -214,9 +229,9 @@ if PGCONNECT_TIMEOUT=3 timeout 10 psql -X -h 127.0.0.1 -p "$LC_PG_PORT" -U postg
 fi
 
 # ---- report -------------------------------------------------------------------------------------------
-LC_PG_PORT="$LC_PG_PORT" PG_PORT="$PG_PORT" /usr/bin/python3 - "$WORK" "$OUT" "$DUR" "$PG_TPS" "$PG_LAT" "${PG_FAIL:-0}" "$PGS_NOTE" "$PGS_LC" "$PGS_PG" <<'EOF'
-import json, os, platform, sys, time
-work, out, dur, pg_tps, pg_lat, pg_fail, pgs_note, pgs_lc, pgs_pg = sys.argv[1:]
+LC_PG_PORT="$LC_PG_PORT" PG_PORT="$PG_PORT" /usr/bin/python3 - "$WORK" "$OUT" "$DUR" "$PGS_NOTE" "$PGS_LC" "$PGS_PG" <<'EOF'
+import json, os, platform, re, sys, time
+work, out, dur, pgs_note, pgs_lc, pgs_pg = sys.argv[1:]
 J = lambda n: json.load(open(os.path.join(work, n + ".json")))
 
 def cpu():
@@ -241,13 +256,23 @@ def pair(what, a, b, unit, note_a="", note_b=""):
     L.append(f"| {what} | {a:,.0f} {unit}{note_a} | {b:,.0f} {unit}{note_b} | **{ratio:.2f}×** |")
     console.append(f"{what:58} {a:>12,.0f} vs {b:>12,.0f} {unit:8} ratio {ratio:5.2f}")
 
+OVER = {"t": "TCP", "u": "Unix socket"}
 for d in (1, 16):
-    a, b = J(f"lc_hit_d{d}"), J(f"redis_get_d{d}")
-    pair(f"cache hit vs Redis GET, 100 B, 50 conns, depth {d}", a["requests_per_s"], b["requests_per_s"], "req/s",
-         f" (p99 {us(a['latency_us']['p99'])})", f" (p99 {us(b['latency_us']['p99'])})")
-w = J("lc_write")
-pair("single-row prepared INSERT vs PostgreSQL 15 (pgbench -M prepared), 50 conns, durable", w["requests_per_s"], float(pg_tps), "rows/s",
-     f" (p99 {us(w['latency_us']['p99'])})", f" (mean {pg_lat} ms)")
+    for t in "tu":
+        a, b = J(f"lc_hit_{t}_d{d}"), J(f"redis_get_{t}_d{d}")
+        pair(f"cache hit vs Redis GET, 100 B, 50 conns, depth {d}, {OVER[t]}", a["requests_per_s"], b["requests_per_s"],
+             "req/s", f" (p99 {us(a['latency_us']['p99'])})", f" (p99 {us(b['latency_us']['p99'])})")
+pg_fail = []
+for t in "tu":
+    w, txt = J(f"lc_write_{t}"), open(os.path.join(work, f"pgbench_insert_{t}.txt")).read()
+    pg_tps = float(re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", txt, re.M).group(1))
+    pg_lat = re.search(r"^latency average = ([0-9.]+) ms", txt, re.M)
+    failed = re.search(r"^number of failed transactions: ([0-9]+)", txt, re.M)
+    if failed and failed.group(1) != "0":
+        pg_fail.append(f"{failed.group(1)} over {OVER[t]}")
+    pair(f"single-row prepared INSERT vs PostgreSQL 15 (pgbench -M prepared), 50 conns, durable, {OVER[t]}",
+         w["requests_per_s"], pg_tps, "rows/s", f" (p99 {us(w['latency_us']['p99'])})",
+         f" (mean {pg_lat.group(1) if pg_lat else '?'} ms)")
 m, n, i = J("lc_miss"), J("lc_nocache"), J("inproc")
 pair("uncached point lookup (miss) vs SQLite in-process, 2 threads", m["queries_per_s"], i["queries_per_s"], "q/s")
 pair("/*+ nocache */ point lookup vs SQLite in-process", n["queries_per_s"], i["queries_per_s"], "q/s")
@@ -258,11 +283,9 @@ elif pgs_lc and pgs_pg:
     pair("pgbench -S -M prepared -c 8 -j 2, scale 10, cache on", float(pgs_lc), float(pgs_pg), "tps")
     off = os.path.join(work, "pgbench_S_off.txt")
     if os.path.exists(off):
-        import re
         m_off = re.search(r"^tps = ([0-9.]+) \(without", open(off).read(), re.M)
         if m_off:
             pair("pgbench -S -M prepared -c 8 -j 2, scale 10, cache off", float(m_off.group(1)), float(pgs_pg), "tps")
-    import re
     hot = []
     for port in (os.environ["LC_PG_PORT"], os.environ["PG_PORT"]):
         f = os.path.join(work, f"pgbench_hot_{port}.txt")
@@ -312,12 +335,12 @@ L.append("")
 L.append(f"- hits: `litecached-bench hit --row-bytes 100` reads `SELECT v FROM bench_kv WHERE id = k` (a 100-byte "
          f"value) from a warmed set of 10,000 keys; Redis: `GET key:k` of 100-byte values, the same client, "
          f"`--protocol redis`. Hit ratio seen by litecached: "
-         + ", ".join(f"depth {d}: " + ("n/a" if J(f'lc_hit_d{d}')['hit_ratio'] is None else
-                                       f"{100 * J(f'lc_hit_d{d}')['hit_ratio']:.1f}%") for d in (1, 16)) + ".")
+         + ", ".join(f"depth {d}, {OVER[t]}: " + ("n/a" if J(f'lc_hit_{t}_d{d}')['hit_ratio'] is None else
+                                       f"{100 * J(f'lc_hit_{t}_d{d}')['hit_ratio']:.1f}%") for d in (1, 16) for t in "tu") + ".")
 L.append("- inserts: litecached with `--synchronous full` (the WAL is synced before the acknowledgement, group "
          "commit shares syncs); PostgreSQL 15 with synchronous_commit = on, fsync = on; both insert "
          "`(k, 'v' x 100)` into a table with an integer primary key, one insert per request/transaction"
-         + (f"; pgbench reported {pg_fail} failed transactions" if pg_fail not in ("", "0") else "") + ".")
+         + (f"; pgbench reported failed transactions: {', '.join(pg_fail)}" if pg_fail else "") + ".")
 L.append(f"- uncached lookups: `SELECT * FROM users WHERE id = k` over {pop['users']:,} populated users; `miss` "
          "makes every statement unique so each is a real cache miss (lookup, SQLite, store), `--nocache` "
          "bypasses the cache; in-process: the same lookups through one prepared statement per thread.")

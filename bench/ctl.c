@@ -10,11 +10,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define CTL_TIMEOUT_MS 60000   /* a populate batch or a big warm-up may take a while */
 
 ctl_counts ctl_sent;
+
+int ctl_resolve(const char *host, int port, struct sockaddr_storage *addr, socklen_t *addrlen, char *err, size_t errlen)
+{
+    if (host[0] == '/') {
+        /* libpq's rule: a host that is a directory holds .s.PGSQL.<port>; else it is the socket. */
+        struct sockaddr_un *un = (struct sockaddr_un *)addr;
+        struct stat st;
+        int n = stat(host, &st) == 0 && S_ISDIR(st.st_mode)
+                    ? snprintf(un->sun_path, sizeof un->sun_path, "%s/.s.PGSQL.%d", host, port)
+                    : snprintf(un->sun_path, sizeof un->sun_path, "%s", host);
+        if (n < 0 || (size_t)n >= sizeof un->sun_path) {
+            snprintf(err, errlen, "%s: path too long for a Unix-domain socket", host);
+            return -1;
+        }
+        un->sun_family = AF_UNIX;
+        *addrlen = sizeof *un;
+        return 0;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+    *addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
 
 int ctl_connect(ctl *c, const char *host, int port, int redis)
 {
@@ -22,33 +55,27 @@ int ctl_connect(ctl *c, const char *host, int port, int redis)
     c->fd = -1;
     c->redis = redis;
     buf_init(&c->in);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL, *a;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int rc = getaddrinfo(host, ps, &hints, &ai);
-    if (rc != 0) {
-        snprintf(c->err, sizeof c->err, "cannot resolve %s: %s", host, gai_strerror(rc));
+    struct sockaddr_storage addr = {0};
+    socklen_t addrlen;
+    if (ctl_resolve(host, port, &addr, &addrlen, c->err, sizeof c->err) < 0)
         return -1;
-    }
     int e = 0;
-    for (a = ai; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            c->fd = fd;
-            break;
-        }
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        e = errno;
+    else if (connect(fd, (struct sockaddr *)&addr, addrlen) == 0)
+        c->fd = fd;
+    else {
         e = errno;
         close(fd);
     }
-    freeaddrinfo(ai);
     if (c->fd < 0) {
         snprintf(c->err, sizeof c->err, "cannot connect to %s:%d: %s", host, port, strerror(e ? e : ECONNREFUSED));
         return -1;
     }
     int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (addr.ss_family != AF_UNIX)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 
@@ -22,6 +23,9 @@ typedef struct ctl_counts {
 } ctl_counts;
 extern ctl_counts ctl_sent;
 
+/* host:port, or a Unix-domain socket when host starts with '/': a directory's .s.PGSQL.<port> (as
+ * libpq finds PostgreSQL's and litecached's), else the socket file itself (Redis's unixsocket). */
+int  ctl_resolve(const char *host, int port, struct sockaddr_storage *addr, socklen_t *addrlen, char *err, size_t errlen);
 int  ctl_connect(ctl *c, const char *host, int port, int redis);
 void ctl_close(ctl *c);
 /* Send raw bytes (one or more request lines). 0 or -1. */

@@ -20,6 +20,8 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 
+#include "ctl.h"
+
 /* Phases, set by the main thread only. Threads read them on every send and every reply. */
 enum { PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_STOP };
 
@@ -309,7 +311,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     eng_thread *th = c->th;
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (th->r->addr.ss_family != AF_UNIX)
+            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->connected = 1;
         fill(c);
         return;
@@ -387,17 +390,10 @@ static void *thread_main(void *arg)
 
 static int resolve(run *r, const char *host, int port, char *err, size_t errlen)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int rc = getaddrinfo(host, ps, &hints, &ai);
-    if (rc != 0 || !ai) {
-        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+    socklen_t len;
+    if (ctl_resolve(host, port, &r->addr, &len, err, errlen) < 0)
         return -1;
-    }
-    memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
-    r->addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
+    r->addrlen = len;
     return 0;
 }
 

@@ -2,7 +2,8 @@
 # goals.sh - `make bench-goals`: the performance goals of the issues that need only litecached, side by side in one run.
 # Starts throwaway servers on one populated database (cache on; cache off; two for durable writes), times the
 # populate, runs each pair of workloads back to back GOALS_ROUNDS times (interleaved, so both sides see the same
-# noise) and prints the medians and their ratios. GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3).
+# noise) and prints the medians and their ratios. The hit and durable-insert pairs run over loopback TCP and
+# again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${GOALS_DURATION:-5}
@@ -13,12 +14,14 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SOCK=$WORK/sock   # every server's Unix-domain socket: $SOCK/.s.PGSQL.<port>
+mkdir -p "$SOCK"
 PORT=
 start() {   # name, args... -> PORT (not in a subshell: PIDS must reach the cleanup trap)
     local name=$1
     shift
     PORT=$(free_port)
-    ./litecached --port "$PORT" --http_port 0 --workers 2 "$@" >"$WORK/$name.log" 2>&1 &
+    ./litecached --port "$PORT" --http_port 0 --workers 2 --unix_socket_dir "$SOCK" "$@" >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do (echo PING | nc -q1 127.0.0.1 "$PORT" 2>/dev/null | grep -q PONG) && break; sleep 0.1; done
 }
@@ -43,6 +46,9 @@ pair hit_on    "hit --port $ON --call --connections 50 --depth 16" hit_off "hit 
 # --call misses PREPARE a salted lookup per connection: never a hit, whatever ran before (bench/README.md).
 pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50"
 pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"
+U="--host $SOCK"
+pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16"
+pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write $U --port $NOGC --connections 50 --call"
 
 q() { /usr/bin/python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1]))))" "$WORK/$1.qps"; }
 ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
@@ -55,5 +61,7 @@ cat <<REPORT
 | hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") |
 | misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") |
+| the same hits vs uncached reads, over the Unix-domain socket | $(q hit_on_u) | $(q hit_off_u) | $(ratio "$(q hit_on_u)" "$(q hit_off_u)") |
+| the same durable inserts, over the Unix-domain socket | $(q write_gc_u) | $(q write_1_u) | $(ratio "$(q write_gc_u)" "$(q write_1_u)") |
 REPORT
 echo "(medians of $ROUNDS interleaved runs; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"

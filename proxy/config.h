@@ -29,6 +29,7 @@ typedef struct config {
     /* listening and who may connect */
     char   *bind;               /* address to listen on */
     _Atomic int auth;           /* enum config_auth: both protocols */
+    char   *unix_socket_dir;    /* where .s.PGSQL.<port> is created; "" = no Unix-domain socket */
     char   *users_file;         /* "<user> <role> <verifier>" lines; "" = none */
     int     port;
     int     workers;            /* 0 = number of CPUs */

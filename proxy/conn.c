@@ -202,6 +202,10 @@ void conn_peer(const conn *c, char *out, size_t outlen)
             a = &((struct sockaddr_in *)&ss)->sin_addr;
         else if (ss.ss_family == AF_INET6)
             a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        else if (ss.ss_family == AF_UNIX) {
+            snprintf(out, outlen, "[local]"); /* what PostgreSQL's logs call it */
+            return;
+        }
     }
     if (!a || !inet_ntop(ss.ss_family, a, out, (socklen_t)outlen))
         snprintf(out, outlen, "?");

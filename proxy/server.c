@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pgcancel.h"
 #include "pgwire.h"
+#include "unixsock.h"
 #include "users.h"
 #include "rcache.h"
 #include "replica.h"
@@ -34,6 +35,8 @@ typedef struct server {
     struct event_base     *base;
     struct evconnlistener *listener;
     struct evconnlistener *pg_listener; /* pg_port: PostgreSQL only */
+    struct evconnlistener *unix_listener, *unix_pg_listener; /* the same two, on unix_socket_dir */
+    char                   unix_path[128], unix_pg_path[128]; /* removed at exit; "" = none */
     struct event          *sweep;
     worker               **workers;
     int                    nworkers;
@@ -205,6 +208,32 @@ static struct evconnlistener *listen_on(server *s, int port_num, evconnlistener_
     return l;
 }
 
+/* The Unix-domain twin of the TCP port port_num: path records the file for removal at exit. */
+static struct evconnlistener *listen_unix(server *s, int port_num, evconnlistener_cb cb, char *path, size_t pathlen)
+{
+    char err[512];
+    if (unixsock_path(s->cfg->unix_socket_dir, port_num, path, pathlen) < 0) {
+        log_error("unix_socket_dir = %s: the socket path %s/.s.PGSQL.%d is too long for a Unix-domain socket",
+                  s->cfg->unix_socket_dir, s->cfg->unix_socket_dir, port_num);
+        path[0] = '\0';
+        return NULL;
+    }
+    int fd = unixsock_listen(path, 1024, err, sizeof err);
+    if (fd < 0) {
+        log_error("%s", err);
+        path[0] = '\0';
+        return NULL;
+    }
+    struct evconnlistener *l = evconnlistener_new(s->base, cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    if (!l) {
+        log_error("cannot watch %s", path);
+        close(fd);
+        unlink(path);
+        path[0] = '\0';
+    }
+    return l;
+}
+
 /* pgcancel's way to the writer: a cancel request for a connection whose write is running. */
 static int cancel_write(void *ud, uint64_t conn_id) { return writer_cancel(ud, conn_id); }
 
@@ -320,6 +349,13 @@ int server_run(config *cfg)
         goto out;
     if (cfg->pg_port && !(s.pg_listener = listen_on(&s, cfg->pg_port, on_accept_pg)))
         goto out;
+    if (cfg->unix_socket_dir[0]) {
+        if (!(s.unix_listener = listen_unix(&s, cfg->port, on_accept, s.unix_path, sizeof s.unix_path)))
+            goto out;
+        if (cfg->pg_port &&
+            !(s.unix_pg_listener = listen_unix(&s, cfg->pg_port, on_accept_pg, s.unix_pg_path, sizeof s.unix_pg_path)))
+            goto out;
+    }
     if (cfg->http_port && !(s.http = httpd_start(s.base, cfg, rc, err, sizeof err))) {
         log_error("%s", err);
         goto out;
@@ -339,6 +375,9 @@ int server_run(config *cfg)
              LITECACHED_VERSION, cfg->bind, cfg->port, cfg->db_path, s.nworkers, catalog_count(cat));
     if (cfg->pg_port)
         log_info("PostgreSQL protocol also on %s:%d", cfg->bind, cfg->pg_port);
+    if (s.unix_path[0])
+        log_info("also listening on %s%s%s", s.unix_path, s.unix_pg_path[0] ? " and, PostgreSQL only, " : "",
+                 s.unix_pg_path);
     if (cfg->http_port)
         log_info("metrics on http://%s:%d/metrics", cfg->http_bind, cfg->http_port);
     sdnotify_send("READY=1");
@@ -351,6 +390,15 @@ out:
         evconnlistener_free(s.listener);
     if (s.pg_listener)
         evconnlistener_free(s.pg_listener);
+    if (s.unix_listener)
+        evconnlistener_free(s.unix_listener);
+    if (s.unix_pg_listener)
+        evconnlistener_free(s.unix_pg_listener);
+    /* Only files this server created: a refused start never removes another server's socket. */
+    if (s.unix_path[0])
+        unlink(s.unix_path);
+    if (s.unix_pg_path[0])
+        unlink(s.unix_pg_path);
     httpd_free(s.http);
     auth_hurry(au); /* a login held back for a failing address must not hold up the exit */
     for (int i = 0; i < s.nworkers; i++)
