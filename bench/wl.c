@@ -122,13 +122,15 @@ static void put_cold(const wl_opts *o, wl_conn *c, struct evbuffer *out)
     uint64_t salt = o->nonce + seq / range;
     if (o->call && o->row_bytes == 0 && c->cold_salt != salt + 1) {
         c->cold_salt = salt + 1;
-        evbuffer_add_printf(out, "PREPARE lcmiss AS %sSELECT * FROM users WHERE id = ? AND %llu > 0\n",
-                            o->nocache ? "/*+ nocache */ " : "", (unsigned long long)salt);
+        /* Named after the pass: a connection that passes over every id prepares a second one, and
+         * PREPARE of a name the connection already has is an error (42P05). */
+        evbuffer_add_printf(out, "PREPARE lcmiss%llu AS %sSELECT * FROM users WHERE id = ? AND %llu > 0\n",
+                            (unsigned long long)(seq / range), o->nocache ? "/*+ nocache */ " : "", (unsigned long long)salt);
         return;
     }
     c->cold_seq += (uint64_t)o->connections;
     if (o->call && o->row_bytes == 0) {
-        evbuffer_add_printf(out, "CALL lcmiss %llu\n", (unsigned long long)(1 + seq % range));
+        evbuffer_add_printf(out, "CALL lcmiss%llu %llu\n", (unsigned long long)(seq / range), (unsigned long long)(1 + seq % range));
         return;
     }
     evbuffer_add_printf(out, "%s%llu AND %llu > 0\n", read_head(o), (unsigned long long)(1 + seq % range),

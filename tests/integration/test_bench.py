@@ -138,6 +138,24 @@ def test_miss(bench_server):
         assert h <= 0.01 * out["sent"] + 5, f"miss run got {h} hits"
 
 
+def test_miss_call_prepares_again_after_passing_over_every_id(bench_server):
+    """A bug fixed: a connection that had looked up every id PREPAREd its next salted lookup under
+    the name it already had, and got 42P05 (it showed once misses passed 20,000 per connection)."""
+    with bench_server.client() as c:
+        users = int(c.scalar("SELECT max(id) FROM users"))
+    conns = 4
+    requests = 3 * users   # each connection passes over every id about three times
+    out, delta = run_json(bench_server, "miss", "--call", "--requests", requests, "--connections", conns,
+                          "--depth", 4, "--threads", 2, "--warmup", 0)
+    assert out["errors"] == 0 and out["first_error"] is None, out
+    assert delta["errors"] == 0
+    # every connection went past the end of the ids at least twice (the PREPAREs are not reads)
+    assert delta["reads"] >= requests - 4 * conns, (delta["reads"], requests)
+    h = hits_of(out)
+    if h is not None:
+        assert h <= 0.01 * out["sent"] + 5, f"miss run got {h} hits"
+
+
 def test_mixed(bench_server):
     out, delta = run_json(bench_server, "mixed", *QUICK, "--keys", 200, "--hit-ratio", 0.5)
     check_row(out)
