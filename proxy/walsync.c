@@ -122,8 +122,8 @@ void walsync_submit(walsync *ws, writer_job *jobs)
     else
         ws->head = jobs;
     ws->tail = last;
-    pthread_cond_signal(&ws->wake);
     pthread_mutex_unlock(&ws->lock);
+    pthread_cond_signal(&ws->wake); /* after the unlock: the woken thread's first step is to lock */
 }
 
 void walsync_stop(walsync *ws)

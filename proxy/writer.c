@@ -589,9 +589,10 @@ void writer_submit(writer *w, writer_job *job)
     else
         w->head = job;
     w->tail = job;
-    /* Broadcast: the writer may be waiting either for any job or for one of its session's. */
-    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
+    /* Broadcast: the writer may be waiting either for any job or for one of its session's. After
+     * the unlock, so that a woken writer does not run only to block on the lock still held here. */
+    pthread_cond_broadcast(&w->wake);
 }
 
 void writer_stop(writer *w)

@@ -360,3 +360,28 @@ def test_reads_take_no_kernel_locks_while_the_writer_is_idle(server_factory):
     with srv.client() as c:
         c.write("UPDATE users SET email = 'pin2@x' WHERE email = 'pin@x'")
         assert c.scalar("SELECT count(*) FROM users WHERE email = 'pin2@x'") == "1"
+
+
+def test_a_restart_on_a_truncated_wal_costs_reads_no_fstat(server_factory):
+    """A clean shutdown checkpoints the WAL away. With no commit in it, SQLite asks the kernel for the
+    database's size at every read transaction (an fstat per uncached read), so the writer gives an
+    empty WAL one frame at start-up: user_version, rewritten with its own value."""
+    srv = server_factory("--cache_mode", "off")
+    with srv.client() as c:
+        c.write("INSERT INTO users(email, password_hash) VALUES ('fstat@x', 'h')")
+        version = c.scalar("PRAGMA user_version")
+    srv.stop()
+    wal = f"{srv.db_path}-wal"
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0, "a clean shutdown leaves no WAL behind"
+    srv2 = server_factory("--cache_mode", "off", db_path=srv.db_path)
+    assert os.path.getsize(f"{srv2.db_path}-wal") > 0, "no frame in the WAL after the start"
+
+    def reads():
+        with srv2.client() as r:
+            for _ in range(200):
+                assert r.scalar("SELECT email FROM users WHERE email = 'fstat@x'") == "fstat@x"
+    stats = [l for l in traced(srv2, "fstat,newfstatat,statx", reads) if "stat" in l]
+    assert len(stats) < 20, f"{len(stats)} stat calls for 200 reads:\n" + "\n".join(stats[:5])
+    with srv2.client() as c:
+        assert c.scalar("PRAGMA user_version") == version
+        assert c.scalar("SELECT count(*) FROM users WHERE email = 'fstat@x'") == "1"
