@@ -345,10 +345,12 @@ int server_run(config *cfg)
             goto out;
         }
     }
-    if (!(s.listener = listen_on(&s, cfg->port, on_accept)))
+    /* The main TCP port opens last: a client (or a test, or a health check) that can connect to
+     * it finds the other endpoints listening too. */
+    if (cfg->http_port && !(s.http = httpd_start(s.base, cfg, rc, err, sizeof err))) {
+        log_error("%s", err);
         goto out;
-    if (cfg->pg_port && !(s.pg_listener = listen_on(&s, cfg->pg_port, on_accept_pg)))
-        goto out;
+    }
     if (cfg->unix_socket_dir[0]) {
         if (!(s.unix_listener = listen_unix(&s, cfg->port, on_accept, s.unix_path, sizeof s.unix_path)))
             goto out;
@@ -356,10 +358,10 @@ int server_run(config *cfg)
             !(s.unix_pg_listener = listen_unix(&s, cfg->pg_port, on_accept_pg, s.unix_pg_path, sizeof s.unix_pg_path)))
             goto out;
     }
-    if (cfg->http_port && !(s.http = httpd_start(s.base, cfg, rc, err, sizeof err))) {
-        log_error("%s", err);
+    if (cfg->pg_port && !(s.pg_listener = listen_on(&s, cfg->pg_port, on_accept_pg)))
         goto out;
-    }
+    if (!(s.listener = listen_on(&s, cfg->port, on_accept)))
+        goto out;
     s.sweep = event_new(s.base, -1, EV_PERSIST, on_sweep, rc);
     struct timeval every = {cfg->cache_sweep_ms / 1000, (cfg->cache_sweep_ms % 1000) * 1000};
     event_add(s.sweep, &every);

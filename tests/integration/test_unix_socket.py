@@ -179,3 +179,45 @@ def test_litecached_bench_over_the_socket(server_factory, sockdir):
     assert res["errors"] == 0 and res["requests"] > 0, res
     with srv.client() as t:
         assert int(t.scalar("SELECT count(*) FROM bench_w")) >= res["requests"]
+
+
+def test_the_main_tcp_port_listens_last(sockdir, tmp_path):
+    """A bug fixed: the main port (which clients, tests and health checks wait for) listened before
+    the HTTP endpoint and the Unix socket, so a client that connected at once could find them not
+    yet there (test_ops' /health test once got 'connection refused'). The syscalls' order shows it."""
+    port, pg_port, http_port = free_port(), free_port(), free_port()
+    trace = tmp_path / "listen.trace"
+    tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=bind,listen", "-o", str(trace), BIN,
+                               "--port", str(port), "--pg_port", str(pg_port), "--http_port", str(http_port),
+                               "--db_path", str(tmp_path / "d.db"), "--unix_socket_dir", sockdir],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conftest.wait_until(lambda: os.path.exists(trace) and f"htons({port})" in trace.read_text()
+                            and "listen(" in trace.read_text().split(f"htons({port})", 1)[1],
+                            timeout=30, what="the main port's listen")
+        with socket.create_connection(("127.0.0.1", http_port), timeout=5):
+            pass   # listening already, without any retry
+    finally:
+        server = subprocess.run(["pgrep", "-P", str(tracer.pid)], capture_output=True, text=True).stdout.split()
+        for pid in server:
+            os.kill(int(pid), signal.SIGTERM)
+        tracer.wait(timeout=30)
+    fd_of, listened = {}, []
+    for line in trace.read_text().splitlines():
+        call = line.split(None, 1)[1] if line[:1].isdigit() else line
+        if call.startswith("bind("):
+            fd = int(call[5:call.index(",")])
+            if f"htons({port})" in call:
+                fd_of[fd] = "main"
+            elif f"htons({pg_port})" in call:
+                fd_of[fd] = "pg_port"
+            elif f"htons({http_port})" in call:
+                fd_of[fd] = "http"
+            elif "sun_path=" in call:
+                fd_of[fd] = "unix " + call.split("sun_path=", 1)[1].split('"')[1].rsplit(".", 1)[1]
+        elif call.startswith("listen(") and call.rstrip().endswith("= 0"):
+            fd = int(call[7:call.index(",")])
+            if fd in fd_of:
+                listened.append(fd_of.pop(fd))
+    assert listened[-1] == "main", listened
+    assert sorted(listened) == sorted(["http", f"unix {port}", f"unix {pg_port}", "pg_port", "main"]), listened
