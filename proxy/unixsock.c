@@ -38,12 +38,13 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa, char *err
         snprintf(err, errlen, "%s exists and is not a socket: not replacing it", path);
         return -1;
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a live server whose backlog is full would hold a blocking connect. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
-    int live = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    int live = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 || errno == EAGAIN;
     int why = errno;
     close(fd);
     if (live) {

@@ -420,13 +420,16 @@ class Server:
             self.proc.wait()
 
 
-def wait_connections(client, n, timeout=SOCK_TIMEOUT):
-    """Poll STATS until the server counts exactly n open connections (the caller's included)."""
+def wait_connections(client, n, timeout=SOCK_TIMEOUT, accepted_since=None):
+    """Poll STATS until the server counts exactly n open connections (the caller's included).
+    accepted_since: a connections_total seen earlier; also wait until the server has accepted a
+    connection since then (a client that connects and closes at once may not be accepted yet when
+    the count is first read, and the count would already say n)."""
     last = {}
 
     def check():
         last.update(client.stats())
-        return last["connections"] == n
+        return last["connections"] == n and (accepted_since is None or last["connections_total"] > accepted_since)
     try:
         wait_until(check, timeout, f"STATS connections == {n}")
     except AssertionError:

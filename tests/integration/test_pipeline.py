@@ -161,10 +161,11 @@ def test_disconnect_mid_line_executes_nothing(server):
 def test_disconnect_mid_line_alone(server):
     with server.client() as watcher:
         wait_connections(watcher, 1)
+        accepted = watcher.stats()["connections_total"]
         c = server.client()
         c.send_raw("INSERT INTO users (email, password_hash) VALUES ('mid2@x','h')")   # complete SQL, no LF
         c.close()
-        wait_connections(watcher, 1)
+        wait_connections(watcher, 1, accepted_since=accepted)
         assert watcher.count("users WHERE email = 'mid2@x'") == 0
 
 
@@ -196,10 +197,13 @@ def test_close_without_reading_pipelined_replies(server):
     cannot deliver, but what it ran is a prefix of the requests, in order, and it cleans up."""
     with server.client() as watcher:
         wait_connections(watcher, 1)
+        accepted = watcher.stats()["connections_total"]
         c = server.client()
         c.send(*[f"INSERT INTO items (title) VALUES ('gone-{i}')" for i in range(50)])
         c.close()
-        wait_connections(watcher, 1)
+        # A bug fixed (in this test): the count was once read before the server had even accepted
+        # the connection, and the SELECT below ran before the first INSERT.
+        wait_connections(watcher, 1, accepted_since=accepted)
         rows = watcher.rows("SELECT title FROM items WHERE title LIKE 'gone-%' ORDER BY id")
         ran = [int(r[0].split("-")[1]) for r in rows]
         assert ran == list(range(len(ran))), ran

@@ -1,4 +1,4 @@
-/* test_unixsock.c - the Unix-domain socket: its name, the sun_path limit, and which files already at the path it replaces. */
+/* test_unixsock.c - the Unix-domain socket: its name, the sun_path limit, and which files already at the path it replaces (never a live one, even one too busy to accept). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +99,34 @@ static void test_listens_and_replaces_only_a_stale_socket(void **state)
     close(fd);
 }
 
+/* A live server too busy to accept (its backlog full) is still live, and the check must not wait
+ * for it: the probe's connect is non-blocking. SIGALRM turns a hang into a failure. */
+static void test_a_full_backlog_is_live_and_does_not_block(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    int fds[16], n = 0, full = 0;
+    while (n < 16 && !full) {
+        fds[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (connect(fds[n], (struct sockaddr *)&sa, sizeof sa) < 0 && errno == EAGAIN)
+            full = 1;
+        n++;
+    }
+    assert_true(full);
+    char err[256] = "";
+    alarm(10);
+    assert_int_equal(unixsock_listen(path, 8, err, sizeof err), -1);
+    alarm(0);
+    assert_non_null(strstr(err, "another server is listening"));
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    close(lfd);
+}
+
 static void test_never_replaces_another_kind_of_file(void **state)
 {
     (void)state;
@@ -122,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_and_length_limit),
         cmocka_unit_test_setup_teardown(test_listens_and_replaces_only_a_stale_socket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_backlog_is_live_and_does_not_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_replaces_another_kind_of_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
