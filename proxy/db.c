@@ -324,31 +324,6 @@ int db_writer_syncs_wal(const config *cfg)
     return cfg->synchronous == CONFIG_SYNC_FULL && cfg->group_commit_max > 1;
 }
 
-/* Until the WAL holds a commit, every read transaction asks the kernel for the database's size
- * (one fstat per uncached read; with a commit in the WAL, SQLite takes the size from it). A file
- * that was checkpointed and truncated, as a clean shutdown leaves it, therefore gets one commit at
- * start-up: user_version rewritten with its own value, which changes nothing but adds a frame.
- * Best effort, before the authorizer (which refuses user_version to everyone): a read-only or busy
- * file only keeps the fstat. */
-static void prime_wal(sqlite3 *db)
-{
-    int nlog = -1, nckpt = -1;
-    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt) != SQLITE_OK || nlog != 0)
-        return;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return;
-    sqlite3_stmt *st = NULL;
-    int version = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    char sql[48];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version);
-    if (version < 0 || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-}
-
 db_conn *db_open(const config *cfg, enum db_role role, char *err, size_t errlen)
 {
     return db_open_at(cfg, cfg->db_path, role, err, errlen);
@@ -409,7 +384,7 @@ db_conn *db_open_at(const config *cfg, const char *path, enum db_role role, char
     if (role == DB_WRITER) {
         if (schema_apply(c->db, err, errlen) < 0)
             goto fail;
-        prime_wal(c->db);
+        schema_prime_wal(c->db);
     } else if (pragma(c->db, "PRAGMA query_only=ON", err, errlen) < 0) {
         goto fail;
     }

@@ -16,6 +16,9 @@ int schema_apply(sqlite3 *db, char *err, size_t errlen);
 /* schema_apply, stopping at version `version` (0..schema_version()); tests use it to build an older
  * database and migrate it. A database already past `version` is refused like a newer one. */
 int schema_apply_to(sqlite3 *db, int version, char *err, size_t errlen);
+/* Give an empty WAL one commit (user_version rewritten with its own value), so that reads need no
+ * fstat each to learn the file's size. Best effort, after schema_apply. */
+void schema_prime_wal(sqlite3 *db);
 
 /* The shipped named queries (schema/queries.sql), NUL-terminated. */
 const char *schema_queries_text(size_t *len);

@@ -1,6 +1,6 @@
 """pghelp.py - helpers for the PostgreSQL-protocol tests: running psql and pgbench against a litecached Server.
 
-psql(srv, *args, input=None, user="postgres", env=None, check=True) -> CompletedProcess (text)
+psql(srv, *args, input=None, user="postgres", port=None, host="127.0.0.1", env=None, check=True) -> CompletedProcess (text)
 sql(srv, query) -> rows as lists of str (psql -At, '|' separated; NULL as the string "NULL")
 line_stats(srv) -> STATS of the line protocol, for cache counters
 """
@@ -33,8 +33,9 @@ def pg_env(extra=None):
     return env
 
 
-def psql(srv, *args, input=None, user="postgres", port=None, env=None, check=True, timeout=60):
-    cmd = [PSQL, "-X", "-h", "127.0.0.1", "-p", str(port or srv.port), "-U", user, "-d", "postgres",
+def psql(srv, *args, input=None, user="postgres", port=None, host="127.0.0.1", env=None, check=True, timeout=60):
+    """host: an address, or a directory holding the Unix-domain socket .s.PGSQL.<port>."""
+    cmd = [PSQL, "-X", "-h", str(host), "-p", str(port or srv.port), "-U", user, "-d", "postgres",
            "-v", "ON_ERROR_STOP=1", *[str(a) for a in args]]
     r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=pg_env(env),
                        stdin=None if input is not None else subprocess.DEVNULL)

@@ -12,7 +12,7 @@ import pytest
 
 import conftest
 from conftest import BIN, REPO, Client, free_port, run_litecached, write_users_file
-from pghelp import PSQL, needs_psql, pg_env, run_node
+from pghelp import needs_psql, run_node, sql
 
 
 @pytest.fixture
@@ -35,15 +35,6 @@ class UnixClient(Client):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(conftest.SOCK_TIMEOUT)
         self.sock.connect(path)
-
-
-def psql_unix(d, port, *args, check=True):
-    cmd = [PSQL, "-X", "-h", d, "-p", str(port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
-           "-At", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=pg_env(), stdin=subprocess.DEVNULL)
-    if check:
-        assert r.returncode == 0, f"{cmd} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
 
 
 def start_on(server_factory, monkeypatch, port, *args, **kw):
@@ -81,9 +72,9 @@ def test_postgresql_clients_find_the_socket_by_directory_and_port(server_factory
     pg_port = free_port()
     srv = server_factory("--unix_socket_dir", sockdir, "--pg_port", pg_port)
     # psql -h <dir> -p <port>: libpq's own way to a Unix-domain socket.
-    assert psql_unix(sockdir, srv.port, "-c", "SELECT 40 + 2").stdout.split() == ["42"]
-    assert psql_unix(sockdir, pg_port, "-c", "SELECT 'pg_port has its socket too'").stdout.strip() == \
-        "pg_port has its socket too"
+    assert sql(srv, "SELECT 40 + 2", host=sockdir) == [["42"]]
+    assert sql(srv, "SELECT 'pg_port has its socket too'", host=sockdir, port=pg_port) == \
+        [["pg_port has its socket too"]]
     c = psycopg2.connect(host=sockdir, port=srv.port, user="app", dbname="app", connect_timeout=5)
     try:
         cur = c.cursor()
