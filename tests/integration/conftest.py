@@ -25,6 +25,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("LITECACHED_BIN") or str(REPO / "litecached")
+# The load generator of the same build (make passes litecached-bench-asan under test-asan).
+BENCH_BIN = os.environ.get("LITECACHED_BENCH_BIN") or str(REPO / "litecached-bench")
 
 SOCK_TIMEOUT = 10.0      # one request/response on a socket
 START_TIMEOUT = 30.0     # ASan start-up is slower

@@ -10,13 +10,14 @@ against a stopped server, or one whose requests fail, exits non-zero and says so
 import json
 import os
 import pathlib
+import signal
 import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import BENCH_BIN, REPO, wait_until
 
-BENCH = os.environ.get("LITECACHED_BENCH_BIN") or str(REPO / "litecached-bench")
+BENCH = BENCH_BIN
 QUICK = ["--duration", "1", "--warmup", "0.2", "--connections", "4", "--depth", "4", "--threads", "2"]
 
 
@@ -250,6 +251,26 @@ def test_stopped_server(server_factory, bench_bin):
     r = run_bench(port, "hit", "--duration", 0.5, "--warmup", 0)
     assert r.returncode == 1
     assert "ERROR" in r.stderr and "cannot connect" in r.stderr, r.stderr
+
+
+def test_server_killed_mid_run(server_factory, bench_bin):
+    """The server dies while requests are in flight: the tool notices at once (no stall until the
+    end of the run), counts the connections and the unanswered requests, and exits 1."""
+    srv = server_factory()
+    proc = subprocess.Popen([BENCH, "--port", str(srv.port), "write", "--duration", "20", "--warmup", "0",
+                             "--connections", "4", "--depth", "4", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    def writes():
+        with srv.client() as c:
+            return int(c.stats()["writes"])
+    wait_until(lambda: writes() >= 200, timeout=10)
+    assert srv.terminate(signal.SIGKILL) == -signal.SIGKILL
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1, err
+    res = json.loads(out)
+    assert res["connection_failures"] == 4 and res["seconds"] < 10, res
+    assert res["lost"] > 0 and res["first_error"], res
+    assert "ERROR" in err and "4 connections failed" in err, err
 
 
 def test_failing_requests(server_factory, bench_bin):

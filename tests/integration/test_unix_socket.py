@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 import conftest
-from conftest import BIN, REPO, Client, free_port, run_litecached, write_users_file
+from conftest import BENCH_BIN, BIN, Client, free_port, run_litecached, write_users_file
 from pghelp import needs_psql, run_node, sql
 
 
@@ -161,7 +161,7 @@ def test_a_path_too_long_is_refused_at_start(tmp_path):
 
 def test_litecached_bench_over_the_socket(server_factory, sockdir):
     srv = server_factory("--unix_socket_dir", sockdir)
-    r = subprocess.run([str(REPO / "litecached-bench"), "--host", sockdir, "--port", str(srv.port), "--no-progress",
+    r = subprocess.run([BENCH_BIN, "--host", sockdir, "--port", str(srv.port), "--no-progress",
                         "--json", "--connections", "4", "--threads", "1", "--duration", "1", "--warmup", "0",
                         "write", "--call"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
