@@ -4,7 +4,6 @@ Every test runs its own server (--output_soft_limit 64k --output_hard_limit 256k
 short timeout, so that a connection wedged by one test cannot stall the others.
 """
 import select
-import socket
 import time
 
 from conftest import READ_OK, Client, wait_connections, wait_until

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BIN, Client, READ_OK, WRITE_OK
+from conftest import BIN, READ_OK, WRITE_OK
 
 CACHE = re.compile(r" cache=(hit|miss|off)(?: age=(\d+))?")
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import ERR, READ_OK, WRITE_OK, parse_result, result_sets, wait_connections
+from conftest import ERR, READ_OK, parse_result, result_sets, wait_connections
 
 
 # ---------------------------------------------------------------- PING, HELP, QUIT, keywords

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import ERR, READ_OK, parse_result
+from conftest import ERR
 
 # A small result limit so 54000 "result too large" is cheap to provoke.
 SERVER_ARGS = ["--max_result_bytes", "4k", "--max_line", "4096"]
@@ -213,7 +213,7 @@ def test_write_error_in_writer_then_read_consistent(server):
         a.error("INSERT INTO users (email, password_hash) VALUES ('dup@example.com', 'h')", "23505")
         b.assert_usable()
         assert b.count("users WHERE email = 'dup@example.com'") == 1
-        assert b.scalar(f"SELECT id FROM users WHERE email = 'dup@example.com'") == str(uid)
+        assert b.scalar("SELECT id FROM users WHERE email = 'dup@example.com'") == str(uid)
 
 
 def test_statement_timeout_stops_a_runaway_query(server_factory):

@@ -644,7 +644,7 @@ def test_too_many_connections_on_pg_port_is_a_fatal_error(server_factory):
             return c
         c.close()
         return None
-    with wait_until(one_client, 10, "the one connection allowed") as c:
+    with wait_until(one_client, 10, "the one connection allowed"):
         p = Pg(pg_port, login=False)
         try:
             assert p.fatal() == "53300"

@@ -2,9 +2,8 @@
 import socket
 import time
 
-import pytest
 
-from conftest import READ_OK, WRITE_OK, Client, parse_result, wait_connections, wait_until
+from conftest import READ_OK, WRITE_OK, wait_connections, wait_until
 
 SERVER_ARGS = ["--max_line", "1024"]
 

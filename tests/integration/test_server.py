@@ -1,11 +1,8 @@
 """test_server.py - the server as a process: workers, connection limits, shutdown, restart, concurrent writers."""
-import os
 import signal
 import socket
 import threading
 import time
-
-import pytest
 
 from conftest import (READ_OK, WRITE_OK, Client, ServerClosed, assert_stats_consistent, parse_result,
                       wait_connections)

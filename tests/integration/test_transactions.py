@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from conftest import ERR, READ_OK, WRITE_OK, wait_until
+from conftest import WRITE_OK
 
 SERVER_ARGS = ["--idle_in_transaction_timeout", "2"]
 

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BIN, Client, ERR, READ_OK, WRITE_OK, wait_until
+from conftest import BIN, ERR, READ_OK, WRITE_OK
 
 
 def test_transaction_commit_and_rollback(server_factory):
