@@ -52,16 +52,18 @@ pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write
 
 q() { /usr/bin/python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1]))))" "$WORK/$1.qps"; }
 ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
+# rounds A B: the ratio of each side's i-th run (a pair's runs alternate, so these ran back to back), to show the spread beside the median
+rounds() { /usr/bin/python3 -c "import sys; a, b = ([float(x) for x in open(f)] for f in sys.argv[1:]); print(', '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$WORK/$1.qps" "$WORK/$2.qps"; }
 cat <<REPORT
-| goal | measured | against | ratio |
-|---|---:|---:|---:|
-| --populate $USERS users with their items and posts, seconds (goal: well under 60 at 1,000,000) | $POP_S | | |
-| batch of 100 cached point lookups (queries/s, goal 1,000,000) | $(q batch_on) | | |
-| uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(q batch_off) | $(q inproc) | $(ratio "$(q batch_off)" "$(q inproc)") |
-| hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") |
-| misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") |
-| durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") |
-| the same hits vs uncached reads, over the Unix-domain socket | $(q hit_on_u) | $(q hit_off_u) | $(ratio "$(q hit_on_u)" "$(q hit_off_u)") |
-| the same durable inserts, over the Unix-domain socket | $(q write_gc_u) | $(q write_1_u) | $(ratio "$(q write_gc_u)" "$(q write_1_u)") |
+| goal | measured | against | ratio | each round |
+|---|---:|---:|---:|---:|
+| --populate $USERS users with their items and posts, seconds (goal: well under 60 at 1,000,000) | $POP_S | | | |
+| batch of 100 cached point lookups (queries/s, goal 1,000,000) | $(q batch_on) | | | |
+| uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(q batch_off) | $(q inproc) | $(ratio "$(q batch_off)" "$(q inproc)") | $(rounds batch_off inproc) |
+| hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") | $(rounds hit_on hit_off) |
+| misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") | $(rounds miss_on miss_off) |
+| durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") | $(rounds write_gc write_1) |
+| the same hits vs uncached reads, over the Unix-domain socket | $(q hit_on_u) | $(q hit_off_u) | $(ratio "$(q hit_on_u)" "$(q hit_off_u)") | $(rounds hit_on_u hit_off_u) |
+| the same durable inserts, over the Unix-domain socket | $(q write_gc_u) | $(q write_1_u) | $(ratio "$(q write_gc_u)" "$(q write_1_u)") | $(rounds write_gc_u write_1_u) |
 REPORT
-echo "(medians of $ROUNDS interleaved runs; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"
+echo "(medians of $ROUNDS interleaved runs, and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"
