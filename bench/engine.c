@@ -317,17 +317,18 @@ static void fail_conn(eng_conn *c, int e)
     finish_conn(c);
 }
 
-/* Send what the replies just read made us queue, with one writev, in the same turn of the loop. */
+/* Send what the replies just read made us queue, with one writev, in the same turn of the loop; the
+ * write event stays armed exactly while the kernel could not take it all. */
 static void flush(eng_conn *c)
 {
-    if (evbuffer_get_length(c->out) == 0)
-        return;
-    if (evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN && errno != EINTR) {
+    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN && errno != EINTR) {
         fail_conn(c, errno);
         return;
     }
     if (evbuffer_get_length(c->out) > 0)
         event_add(c->wev, NULL);
+    else if (event_pending(c->wev, EV_WRITE, NULL))
+        event_del(c->wev);
 }
 
 static void on_connected(eng_conn *c)
@@ -349,22 +350,16 @@ static void on_connected(eng_conn *c)
     flush(c);
 }
 
+/* The pending connect finished, or the kernel has room for what was left over. */
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     eng_conn *c = arg;
-    if (!c->connected) {
-        on_connected(c);
-        if (c->fd < 0)
-            return;
-    }
-    if (evbuffer_get_length(c->out) == 0 || evbuffer_write(c->out, c->fd) >= 0 || errno == EAGAIN || errno == EINTR) {
-        if (evbuffer_get_length(c->out) == 0)
-            event_del(c->wev);
-        return;
-    }
-    fail_conn(c, errno);
+    if (c->connected)
+        flush(c);
+    else
+        on_connected(c); /* which flushes */
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
