@@ -1181,8 +1181,10 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
         !word_is(p, wl, "QUIT")) {
         reply_error(c, "28000", "authentication required: AUTH <user> <password>");
     } else if (word_is(p, wl, "SELECT")) {
-        /* The most common line of all skips the list of command words. */
+        /* The most common lines of all skip the list of command words. */
         serve_sql(s, c, line, len, 1);
+    } else if (word_is(p, wl, "CALL")) {
+        serve_sql(s, c, line, len, 0);
     } else if (word_is(p, wl, "PING")) {
         stats_cmd(STATS_CMD_PING);
         buf_puts(conn_out(c), "+PONG\n");
@@ -1229,7 +1231,7 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if ((tw = tx_word(p, end)) != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else {
-        serve_sql(s, c, line, len, !word_is(p, wl, "CALL"));
+        serve_sql(s, c, line, len, 1);
     }
 }
 

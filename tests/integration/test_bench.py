@@ -35,9 +35,12 @@ def bench_bin():
 
 @pytest.fixture(scope="module")
 def bench_server(tmp_path_factory, bench_bin):
-    """One server for the workload runs, populated once by the tool itself (which is tested too)."""
+    """One server for the workload runs, populated once by the tool itself (test_populate checks
+    that on a server of its own, so each test here can also run alone)."""
     from conftest import Server
     srv = Server(tmp_path_factory.mktemp("bench")).start()
+    r = run_bench(srv.port, "--populate", 3000, "--populate-connections", 3)
+    assert r.returncode == 0, r.stderr
     yield srv
     try:
         srv.stop()
@@ -91,8 +94,8 @@ def hits_of(row):
     return row["stats_delta"].get("cache_hits")
 
 
-def test_populate(bench_server):
-    srv = bench_server
+def test_populate(server_factory, bench_bin):
+    srv = server_factory()
     out, delta = run_json(srv, "--populate", 3000, "--populate-connections", 3)
     pop = out["populate"]
     assert out["workload"] == "populate"
