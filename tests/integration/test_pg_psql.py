@@ -86,10 +86,11 @@ def test_null_unicode_bytea_round_trips(server):
 def test_timing_and_error_position(server):
     out = psql(server, "-c", "\\timing on", "-c", "SELECT 42").stdout
     assert "42" in out and re.search(r"Time: \d+\.\d+ ms", out)
-    r = psql(server, "-c", "SELECT id, nosuchcol FROM p4", check=False)
+    psql(server, "-c", "CREATE TABLE IF NOT EXISTS p4t(id integer primary key)")
+    r = psql(server, "-c", "SELECT id, nosuchcol FROM p4t", check=False)
     assert "no such column: nosuchcol" in r.stderr
     # The position maps back to the statement as written: psql draws its caret under it.
-    assert "LINE 1: SELECT id, nosuchcol FROM p4" in r.stderr and re.search(r"\n\s+\^", r.stderr)
+    assert "LINE 1: SELECT id, nosuchcol FROM p4t" in r.stderr and re.search(r"\n\s+\^", r.stderr)
 
 
 def test_bind(server):
