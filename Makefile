@@ -69,7 +69,8 @@ integration: $(BIN) $(BENCH_BIN)
 test: deps
 	@$(MAKE) --no-print-directory unit integration
 
-# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build tree.
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build tree, each
+# file's tests in reverse order (tests/integration/conftest.py), so no test leans on the one before.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASANVARS := BUILD=build-asan BIN=litecached-asan BENCH_BIN=litecached-bench-asan OPT="-O1 -g $(SAN)"
 asan:
@@ -77,7 +78,7 @@ asan:
 # A smaller quarantine than ASan's 256 MB default, so the tests that bound the server's RSS measure
 # the server rather than freed memory ASan holds back (32 MB still catches a use soon after free).
 test-asan: deps
-	@ASAN_OPTIONS="$${ASAN_OPTIONS:-quarantine_size_mb=32}" $(MAKE) --no-print-directory $(ASANVARS) unit integration
+	@LITECACHED_TEST_ORDER=reverse ASAN_OPTIONS="$${ASAN_OPTIONS:-quarantine_size_mb=32}" $(MAKE) --no-print-directory $(ASANVARS) unit integration
 
 clean:
 	rm -rf build build-asan build-fuzz litecached litecached-asan litecached-bench litecached-bench-asan

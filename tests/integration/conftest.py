@@ -539,3 +539,16 @@ def pytest_runtest_makereport(item, call):
             if len(lines) > 300:
                 text = "\n".join(["[... earlier lines cut ...]"] + lines[-300:])
             rep.sections.append((f"litecached stderr ({srv.stderr_path})", text))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """LITECACHED_TEST_ORDER=reverse runs each file's tests last to first (make test-asan does), so
+    a test that only passes after the one before it has run fails somewhere."""
+    if os.environ.get("LITECACHED_TEST_ORDER") != "reverse":
+        return
+    out, start = [], 0
+    for i in range(1, len(items) + 1):
+        if i == len(items) or items[i].path != items[start].path:
+            out.extend(reversed(items[start:i]))
+            start = i
+    items[:] = out

@@ -10,6 +10,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -444,6 +445,22 @@ def test_the_sanitizer_build_has_its_own_load_generator():
     links = [ln for ln in r.stdout.splitlines() if " -o litecached-bench" in ln]
     assert links and all("-fsanitize=address" in ln and " -o litecached-bench-asan " in ln for ln in links), links
     assert f"LITECACHED_BENCH_BIN={REPO}/litecached-bench-asan " in r.stdout, r.stdout[-2000:]
+
+
+def test_reverse_order_runs_each_files_tests_last_to_first():
+    """make test-asan sets LITECACHED_TEST_ORDER=reverse to catch tests that lean on the one before."""
+    def collected(order):
+        env = dict(os.environ, LITECACHED_TEST_ORDER=order)
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
+                            "tests/integration/test_pg_psql.py", "tests/integration/test_ops.py"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return [ln for ln in r.stdout.splitlines() if "::" in ln]
+    forward, backward = collected("forward"), collected("reverse")
+    psql_tests = [t for t in forward if "test_pg_psql.py" in t]
+    ops_tests = [t for t in forward if "test_ops.py" in t]
+    assert len(psql_tests) > 5 and len(ops_tests) > 5
+    assert backward == psql_tests[::-1] + ops_tests[::-1]
 
 
 def test_make_install(tmp_path):
