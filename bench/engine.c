@@ -285,15 +285,21 @@ static void scan_resp(eng_conn *c, const char *p, size_t len)
     }
 }
 
+/* Also frees a connection whose set-up stopped half way (any of its parts may be NULL). */
 static void close_conn(eng_conn *c)
 {
     if (c->fd < 0)
         return;
-    event_free(c->rev);
-    event_free(c->wev);
-    evbuffer_free(c->out);
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
+    if (c->out)
+        evbuffer_free(c->out);
     evutil_closesocket(c->fd);
     c->fd = -1;
+    c->rev = c->wev = NULL;
+    c->out = NULL;
 }
 
 /* The connection failed or the server closed it: what it had in flight is lost. e: errno, or 0 for EOF. */
@@ -425,11 +431,7 @@ static void *thread_main(void *arg)
         if (!c->ring || !c->rev || !c->wev || !c->out) {
             set_error(th, "out of memory");
             atomic_fetch_add(&th->failures, 1);
-            if (c->rev) event_free(c->rev);
-            if (c->wev) event_free(c->wev);
-            if (c->out) evbuffer_free(c->out);
-            evutil_closesocket(c->fd);
-            c->fd = -1;
+            close_conn(c);
             finish_conn(c);
             continue;
         }

@@ -52,7 +52,8 @@ pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write
 
 q() { /usr/bin/python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1]))))" "$WORK/$1.qps"; }
 ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
-# rounds A B: the ratio of each side's i-th run (a pair's runs alternate, so these ran back to back), to show the spread beside the median
+# rounds A B: the ratio of each side's i-th run, to show the spread beside the median (within a pair the two
+# runs alternate, so these ran back to back; in-process SQLite runs after the batch pair, in its own rounds)
 rounds() { /usr/bin/python3 -c "import sys; a, b = ([float(x) for x in open(f)] for f in sys.argv[1:]); print(', '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$WORK/$1.qps" "$WORK/$2.qps"; }
 cat <<REPORT
 | goal | measured | against | ratio | each round |

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import BENCH_BIN, REPO, wait_until
 
-BENCH = BENCH_BIN
+POPULATE = ("--populate", 3000, "--populate-connections", 3)   # 3,000 users: 15,000 rows
 QUICK = ["--duration", "1", "--warmup", "0.2", "--connections", "4", "--depth", "4", "--threads", "2"]
 
 
@@ -29,8 +29,8 @@ def bench_bin():
         r = subprocess.run(["make", "-s", "litecached-bench"], cwd=REPO, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, f"make litecached-bench failed:\n{r.stdout}\n{r.stderr}"
-    assert pathlib.Path(BENCH).exists(), BENCH
-    return BENCH
+    assert pathlib.Path(BENCH_BIN).exists(), BENCH_BIN
+    return BENCH_BIN
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def bench_server(tmp_path_factory, bench_bin):
     that on a server of its own, so each test here can also run alone)."""
     from conftest import Server
     srv = Server(tmp_path_factory.mktemp("bench")).start()
-    r = run_bench(srv.port, "--populate", 3000, "--populate-connections", 3)
+    r = run_bench(srv.port, *POPULATE)
     assert r.returncode == 0, r.stderr
     yield srv
     try:
@@ -49,7 +49,7 @@ def bench_server(tmp_path_factory, bench_bin):
 
 
 def run_bench(port, *args, timeout=60):
-    return subprocess.run([BENCH, "--port", str(port), *[str(a) for a in args]], capture_output=True,
+    return subprocess.run([BENCH_BIN, "--port", str(port), *[str(a) for a in args]], capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -96,7 +96,7 @@ def hits_of(row):
 
 def test_populate(server_factory, bench_bin):
     srv = server_factory()
-    out, delta = run_json(srv, "--populate", 3000, "--populate-connections", 3)
+    out, delta = run_json(srv, *POPULATE)
     pop = out["populate"]
     assert out["workload"] == "populate"
     assert pop["users"] == 3000 and pop["rows"] == 15000 and pop["first_id"] == 1
@@ -260,7 +260,7 @@ def test_server_killed_mid_run(server_factory, bench_bin):
     """The server dies while requests are in flight: the tool notices at once (no stall until the
     end of the run), counts the connections and the unanswered requests, and exits 1."""
     srv = server_factory()
-    proc = subprocess.Popen([BENCH, "--port", str(srv.port), "write", "--duration", "20", "--warmup", "0",
+    proc = subprocess.Popen([BENCH_BIN, "--port", str(srv.port), "write", "--duration", "20", "--warmup", "0",
                              "--connections", "4", "--depth", "4", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     def writes():
@@ -301,5 +301,5 @@ def test_refused_connections(server_factory, bench_bin):
 
 
 def test_bad_usage(bench_bin):
-    r = subprocess.run([BENCH, "nosuchworkload"], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([BENCH_BIN, "nosuchworkload"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "unknown workload" in r.stderr
