@@ -43,6 +43,7 @@ typedef struct eng_conn {
     evutil_socket_t     fd;       /* -1 once closed */
     struct event       *rev;      /* persistent: replies */
     struct event       *wev;      /* armed while connecting, and while out does not fit the socket */
+    int                 wev_armed;/* kept here: asking libevent (event_pending) takes its lock every request */
     struct evbuffer    *out;
     void    *cs;          /* the generator's state for this connection */
     pending *ring;
@@ -331,10 +332,14 @@ static void flush(eng_conn *c)
         fail_conn(c, errno);
         return;
     }
-    if (evbuffer_get_length(c->out) > 0)
-        event_add(c->wev, NULL);
-    else if (event_pending(c->wev, EV_WRITE, NULL))
-        event_del(c->wev);
+    int want = evbuffer_get_length(c->out) > 0;
+    if (want != c->wev_armed) {
+        if (want)
+            event_add(c->wev, NULL);
+        else
+            event_del(c->wev);
+        c->wev_armed = want;
+    }
 }
 
 static void on_connected(eng_conn *c)
@@ -439,7 +444,7 @@ static void *thread_main(void *arg)
         if (connect(c->fd, (struct sockaddr *)&r->addr, r->addrlen) == 0)
             on_connected(c);
         else if (errno == EINPROGRESS)
-            event_add(c->wev, NULL);
+            c->wev_armed = event_add(c->wev, NULL) == 0;
         else
             fail_conn(c, errno);
     }
