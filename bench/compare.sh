@@ -23,34 +23,8 @@ VALUE=100
 PGBIN=/usr/lib/postgresql/15/bin
 
 # ---- dependencies -------------------------------------------------------------------------------
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-MISSING=()
-for p in redis-server postgresql-15 postgresql-client-15; do
-    installed "$p" || MISSING+=("$p")
-done
-if [ ${#MISSING[@]} -gt 0 ]; then
-    echo "compare: installing ${MISSING[*]}"
-    if [ "$(id -u)" != 0 ]; then
-        echo "compare: need root to install ${MISSING[*]} (or install them first)" >&2
-        exit 1
-    fi
-    # Debian's postinst scripts would start the system-wide services (redis on 6379, a postgres
-    # cluster on 5432); this script runs its own, so a temporary policy-rc.d says no (exit 101).
-    POLICY=
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        POLICY=/usr/sbin/policy-rc.d
-        printf '#!/bin/sh\nexit 101\n' >"$POLICY"
-        chmod 755 "$POLICY"
-        trap 'rm -f "$POLICY"' EXIT
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
-    if [ -n "$POLICY" ]; then
-        rm -f "$POLICY"
-        trap - EXIT
-    fi
-fi
-
+. bench/lib.sh
+need_packages compare redis-server postgresql-15 postgresql-client-15
 make -s all
 mkdir -p "$(dirname "$OUT")"
 
@@ -77,19 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {   # port, pid
-    for _ in $(seq 1 300); do
-        kill -0 "$2" 2>/dev/null || return 1
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 LC_PORT=$(free_port)
 # The PostgreSQL protocol may come on the line protocol's port or on a port of its own: if the

@@ -3,7 +3,10 @@
 # Starts throwaway servers on one populated database (cache on; cache off; two for durable writes), times the
 # populate, runs each pair of workloads back to back GOALS_ROUNDS times (interleaved, so both sides see the same
 # noise) and prints the medians and their ratios. The hit and durable-insert pairs run over loopback TCP and
-# again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3).
+# again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. Redis GETs
+# run in the hit rounds as a reference (what a server that does next to nothing per request reaches here), and each
+# run also records its server's CPU per request (bench/cpu_run.py), which is steadier than a rate on a shared machine.
+# GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${GOALS_DURATION:-5}
@@ -11,9 +14,11 @@ USERS=${GOALS_USERS:-1000000}
 ROUNDS=${GOALS_ROUNDS:-3}
 WORK=$(mktemp -d /tmp/lc-goals.XXXXXX)
 PIDS=()
+declare -A PORT_PID   # port -> pid of the server listening on it
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+need_packages goals redis-server   # the reference for what a request costs here, beside the hit pair
 SOCK=$WORK/sock   # every server's Unix-domain socket: $SOCK/.s.PGSQL.<port>
 mkdir -p "$SOCK"
 PORT=
@@ -23,14 +28,42 @@ start() {   # name, args... -> PORT (not in a subshell: PIDS must reach the clea
     PORT=$(free_port)
     ./litecached --port "$PORT" --http_port 0 --workers 2 --unix_socket_dir "$SOCK" "$@" >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
+    PORT_PID[$PORT]=$!
     for _ in $(seq 100); do (echo PING | nc -q1 127.0.0.1 "$PORT" 2>/dev/null | grep -q PONG) && break; sleep 0.1; done
 }
 B=(./litecached-bench --no-progress --threads 2 --json --warmup 1 --duration "$DUR")
 val() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r=r[0] if isinstance(r,list) else r; print(r[sys.argv[2]])" "$1" "$2"; }
-# run NAME args...: one run, its queries/s appended to $WORK/NAME.qps
-run() { local out=$1; shift; echo "goals: litecached-bench $*" >&2; "${B[@]}" "$@" >"$WORK/$out.json"; val "$WORK/$out.json" queries_per_s >>"$WORK/$out.qps"; }
-# pair A_NAME "A args" B_NAME "B args": ROUNDS interleaved runs of each
-pair() { for _ in $(seq "$ROUNDS"); do run "$1" $2; [ -z "$3" ] || run "$3" $4; done; }
+# run NAME args...: one run, its queries/s appended to $WORK/NAME.qps, and the server's CPU seconds per
+# request to $WORK/NAME.cpu (the server: the process listening on the run's --port)
+run() {
+    local out=$1 pid
+    shift
+    pid=$(server_pid "$@")
+    echo "goals: litecached-bench $*" >&2
+    if [ -z "$pid" ]; then
+        "${B[@]}" "$@" >"$WORK/$out.json"
+        val "$WORK/$out.json" queries_per_s >>"$WORK/$out.qps"
+        return
+    fi
+    /usr/bin/python3 bench/cpu_run.py "$WORK/cpu" "$pid" "${B[@]}" "$@" >"$WORK/$out.json"
+    val "$WORK/$out.json" queries_per_s >>"$WORK/$out.qps"
+    # completed: every request of the run, the warm-up's too, as the CPU figure covers both
+    /usr/bin/python3 -c "import sys; print(float(open(sys.argv[1]).read().split()[1]) / int(sys.argv[2]))" \
+        "$WORK/cpu" "$(val "$WORK/$out.json" completed)" >>"$WORK/$out.cpu"
+}
+# The pid of the server the run's --port names; nothing for a run without one (inproc).
+server_pid() { while [ $# -gt 1 ] && [ "$1" != --port ]; do shift; done; [ $# -lt 2 ] || echo "${PORT_PID[$2]}"; }
+# pair NAME "args" [NAME "args"]...: ROUNDS rounds, each running every one once, in order (interleaved)
+pair() {
+    local a
+    for _ in $(seq "$ROUNDS"); do
+        a=("$@")
+        while [ ${#a[@]} -gt 1 ]; do
+            [ -z "${a[0]}" ] || run "${a[0]}" ${a[1]}
+            a=("${a[@]:2}")
+        done
+    done
+}
 
 start on --db_path "$WORK/data.db"; ON=$PORT
 echo "goals: litecached-bench --populate $USERS" >&2
@@ -39,22 +72,38 @@ POP_S=$(/usr/bin/python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[
 start off --db_path "$WORK/data.db" --cache_mode off; OFF=$PORT
 start sync --db_path "$WORK/w1.db" --synchronous full; SYNC=$PORT
 start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1; NOGC=$PORT
+# Redis, as the reference for the hit pair: a GET costs Redis next to nothing beyond reading the request and
+# writing the reply, so Redis GETs/s here is about the most any server can answer of this shape on this machine.
+REDIS=$(free_port)
+mkdir -p "$WORK/redis"
+(cd "$WORK/redis" && exec redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no \
+    --unixsocket "$WORK/redis/redis.sock" --unixsocketperm 700 --daemonize no) >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+PORT_PID[$REDIS]=$!
+wait_port "$REDIS" "$!" || { cat "$WORK/redis.log" >&2; echo "goals: redis did not start" >&2; exit 1; }
+# A value of the size of a hit's whole reply (the users row with its header and status lines, 227-234 bytes).
+RGET="hit --protocol redis --value-size 230 --connections 50 --depth 16"
 
 pair batch_on  "batch --port $ON --sizes 100 --connections 4" batch_off "batch --port $OFF --sizes 100 --connections 4 --call"
-pair inproc    "inproc --db $WORK/data.db" "" ""
-pair hit_on    "hit --port $ON --call --connections 50 --depth 16" hit_off "hit --port $OFF --call --connections 50 --depth 16"
+pair inproc    "inproc --db $WORK/data.db"
+pair hit_on    "hit --port $ON --call --connections 50 --depth 16" hit_off "hit --port $OFF --call --connections 50 --depth 16" \
+     redis_get "$RGET --port $REDIS"
 # --call misses PREPARE a salted lookup per connection: never a hit, whatever ran before (bench/README.md).
 pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50"
 pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"
 U="--host $SOCK"
-pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16"
+pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16" \
+     redis_get_u "$RGET --host $WORK/redis/redis.sock --port $REDIS"
 pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write $U --port $NOGC --connections 50 --call"
 
 q() { /usr/bin/python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1]))))" "$WORK/$1.qps"; }
+# cpu NAME: the median of the server's CPU per request over the rounds, in µs
+cpu() { /usr/bin/python3 -c "import statistics,sys; print(f'{1e6 * statistics.median(float(x) for x in open(sys.argv[1])):.2f}')" "$WORK/$1.cpu"; }
 ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
 # rounds A B: the ratio of each side's i-th run, to show the spread beside the median (within a pair the two
 # runs alternate, so these ran back to back; in-process SQLite runs after the batch pair, in its own rounds)
-rounds() { /usr/bin/python3 -c "import sys; a, b = ([float(x) for x in open(f)] for f in sys.argv[1:]); print(', '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$WORK/$1.qps" "$WORK/$2.qps"; }
+# (rounds A B cpu: the same for the server's CPU per request)
+rounds() { /usr/bin/python3 -c "import sys; a, b = ([float(x) for x in open(f)] for f in sys.argv[1:]); print(', '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$WORK/$1.${3:-qps}" "$WORK/$2.${3:-qps}"; }
 cat <<REPORT
 | goal | measured | against | ratio | each round |
 |---|---:|---:|---:|---:|
@@ -62,9 +111,13 @@ cat <<REPORT
 | batch of 100 cached point lookups (queries/s, goal 1,000,000) | $(q batch_on) | | | |
 | uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(q batch_off) | $(q inproc) | $(ratio "$(q batch_off)" "$(q inproc)") | $(rounds batch_off inproc) |
 | hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") | $(rounds hit_on hit_off) |
+| reference: Redis GETs of a 230-byte value, the same 50 connections at depth 16, vs those uncached reads: the ratio a server that did as little per request as Redis would reach | $(q redis_get) | $(q hit_off) | $(ratio "$(q redis_get)" "$(q hit_off)") | $(rounds redis_get hit_off) |
+| the server's CPU per request, µs: uncached read vs hit | $(cpu hit_off) | $(cpu hit_on) | $(ratio "$(cpu hit_off)" "$(cpu hit_on)") | $(rounds hit_off hit_on cpu) |
 | misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") | $(rounds miss_on miss_off) |
+| the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cpu miss_on) | $(cpu miss_off) | $(ratio "$(cpu miss_on)" "$(cpu miss_off)") | $(rounds miss_on miss_off cpu) |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") | $(rounds write_gc write_1) |
 | the same hits vs uncached reads, over the Unix-domain socket | $(q hit_on_u) | $(q hit_off_u) | $(ratio "$(q hit_on_u)" "$(q hit_off_u)") | $(rounds hit_on_u hit_off_u) |
+| reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(q redis_get_u) | $(q hit_off_u) | $(ratio "$(q redis_get_u)" "$(q hit_off_u)") | $(rounds redis_get_u hit_off_u) |
 | the same durable inserts, over the Unix-domain socket | $(q write_gc_u) | $(q write_1_u) | $(ratio "$(q write_gc_u)" "$(q write_1_u)") | $(rounds write_gc_u write_1_u) |
 REPORT
 echo "(medians of $ROUNDS interleaved runs, and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"

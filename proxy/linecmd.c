@@ -383,6 +383,7 @@ typedef struct job_builder {
     fixup    *fix;
     size_t   *arg_off;   /* per argument: its text's offset in the arena */
     int       n, nargs;
+    int       args_cap;  /* room in job->args and arg_off: grown by doubling, not per line */
 } job_builder;
 
 static int jb_init(job_builder *b, int nitems, const line_sess *s, conn *c)
@@ -425,14 +426,20 @@ static int jb_add(job_builder *b, const resolved *r)
     }
     f->args_first = (size_t)b->nargs;
     if (r->it.nargs > 0) {
-        lp_arg *a = realloc(j->args, sizeof *a * (size_t)(b->nargs + r->it.nargs));
-        size_t *o = realloc(b->arg_off, sizeof *o * (size_t)(b->nargs + r->it.nargs));
-        if (a)
-            j->args = a;
-        if (o)
-            b->arg_off = o;
-        if (!a || !o)
-            return -1;
+        if (b->nargs + r->it.nargs > b->args_cap) {
+            int cap = b->args_cap ? b->args_cap * 2 : 8;
+            while (cap < b->nargs + r->it.nargs)
+                cap *= 2;
+            lp_arg *a = realloc(j->args, sizeof *a * (size_t)cap);
+            if (a)
+                j->args = a;
+            size_t *o = a ? realloc(b->arg_off, sizeof *o * (size_t)cap) : NULL;
+            if (o)
+                b->arg_off = o;
+            if (!a || !o)
+                return -1;
+            b->args_cap = cap;
+        }
         for (int i = 0; i < r->it.nargs; i++) {
             j->args[b->nargs + i] = r->it.args[i];
             b->arg_off[b->nargs + i] = j->arena.len;

@@ -266,3 +266,17 @@ def test_batch_state_is_per_connection(server):
         assert a.read_response()[0][1] == "=a1"
         assert a.read_response()[0][1] == "=a2"
         assert a.read_response() == ([], "+OK batch 2")
+
+
+def test_batch_of_calls_keeps_each_lines_arguments(server):
+    """Every line's arguments reach its own statement, however many lines carry them: the job keeps
+    them in one growing array (grown by doubling, past its first 8), with text arguments in an arena."""
+    with server.client() as c:
+        assert c.request("PREPARE pair AS SELECT :a AS a, :b AS b")[1].startswith("+OK prepared pair params=2")
+        lines = [f'CALL pair {i} "t{i}"' if i % 3 else f"CALL pair {i} {i * 10}" for i in range(50)]
+        replies, final = run_batch(c, lines)
+        assert final == "+OK batch 50"
+        for i, (data, status) in enumerate(replies):
+            assert READ_OK.match(status), (i, status)
+            cols, rows = parse_result(data)
+            assert rows == [[str(i), f"t{i}" if i % 3 else str(i * 10)]], (i, rows)
