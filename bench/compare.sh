@@ -149,7 +149,7 @@ bench "$WORK/inproc.json" inproc --db "$WORK/lc.db" --threads 2 --duration "$DUR
 # ---- 4. pgbench -S against litecached: needs the PostgreSQL protocol ----------------------------------
 # Turns on by itself once psql can talk to litecached's port.
 PGS_NOTE="litecached has no PostgreSQL protocol yet: skipped"
-PGS_LC= PGS_PG=
+PGS_LC='' PGS_PG=''
 if PGCONNECT_TIMEOUT=3 timeout 10 psql -X -h 127.0.0.1 -p "$LC_PG_PORT" -U postgres -d postgres -c 'select 1' \
     >/dev/null 2>&1; then
     PGS_NOTE=

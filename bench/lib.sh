@@ -1,4 +1,5 @@
 # lib.sh - shell helpers the bench scripts share (sourced): a free TCP port, waiting for a server to accept, installing missing packages.
+# shellcheck shell=bash
 
 free_port() {
     /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -447,6 +447,31 @@ def test_the_sanitizer_build_has_its_own_load_generator():
     assert f"LITECACHED_BENCH_BIN={REPO}/litecached-bench-asan " in r.stdout, r.stdout[-2000:]
 
 
+def shell_scripts():
+    """Every shell script of the repository: *.sh, and files whose first line names sh or bash."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    found = []
+    for name in files:
+        path = REPO / name
+        if not path.is_file():
+            continue
+        with open(path, "rb") as f:
+            first = f.readline()
+        if name.endswith(".sh") or re.match(rb"#!\s*/\S*(/env\s+)?(ba)?sh\b", first):
+            found.append(name)
+    return found
+
+
+def test_shell_scripts_pass_shellcheck():
+    """The bench scripts run only when someone benchmarks, and CI's scripts only in CI: shellcheck
+    (warnings and errors, following sourced files) is what looks at them on every test run."""
+    scripts = shell_scripts()
+    assert {"bench/goals.sh", "bench/compare.sh", "bench/lib.sh", "scripts/install-deps", ".ci/run"} <= set(scripts)
+    r = subprocess.run(["shellcheck", "-x", "-S", "warning", *scripts], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_reverse_order_runs_each_files_tests_last_to_first():
     """make test-asan sets LITECACHED_TEST_ORDER=reverse to catch tests that lean on the one before."""
     def collected(order):
