@@ -472,6 +472,33 @@ def test_shell_scripts_pass_shellcheck():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_micro_benchmarks_build_and_run(tmp_path):
+    """bench/micro holds programs outside the build: compile each against the library, warnings as
+    errors, and run the cache one small (it exits 1 when a new key fails to lead its miss, or a
+    stored key is not a hit)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    r = subprocess.run(["make", "-s", "build/liblitecached.a"], cwd=REPO, capture_output=True, text=True,
+                       timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sources = sorted((REPO / "bench/micro").glob("*.c"))
+    assert {p.name for p in sources} >= {"cache_miss.c", "replica_layout.c"}
+    for src in sources:
+        exe = tmp_path / src.stem
+        r = subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-Iproxy", "-Icache", str(src),
+                            "build/liblitecached.a", "-o", str(exe), "-lsqlite3", "-levent_pthreads", "-levent",
+                            "-linih", "-lcrypto", "-pthread", "-lm"], cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, src.name + ": " + r.stderr
+    r = subprocess.run([tmp_path / "cache_miss", "4", "100000"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = re.search(r"tier 1: (\d+) entries, (\d+) bytes, (\d+) evictions; 4 MiB cap", r.stdout)
+    assert stats, r.stdout
+    entries, used, evictions = (int(x) for x in stats.groups())
+    # 150,000 new keys through a 4 MiB hot map: full, never over its cap, and every key beyond it evicted one
+    assert 0 < used <= 4 << 20 and entries + evictions == 150000, r.stdout
+    assert "hit (" in r.stdout and "miss, whole round" in r.stdout
+
+
 def test_reverse_order_runs_each_files_tests_last_to_first():
     """make test-asan sets LITECACHED_TEST_ORDER=reverse to catch tests that lean on the one before."""
     def collected(order):
