@@ -6,19 +6,21 @@
 # again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. Redis GETs
 # run in the hit rounds as a reference (what a server that does next to nothing per request reaches here), and each
 # run also records its server's CPU per request (bench/cpu_run.py), which is steadier than a rate on a shared machine.
-# GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3).
+# GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3); GOALS_REDIS=0 leaves Redis out (the tests run
+# the script that way, small, on machines without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${GOALS_DURATION:-5}
 USERS=${GOALS_USERS:-1000000}
 ROUNDS=${GOALS_ROUNDS:-3}
+WITH_REDIS=${GOALS_REDIS:-1}
 WORK=$(mktemp -d /tmp/lc-goals.XXXXXX)
 PIDS=()
 declare -A PORT_PID   # port -> pid of the server listening on it
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 . bench/lib.sh
-need_packages goals redis-server   # the reference for what a request costs here, beside the hit pair
+[ "$WITH_REDIS" = 0 ] || need_packages goals redis-server   # the reference for what a request costs here
 SOCK=$WORK/sock   # every server's Unix-domain socket: $SOCK/.s.PGSQL.<port>
 mkdir -p "$SOCK"
 PORT=
@@ -74,26 +76,29 @@ start sync --db_path "$WORK/w1.db" --synchronous full; SYNC=$PORT
 start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1; NOGC=$PORT
 # Redis, as the reference for the hit pair: a GET costs Redis next to nothing beyond reading the request and
 # writing the reply, so Redis GETs/s here is about the most any server can answer of this shape on this machine.
-REDIS=$(free_port)
-mkdir -p "$WORK/redis"
-(cd "$WORK/redis" && exec redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no \
-    --unixsocket "$WORK/redis/redis.sock" --unixsocketperm 700 --daemonize no) >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-PORT_PID[$REDIS]=$!
-wait_port "$REDIS" "$!" || { cat "$WORK/redis.log" >&2; echo "goals: redis did not start" >&2; exit 1; }
+REDIS=0 RG='' RG_U=''   # the Redis runs' names: empty, and pair skips them, without Redis
+if [ "$WITH_REDIS" != 0 ]; then
+    REDIS=$(free_port) RG=redis_get RG_U=redis_get_u
+    mkdir -p "$WORK/redis"
+    (cd "$WORK/redis" && exec redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --appendonly no \
+        --unixsocket "$WORK/redis/redis.sock" --unixsocketperm 700 --daemonize no) >"$WORK/redis.log" 2>&1 &
+    PIDS+=($!)
+    PORT_PID[$REDIS]=$!
+    wait_port "$REDIS" "$!" || { cat "$WORK/redis.log" >&2; echo "goals: redis did not start" >&2; exit 1; }
+fi
 # A value of the size of a hit's whole reply (the users row with its header and status lines, 227-234 bytes).
 RGET="hit --protocol redis --value-size 230 --connections 50 --depth 16"
 
 pair batch_on  "batch --port $ON --sizes 100 --connections 4" batch_off "batch --port $OFF --sizes 100 --connections 4 --call"
 pair inproc    "inproc --db $WORK/data.db"
 pair hit_on    "hit --port $ON --call --connections 50 --depth 16" hit_off "hit --port $OFF --call --connections 50 --depth 16" \
-     redis_get "$RGET --port $REDIS"
+     "$RG" "$RGET --port $REDIS"
 # --call misses PREPARE a salted lookup per connection: never a hit, whatever ran before (bench/README.md).
 pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50"
 pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"
 U="--host $SOCK"
 pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16" \
-     redis_get_u "$RGET --host $WORK/redis/redis.sock --port $REDIS"
+     "$RG_U" "$RGET --host $WORK/redis/redis.sock --port $REDIS"
 pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write $U --port $NOGC --connections 50 --call"
 
 q() { /usr/bin/python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1]))))" "$WORK/$1.qps"; }
@@ -104,6 +109,8 @@ ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(s
 # runs alternate, so these ran back to back; in-process SQLite runs after the batch pair, in its own rounds)
 # (rounds A B cpu: the same for the server's CPU per request)
 rounds() { /usr/bin/python3 -c "import sys; a, b = ([float(x) for x in open(f)] for f in sys.argv[1:]); print(', '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$WORK/$1.${3:-qps}" "$WORK/$2.${3:-qps}"; }
+# ref NAME VS: the reference row's cells, or a note when Redis was left out
+ref() { if [ -n "$1" ]; then echo "$(q "$1") | $(q "$2") | $(ratio "$(q "$1")" "$(q "$2")") | $(rounds "$1" "$2")"; else echo "left out (GOALS_REDIS=0) | | |"; fi; }
 cat <<REPORT
 | goal | measured | against | ratio | each round |
 |---|---:|---:|---:|---:|
@@ -111,13 +118,13 @@ cat <<REPORT
 | batch of 100 cached point lookups (queries/s, goal 1,000,000) | $(q batch_on) | | | |
 | uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(q batch_off) | $(q inproc) | $(ratio "$(q batch_off)" "$(q inproc)") | $(rounds batch_off inproc) |
 | hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") | $(rounds hit_on hit_off) |
-| reference: Redis GETs of a 230-byte value, the same 50 connections at depth 16, vs those uncached reads: the ratio a server that did as little per request as Redis would reach | $(q redis_get) | $(q hit_off) | $(ratio "$(q redis_get)" "$(q hit_off)") | $(rounds redis_get hit_off) |
+| reference: Redis GETs of a 230-byte value, the same 50 connections at depth 16, vs those uncached reads: the ratio a server that did as little per request as Redis would reach | $(ref "$RG" hit_off) |
 | the server's CPU per request, µs: uncached read vs hit | $(cpu hit_off) | $(cpu hit_on) | $(ratio "$(cpu hit_off)" "$(cpu hit_on)") | $(rounds hit_off hit_on cpu) |
 | misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") | $(rounds miss_on miss_off) |
 | the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cpu miss_on) | $(cpu miss_off) | $(ratio "$(cpu miss_on)" "$(cpu miss_off)") | $(rounds miss_on miss_off cpu) |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") | $(rounds write_gc write_1) |
 | the same hits vs uncached reads, over the Unix-domain socket | $(q hit_on_u) | $(q hit_off_u) | $(ratio "$(q hit_on_u)" "$(q hit_off_u)") | $(rounds hit_on_u hit_off_u) |
-| reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(q redis_get_u) | $(q hit_off_u) | $(ratio "$(q redis_get_u)" "$(q hit_off_u)") | $(rounds redis_get_u hit_off_u) |
+| reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(ref "$RG_U" hit_off_u) |
 | the same durable inserts, over the Unix-domain socket | $(q write_gc_u) | $(q write_1_u) | $(ratio "$(q write_gc_u)" "$(q write_1_u)") | $(rounds write_gc_u write_1_u) |
 REPORT
 echo "(medians of $ROUNDS interleaved runs, and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"

@@ -303,3 +303,35 @@ def test_refused_connections(server_factory, bench_bin):
 def test_bad_usage(bench_bin):
     r = subprocess.run([BENCH_BIN, "nosuchworkload"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "unknown workload" in r.stderr
+
+
+def test_goals_script_small():
+    """bench/goals.sh (`make bench-goals`), small and without Redis: it starts its servers, runs every
+    pair in interleaved rounds and prints every row measured, each ratio the quotient of its two
+    medians and each round's ratio beside it; it stops what it started."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    r = subprocess.run(["make", "-s", "litecached", "litecached-bench"], cwd=REPO, capture_output=True, text=True,
+                       timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env.update(GOALS_REDIS="0", GOALS_DURATION="1", GOALS_USERS="2000", GOALS_ROUNDS="2")
+    r = subprocess.run(["bench/goals.sh"], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr[-4000:]
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in r.stdout.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| goal")]
+    assert len(rows) == 12, r.stdout
+    compared = 0
+    for what, measured, against, ratio, each in rows:
+        if measured.startswith("left out"):
+            assert what.startswith("reference") and not (against or ratio or each)
+            continue
+        assert float(measured) > 0, what
+        if not against:
+            continue  # the populate time and the cached BATCH rate stand alone
+        assert abs(float(ratio) - float(measured) / float(against)) < 0.006, (what, measured, against, ratio)
+        assert len(each.split(", ")) == 2 and all(float(x) > 0 for x in each.split(", ")), (what, each)
+        compared += 1
+    assert compared == 8, r.stdout
+    assert "medians of 2 interleaved runs" in r.stdout
+    leftover = subprocess.run(["pgrep", "-f", "litecached --port .* --unix_socket_dir /tmp/lc-goals"],
+                              capture_output=True, text=True)
+    assert leftover.stdout == "", "goals.sh left servers running: " + leftover.stdout
