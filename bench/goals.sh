@@ -38,19 +38,15 @@ val() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r=
 # run NAME args...: one run, its queries/s appended to $WORK/NAME.qps, and the server's CPU seconds per
 # request to $WORK/NAME.cpu (the server: the process listening on the run's --port)
 run() {
-    local out=$1 pid
+    local out=$1 pid watch=()
     shift
     pid=$(server_pid "$@")
+    [ -z "$pid" ] || watch=(/usr/bin/python3 bench/cpu_run.py "$WORK/cpu" "$pid")
     echo "goals: litecached-bench $*" >&2
-    if [ -z "$pid" ]; then
-        "${B[@]}" "$@" >"$WORK/$out.json"
-        val "$WORK/$out.json" queries_per_s >>"$WORK/$out.qps"
-        return
-    fi
-    /usr/bin/python3 bench/cpu_run.py "$WORK/cpu" "$pid" "${B[@]}" "$@" >"$WORK/$out.json"
+    "${watch[@]}" "${B[@]}" "$@" >"$WORK/$out.json"
     val "$WORK/$out.json" queries_per_s >>"$WORK/$out.qps"
     # completed: every request of the run, the warm-up's too, as the CPU figure covers both
-    /usr/bin/python3 -c "import sys; print(float(open(sys.argv[1]).read().split()[1]) / int(sys.argv[2]))" \
+    [ -z "$pid" ] || /usr/bin/python3 -c "import sys; print(float(open(sys.argv[1]).read().split()[1]) / int(sys.argv[2]))" \
         "$WORK/cpu" "$(val "$WORK/$out.json" completed)" >>"$WORK/$out.cpu"
 }
 # The pid of the server the run's --port names; nothing for a run without one (inproc).
@@ -109,22 +105,28 @@ ratio() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]) / float(s
 # runs alternate, so these ran back to back; in-process SQLite runs after the batch pair, in its own rounds)
 # (rounds A B cpu: the same for the server's CPU per request)
 rounds() { /usr/bin/python3 -c "import sys; a, b = ([float(x) for x in open(f)] for f in sys.argv[1:]); print(', '.join(f'{x / y:.2f}' for x, y in zip(a, b)))" "$WORK/$1.${3:-qps}" "$WORK/$2.${3:-qps}"; }
+# cells A B [cpu]: a row's measured | against | ratio | each round, from the rates (or the CPU per request)
+cells() {
+    local m=q
+    [ "${3:-}" != cpu ] || m=cpu
+    echo "$($m "$1") | $($m "$2") | $(ratio "$($m "$1")" "$($m "$2")") | $(rounds "$1" "$2" "${3:-qps}")"
+}
 # ref NAME VS: the reference row's cells, or a note when Redis was left out
-ref() { if [ -n "$1" ]; then echo "$(q "$1") | $(q "$2") | $(ratio "$(q "$1")" "$(q "$2")") | $(rounds "$1" "$2")"; else echo "left out (GOALS_REDIS=0) | | |"; fi; }
+ref() { if [ -n "$1" ]; then cells "$1" "$2"; else echo "left out (GOALS_REDIS=0) | | |"; fi; }
 cat <<REPORT
 | goal | measured | against | ratio | each round |
 |---|---:|---:|---:|---:|
 | --populate $USERS users with their items and posts, seconds (goal: well under 60 at 1,000,000) | $POP_S | | | |
 | batch of 100 cached point lookups (queries/s, goal 1,000,000) | $(q batch_on) | | | |
-| uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(q batch_off) | $(q inproc) | $(ratio "$(q batch_off)" "$(q inproc)") | $(rounds batch_off inproc) |
-| hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(q hit_on) | $(q hit_off) | $(ratio "$(q hit_on)" "$(q hit_off)") | $(rounds hit_on hit_off) |
+| uncached batch of 100 (CALL, cache off) vs in-process SQLite (goal ≥ 0.70) | $(cells batch_off inproc) |
+| hits vs uncached primary-key reads, depth 16 (goal ≥ 5) | $(cells hit_on hit_off) |
 | reference: Redis GETs of a 230-byte value, the same 50 connections at depth 16, vs those uncached reads: the ratio a server that did as little per request as Redis would reach | $(ref "$RG" hit_off) |
-| the server's CPU per request, µs: uncached read vs hit | $(cpu hit_off) | $(cpu hit_on) | $(ratio "$(cpu hit_off)" "$(cpu hit_on)") | $(rounds hit_off hit_on cpu) |
-| misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(q miss_on) | $(q miss_off) | $(ratio "$(q miss_on)" "$(q miss_off)") | $(rounds miss_on miss_off) |
-| the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cpu miss_on) | $(cpu miss_off) | $(ratio "$(cpu miss_on)" "$(cpu miss_off)") | $(rounds miss_on miss_off cpu) |
-| durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(q write_gc) | $(q write_1) | $(ratio "$(q write_gc)" "$(q write_1)") | $(rounds write_gc write_1) |
-| the same hits vs uncached reads, over the Unix-domain socket | $(q hit_on_u) | $(q hit_off_u) | $(ratio "$(q hit_on_u)" "$(q hit_off_u)") | $(rounds hit_on_u hit_off_u) |
+| the server's CPU per request, µs: uncached read vs hit | $(cells hit_off hit_on cpu) |
+| misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(cells miss_on miss_off) |
+| the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cells miss_on miss_off cpu) |
+| durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(cells write_gc write_1) |
+| the same hits vs uncached reads, over the Unix-domain socket | $(cells hit_on_u hit_off_u) |
 | reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(ref "$RG_U" hit_off_u) |
-| the same durable inserts, over the Unix-domain socket | $(q write_gc_u) | $(q write_1_u) | $(ratio "$(q write_gc_u)" "$(q write_1_u)") | $(rounds write_gc_u write_1_u) |
+| the same durable inserts, over the Unix-domain socket | $(cells write_gc_u write_1_u) |
 REPORT
 echo "(medians of $ROUNDS interleaved runs, and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"

@@ -43,6 +43,12 @@ _report_servers = []
 
 # ---------------------------------------------------------------- helpers
 
+def make_env():
+    """The environment for a make of our own from a test: without the variables of the make that
+    runs the tests (under `make test-asan` they would turn a plain build into a sanitizer one)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import BENCH_BIN, REPO, wait_until
+from conftest import BENCH_BIN, REPO, make_env, wait_until
 
 POPULATE = ("--populate", 3000, "--populate-connections", 3)   # 3,000 users: 15,000 rows
 QUICK = ["--duration", "1", "--warmup", "0.2", "--connections", "4", "--depth", "4", "--threads", "2"]
@@ -309,7 +309,7 @@ def test_goals_script_small():
     """bench/goals.sh (`make bench-goals`), small and without Redis: it starts its servers, runs every
     pair in interleaved rounds and prints every row measured, each ratio the quotient of its two
     medians and each round's ratio beside it; it stops what it started."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env = make_env()
     r = subprocess.run(["make", "-s", "litecached", "litecached-bench"], cwd=REPO, capture_output=True, text=True,
                        timeout=600, env=env)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BENCH_BIN, BIN, READ_OK, REPO, free_port, run_litecached, wait_until
+from conftest import BENCH_BIN, BIN, READ_OK, REPO, free_port, make_env, run_litecached, wait_until
 
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -440,7 +440,7 @@ def test_the_sanitizer_build_has_its_own_load_generator():
     variables reach that nested make), and `make bench-goals` then measured with a generator a
     quarter slower. The sanitizer build must name its own, and hand that name to the tests."""
     r = subprocess.run(["make", "-n", "-B", "test-asan"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                       env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")})
+                       env=make_env())
     assert r.returncode == 0, r.stderr
     links = [ln for ln in r.stdout.splitlines() if " -o litecached-bench" in ln]
     assert links and all("-fsanitize=address" in ln and " -o litecached-bench-asan " in ln for ln in links), links
@@ -476,7 +476,7 @@ def test_micro_benchmarks_build_and_run(tmp_path):
     """bench/micro holds programs outside the build: compile each against the library, warnings as
     errors, and run the cache one small (it exits 1 when a new key fails to lead its miss, or a
     stored key is not a hit)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env = make_env()
     r = subprocess.run(["make", "-s", "build/liblitecached.a"], cwd=REPO, capture_output=True, text=True,
                        timeout=600, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
