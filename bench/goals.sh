@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # goals.sh - `make bench-goals`: the performance goals of the issues that need only litecached, side by side in one run.
-# Starts throwaway servers on one populated database (cache on; cache off; two for durable writes), times the
+# Starts throwaway servers on one populated database (cache on; cache off; cache on as plain LRU; two for durable writes), times the
 # populate, runs each pair of workloads back to back GOALS_ROUNDS times (interleaved, so both sides see the same
 # noise) and prints the medians and their ratios. The hit and durable-insert pairs run over loopback TCP and
 # again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. Redis GETs
@@ -68,6 +68,9 @@ echo "goals: litecached-bench --populate $USERS" >&2
 ./litecached-bench --no-progress --json --port "$ON" --populate "$USERS" >"$WORK/populate.json"
 POP_S=$(/usr/bin/python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['populate']['seconds']:.1f}\")" "$WORK/populate.json")
 start off --db_path "$WORK/data.db" --cache_mode off; OFF=$PORT
+# Plain LRU: every miss is stored, and once the cache is full each one evicts (the default, repeat, stores a
+# full cache's miss only when its key comes back: the goal's never-repeated misses are then answered, not stored).
+start lru --db_path "$WORK/data.db" --cache_admission always; LRU=$PORT
 start sync --db_path "$WORK/w1.db" --synchronous full; SYNC=$PORT
 start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1; NOGC=$PORT
 # Redis, as the reference for the hit pair: a GET costs Redis next to nothing beyond reading the request and
@@ -90,7 +93,8 @@ pair inproc    "inproc --db $WORK/data.db"
 pair hit_on    "hit --port $ON --call --connections 50 --depth 16" hit_off "hit --port $OFF --call --connections 50 --depth 16" \
      "$RG" "$RGET --port $REDIS"
 # --call misses PREPARE a salted lookup per connection: never a hit, whatever ran before (bench/README.md).
-pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50"
+pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50" \
+     miss_lru  "miss --port $LRU --call --connections 50"
 pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"
 U="--host $SOCK"
 pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16" \
@@ -124,6 +128,8 @@ cat <<REPORT
 | the server's CPU per request, µs: uncached read vs hit | $(cells hit_off hit_on cpu) |
 | misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(cells miss_on miss_off) |
 | the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cells miss_on miss_off cpu) |
+| the same misses with cache_admission = always (each stored, evicting once the cache is full) vs cache off | $(cells miss_lru miss_off) |
+| the server's CPU per request, µs: such a miss vs the read with the cache off | $(cells miss_lru miss_off cpu) |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(cells write_gc write_1) |
 | the same hits vs uncached reads, over the Unix-domain socket | $(cells hit_on_u hit_off_u) |
 | reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(ref "$RG_U" hit_off_u) |

@@ -346,7 +346,11 @@ void cache_quiesce(cache *c)
 
 /* ---- the hot map; all do_*() assume the shard lock ----------------------------------------- */
 
-int64_t hot_do_bytes(shard *s) { return s->bytes + (int64_t)(hidx_bytes(s->map) + hidx_bytes(s->kvmap)); }
+int64_t hot_do_bytes(shard *s)
+{
+    size_t door = s->door ? (s->door_mask + 1) * sizeof *s->door : 0;
+    return s->bytes + (int64_t)(hidx_bytes(s->map) + hidx_bytes(s->kvmap) + door);
+}
 
 /* The entry for key in map, or NULL. Only an entry with the same 64-bit hash is touched. */
 entry *hot_do_find(hidx *map, const char *key, size_t klen, uint64_t h)
@@ -441,6 +445,69 @@ void hot_do_evict(cache *c, shard *s, entry **gc)
          * cost of a miss, for an entry that will not be asked for. */
         hot_gc_push(gc, e, !e->kv && e->hits > 0);
     }
+    s->overhead = hot_do_bytes(s) - s->bytes;
+}
+
+/* Admission (the doorkeeper of TinyLFU, without its frequency sketch). Under LRU alone, every
+ * one-off read of a full cache evicts a result that may be read again: a scan of distinct reads
+ * flushes the hot set, and each of its misses pays for an entry and an eviction that buy nothing.
+ * So once storing would evict, a key is stored only on evidence that it comes back: its second
+ * miss within the window of the shard's tag table (a key turned away leaves its tag there until
+ * another key's tag takes the slot; so does a result dropped as expired or stale, whose key was
+ * read again), or another client waiting on the same miss right now. The table holds one
+ * 32-bit tag per 512 bytes of the shard's cap, about as many as the shard holds entries (a result
+ * entry takes 400-1,000 bytes), and counts against the cap from the start (made when first needed,
+ * it would have had to evict to fit, and its first victims would have been the hot set). */
+#define DOOR_BYTES_PER_TAG 512
+
+static uint32_t  door_tag(uint64_t h) { return (uint32_t)(h ^ (h >> 44)) | 1; } /* never 0, the empty slot */
+static uint32_t *door_slot(const shard *s, uint64_t h) { return &s->door[(h >> 16) & s->door_mask]; }
+
+/* The shard's tag table for cap bytes: a power of two from 16 to 65,536 tags; NULL when out of memory. */
+static uint32_t *door_new(int64_t cap, uint32_t *mask)
+{
+    int64_t want = cap / DOOR_BYTES_PER_TAG, n = 16;
+    while (n * 2 <= want && n < 65536)
+        n *= 2;
+    *mask = (uint32_t)n - 1;
+    return calloc((size_t)n, sizeof(uint32_t));
+}
+
+/* At least what malloc hands out for n bytes: glibc rounds a heap chunk up by under 16 bytes, an
+ * mmapped one (128 KiB and up, by default) to a page. */
+static size_t alloc_max(size_t n) { return n + (n >= (128 << 10) ? 4096 : 16); }
+
+/* At least the bytes the fill's entry will count (hot_entry_account) once built, both encodings
+ * included: under-counting would admit a fill that evicts, and every such eviction leaves room
+ * for the next one alike, so a scan would stream through the cache after all. */
+static int64_t fill_bytes_max(const cache_fill *f, int also)
+{
+    size_t base = entry_base(f->klen, f->snap->n, sql_cap(f->sql, f->sql_len)), own = 0;
+    const size_t lens[2] = {f->len, f->len2};
+    for (int i = 0; i < 1 + (also != 0); i++) {
+        if (lens[i] <= COPY_UNDER_LOCK)
+            base += inline_bytes(lens[i]);
+        else
+            own += alloc_max(sizeof(payload) + lens[i]);
+    }
+    return (int64_t)(alloc_max(base) + own);
+}
+
+/* Whether the fill goes in, bytes_in being at least what it adds (fill_bytes_max); counts a
+ * refusal. */
+static int do_admit(cache *c, shard *s, const cache_fill *f, uint64_t h, int64_t bytes_in)
+{
+    /* overhead rather than hot_do_bytes: the indexes' own lines stay out of a refusal */
+    if (s->bytes + s->overhead + bytes_in <= c->shard_cap)
+        return 1;
+    uint32_t *slot = door_slot(s, h), tag = door_tag(h);
+    if (*slot == tag || flight_waiters(s->flights, f->key, f->klen, h, f->fmt) > 0) {
+        *slot = 0;
+        return 1;
+    }
+    *slot = tag;
+    s->rejects++;
+    return 0;
 }
 
 /* Drop e from the map because of its state, counting why. */
@@ -452,6 +519,8 @@ static void do_drop(shard *s, entry *e, int state, entry **gc)
             s->expirations++;
         else if (state == STALE)
             s->invalidations++;
+        if (s->door)
+            *door_slot(s, e->h) = door_tag(e->h); /* asked for again: admitted at its next fill */
     }
     hot_gc_push(gc, e, 0);
 }
@@ -671,14 +740,14 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
         now = hot_now();
         looked_t2 = 0;
     }
+    if (res != CACHE_HIT)
+        s->misses++; /* here, not in the shared atomic: two workers' misses would bounce its line */
     pthread_mutex_unlock(&s->lock);
     if (pin) {
         buf_append(out, pin->data, pin->len);
         hot_payload_unref(pin);
     }
     hot_drain(c, gc, now);
-    if (res != CACHE_HIT)
-        atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
     return res;
 }
 
@@ -708,9 +777,6 @@ void cache_put(cache *c, const cache_fill *f)
         return;
     uint64_t h = f->hashed ? f->hash : hot_hash(c, f->key, f->klen);
     shard *s = hot_shard(c, h);
-    /* The key's index slot, read again under the lock once the entry is built: the lookup that
-     * missed was a whole query ago, and the slot has most likely left the CPU caches since. */
-    cache_prefetch(c, h);
     double now = hot_now();
     entry *ne = NULL, *gc = NULL;
     int also = f->also && f->fmt2 >= 0 && f->fmt2 < CACHE_NFMT && f->fmt2 != f->fmt &&
@@ -719,6 +785,19 @@ void cache_put(cache *c, const cache_fill *f)
              (int64_t)f->len <= c->cfg.max_entry_bytes && (int64_t)f->klen <= c->cfg.max_entry_bytes &&
              vers_valid(c->v, f->snap) &&
              vers_fresh(c->v, f->snap->ids, f->snap->vers, f->snap->n, f->snap->epoch); /* never store stale */
+    if (ok && s->door && hot_fits(c, f->len)) {
+        /* Decided before the entry is built: a refused fill costs no allocation and no copy. */
+        pthread_mutex_lock(&s->lock);
+        int admit = do_admit(c, s, f, h, fill_bytes_max(f, also));
+        if (!admit)
+            flight_end(&s->flights, f->key, f->klen, h, f->fmt);
+        pthread_mutex_unlock(&s->lock);
+        if (!admit)
+            return;
+    }
+    /* The key's index slot, read again under the lock once the entry is built: the lookup that
+     * missed was a whole query ago, and the slot has most likely left the CPU caches since. */
+    cache_prefetch(c, h);
     if (ok) {
         hot_src src[2] = {{f->fmt, f->data, f->len, f->rows}, {f->fmt2, f->data2, f->len2, f->rows}};
         /* In tier 1 go the first encoding, and the second beside it if it fits too; what does not
@@ -748,9 +827,14 @@ void cache_put(cache *c, const cache_fill *f)
 
 void cache_abandon(cache *c, const char *key, size_t klen, int fmt)
 {
+    if (c && key)
+        cache_abandon_hashed(c, key, klen, hot_hash(c, key, klen), fmt);
+}
+
+void cache_abandon_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt)
+{
     if (!c || !key)
         return;
-    uint64_t h = hot_hash(c, key, klen);
     shard *s = hot_shard(c, h);
     pthread_mutex_lock(&s->lock);
     flight_end(&s->flights, key, klen, h, fmt);
@@ -792,6 +876,10 @@ cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
         atomic_init(&c->shards[i].kv_gen, 0);
         if (!(c->shards[i].map = hidx_new()) || !(c->shards[i].kvmap = hidx_new()))
             goto oom;
+        if (cfg->admit_repeat && c->shard_cap > 0 &&
+            !(c->shards[i].door = door_new(c->shard_cap, &c->shards[i].door_mask)))
+            goto oom;
+        c->shards[i].overhead = hot_do_bytes(&c->shards[i]);
     }
     if (!(c->v = vers_new()))
         goto oom;
@@ -828,6 +916,7 @@ void cache_free(cache *c)
             entry_free(e);
         hidx_free(s->map);
         hidx_free(s->kvmap);
+        free(s->door);
         flight_free_all(&s->flights);
         pthread_mutex_destroy(&s->lock);
     }

@@ -19,6 +19,7 @@ typedef struct cache_config {
     int64_t max_entry_bytes; /* a result larger than this is not cached at all */
     int64_t hot_entry_bytes; /* a result larger than this skips tier 1 and lives in tier 2 only */
     int     shards;          /* tier 1 shards (a power of two), each with its own lock */
+    int     admit_repeat;    /* admission: when storing would evict, store only a key seen before (cache_put) */
 } cache_config;
 
 cache *cache_new(const cache_config *cfg, char *err, size_t errlen);
@@ -94,6 +95,8 @@ void     cache_prefetch(cache *c, uint64_t h);
 void cache_put(cache *c, const cache_fill *f);
 /* The leader will not store (error, not cacheable): wake the waiters, who then run it themselves. */
 void cache_abandon(cache *c, const char *key, size_t klen, int fmt);
+/* cache_abandon with the key's cache_key_hash. */
+void cache_abandon_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt);
 
 /* ---- operations ------------------------------------------------------------------ */
 
@@ -107,6 +110,7 @@ typedef struct cache_stats {
     int64_t hits1, hits2, misses;
     int64_t entries1, bytes1, entries2, bytes2;
     int64_t evictions1, evictions2, invalidations, expirations, flight_waits;
+    int64_t admission_rejects; /* fills not stored because they would have evicted a key seen only once */
     int64_t kv_keys;
 } cache_stats;
 void cache_get_stats(cache *c, cache_stats *out);

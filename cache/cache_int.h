@@ -76,7 +76,10 @@ typedef struct shard {
     size_t           sweep_at[2];  /* where the incremental sweep resumes in map, kvmap */
     int64_t          bytes, results, kvs;
     uint64_t         tick;         /* counts links and moves to the recent end (entry.stamp) */
-    int64_t          hits1, evictions, invalidations, expirations, flight_waits;
+    int64_t          hits1, misses, evictions, invalidations, expirations, flight_waits, rejects;
+    uint32_t        *door;         /* admission: tags of keys turned away once (cache_put) */
+    uint32_t         door_mask;
+    int64_t          overhead;     /* hot_do_bytes - bytes as of the last hot_do_evict */
     _Atomic uint64_t kv_gen;
 } shard;
 
@@ -87,7 +90,8 @@ struct cache {
     shard          *shards;
     vers           *v;
     tier2          *t2;
-    _Atomic int64_t hits2, misses; /* counted outside any lock, on the slower paths */
+    _Atomic int64_t hits2, misses; /* counted outside any lock, on the slower paths (and the
+                                      shards' misses: those under their locks) */
     /* Demotion to tier 2 runs on its own thread, so an eviction never puts a SQLite insert on a
      * worker's miss. Locking: dq_lock guards the queue; the thread takes no shard lock. The
      * queue is bounded by DEMOTE_QUEUE_BYTES: past it, evicted entries are simply dropped. */
@@ -136,7 +140,7 @@ void     hot_gc_push(entry **gc, entry *e, int demote);
 void     hot_drain(cache *c, entry *gc, double now);
 /* Copy a payload into out under the lock if small; else pin it in *pin for after the unlock. */
 void     hot_do_copy(payload *p, buf *out, payload **pin);
-/* The shard's bytes as counted against its cap: entries plus its indexes. */
+/* The shard's bytes as counted against its cap: entries, its indexes and its admission tags. */
 int64_t  hot_do_bytes(shard *s);
 entry   *hot_do_find(hidx *map, const char *key, size_t klen, uint64_t h);
 /* Take e out of its map and the LRU, and its size off the shard; the caller owns it after. */

@@ -142,18 +142,20 @@ void cache_get_stats(cache *c, cache_stats *out)
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->lock);
         out->hits1 += s->hits1;
+        out->misses += s->misses;
         out->entries1 += s->results;
         out->bytes1 += hot_do_bytes(s);
         out->evictions1 += s->evictions;
         out->invalidations += s->invalidations;
         out->expirations += s->expirations;
         out->flight_waits += s->flight_waits;
+        out->admission_rejects += s->rejects;
         pthread_mutex_unlock(&s->lock);
     }
     tier2_stats t;
     tier2_get_stats(c->t2, &t);
     out->hits2 = atomic_load_explicit(&c->hits2, memory_order_relaxed);
-    out->misses = atomic_load_explicit(&c->misses, memory_order_relaxed);
+    out->misses += atomic_load_explicit(&c->misses, memory_order_relaxed);
     out->entries2 = t.entries;
     out->bytes2 = t.bytes + t.kv_bytes;
     out->evictions2 = t.evictions;

@@ -61,6 +61,12 @@ static void unref(flight *f)
     }
 }
 
+int flight_waiters(flight *list, const char *key, size_t klen, uint64_t h, int fmt)
+{
+    flight *f = flight_find(list, key, klen, h, fmt);
+    return f ? f->refs - 1 : 0; /* the list holds one reference, each waiter one more */
+}
+
 void flight_end(flight **list, const char *key, size_t klen, uint64_t h, int fmt)
 {
     flight *f = flight_find(*list, key, klen, h, fmt);

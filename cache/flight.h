@@ -13,6 +13,8 @@ typedef struct flight flight;
 flight *flight_find(flight *list, const char *key, size_t klen, uint64_t h, int fmt);
 /* Record a new leader; NULL when out of memory. */
 flight *flight_start(flight **list, const char *key, size_t klen, uint64_t h, int fmt);
+/* How many askers wait on the (key, fmt) leader's record; 0 when there is none. */
+int     flight_waiters(flight *list, const char *key, size_t klen, uint64_t h, int fmt);
 /* The leader is done (stored or gave up): unlist the record and wake every waiter. */
 void    flight_end(flight **list, const char *key, size_t klen, uint64_t h, int fmt);
 /* Wait until f ends: 1, or 0 after timeout_s seconds. f stays valid while waiting (refcounted). */

@@ -57,6 +57,9 @@ static const struct word temp_store_words[] = {
 static const struct word cache_mode_words[] = {
     { "off", CONFIG_CACHE_OFF }, { "all", CONFIG_CACHE_ALL }, { "expensive", CONFIG_CACHE_EXPENSIVE }, { NULL, 0 },
 };
+static const struct word cache_admission_words[] = {
+    { "always", CONFIG_ADMIT_ALWAYS }, { "repeat", CONFIG_ADMIT_REPEAT }, { NULL, 0 },
+};
 static const struct word read_replica_words[] = {
     { "off", CONFIG_REPLICA_OFF }, { "memory", CONFIG_REPLICA_MEMORY }, { NULL, 0 },
 };
@@ -76,6 +79,7 @@ static const struct setting settings[] = {
     S_STRING(backup_dir,         "backups", 1, LIVE, "directory where BACKUP <name> writes its copies"),
     S_STRING(bind,               "127.0.0.1", 1, RESTART, "address to listen on"),
     S_INT   (busy_timeout_ms,    "5000", 0, INT_MAX, RESTART, "milliseconds SQLite waits for a lock before giving up"),
+    S_ENUM  (cache_admission,    "repeat", cache_admission_words, RESTART, "which misses a full tier 1 stores: always, or repeat (only a key missed before, so one-off reads do not evict)"),
     S_SIZE  (cache_hot_bytes,    "64m", 0, INT64_MAX, RESTART, "tier 1 (in-process hot map) cap, in real bytes"),
     S_SIZE  (cache_max_bytes,    "256m", 0, INT64_MAX, RESTART, "tier 2 (in-memory SQLite cache database) cap"),
     S_SIZE  (cache_max_entry_bytes, "1m", 0, GiB, LIVE, "results larger than this are not cached"),

@@ -14,6 +14,7 @@ enum config_synchronous { CONFIG_SYNC_NORMAL = 1, CONFIG_SYNC_FULL = 2 };
 enum config_temp_store  { CONFIG_TEMP_DEFAULT = 0, CONFIG_TEMP_FILE = 1, CONFIG_TEMP_MEMORY = 2 };
 enum config_log_level   { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 enum config_cache_mode  { CONFIG_CACHE_OFF = 0, CONFIG_CACHE_ALL = 1, CONFIG_CACHE_EXPENSIVE = 2 };
+enum config_cache_admission { CONFIG_ADMIT_ALWAYS = 0, CONFIG_ADMIT_REPEAT = 1 };
 enum config_read_replica { CONFIG_REPLICA_OFF = 0, CONFIG_REPLICA_MEMORY = 1 };
 enum config_auth        { CONFIG_AUTH_TRUST = 0, CONFIG_AUTH_PASSWORD = 1, CONFIG_AUTH_SCRAM = 2 };
 
@@ -70,12 +71,14 @@ typedef struct config {
     char *_Atomic backup_dir;   /* where BACKUP <name> writes */
     /* result cache */
     _Atomic int cache_mode;     /* enum config_cache_mode */
+
     _Atomic int cache_min_ms;   /* with cache_mode=expensive: reads faster than this are not cached */
     _Atomic int cache_ttl;      /* seconds a result is served */
     int64_t cache_hot_bytes;    /* tier 1 (hot map) cap */
     int64_t cache_max_bytes;    /* tier 2 (in-memory SQLite) cap */
     _Atomic int64_t cache_max_entry_bytes; /* larger results are not cached */
     int     cache_shards;       /* tier 1 lock shards, a power of two */
+    int     cache_admission;    /* enum config_cache_admission: which misses a full tier 1 stores */
     int     cache_sweep_ms;     /* how often expired entries are removed */
     /* PostgreSQL protocol */
     int     pg_port;            /* a second port, PostgreSQL only; 0 = none */

@@ -33,6 +33,7 @@ struct db_conn {
     sqlite3 *db;
     enum db_role role;
     db_stmt *stmts;
+    db_stmt *last;          /* the statement db_prepare returned last (a read's miss asks twice) */
     int      stmt_cap;
     unsigned prep_flags;    /* collected by the authorizer during one prepare */
     db_tables prep_reads, prep_writes;
@@ -480,9 +481,16 @@ static int refuse_vacuum(db_conn *db, const char *sql, size_t len)
 
 int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *used)
 {
-    db_stmt *s;
+    db_stmt *s = db->last;
+    /* The same text again, as when a cache miss's analysis is followed by its run: no hashing. */
+    if (s && s->keylen == len && memcmp(s->key, sql, len) == 0) {
+        *out = s->st ? s : NULL;
+        *used = s->used;
+        return SQLITE_OK;
+    }
     HASH_FIND(hh, db->stmts, sql, len, s);
     if (s) {
+        db->last = s;
         /* Move to the most-recently-used end, with the hash it already has: hashing the text
          * again was a visible share of the writer's time (three statements a write). */
         unsigned hv = s->hh.hashv;
@@ -542,8 +550,11 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
         if (old == s)
             break;
         HASH_DEL(db->stmts, old);
+        if (old == db->last)
+            db->last = NULL;
         stmt_free(old);
     }
+    db->last = s;
     *out = st ? s : NULL;
     *used = s->used;
     return SQLITE_OK;

@@ -124,6 +124,9 @@ static void render_cache(const metrics_input *in, buf *out)
            (double)c->expirations);
     single(out, "litecached_cache_singleflight_waits_total", "counter",
            "Reads that waited for another client's identical read instead of running it.", (double)c->flight_waits);
+    single(out, "litecached_cache_admission_rejects_total", "counter",
+           "Misses not stored because the cache was full and the key had not missed before (cache_admission).",
+           (double)c->admission_rejects);
     single(out, "litecached_cache_kv_keys", "gauge", "Keys in the key-value tier.", (double)c->kv_keys);
     single(out, "litecached_cache_foreign_commits_total", "counter",
            "Commits by other processes noticed through the WAL (each makes every entry stale).",

@@ -45,6 +45,7 @@ rcache *rcache_new(const config *cfg, char *err, size_t errlen)
         /* One entry may take at most 1/64 of a shard, so the LRU always has room to work with. */
         .hot_entry_bytes = cfg->cache_hot_bytes / shards / 4,
         .shards = shards,
+        .admit_repeat = cfg->cache_admission == CONFIG_ADMIT_REPEAT,
     };
     if (!(rc->c = cache_new(&cc, err, errlen))) {
         free(rc);
@@ -122,16 +123,22 @@ static uint64_t text_hash(const char *p, size_t n)
     return h ^ (h >> 32);
 }
 
+/* The key only frees the memo at thread exit; the pointer is read from _Thread_local (every read
+ * looks it up, and pthread_once with pthread_getspecific cost more than the memo lookup itself). */
+static _Thread_local memo_slot *memo_mine;
+
 /* This thread's memo, or NULL when out of memory. */
 static memo_slot *memo_get(void)
 {
+    memo_slot *m = memo_mine;
+    if (m)
+        return m;
     pthread_once(&memo_once, memo_init);
-    memo_slot *m = pthread_getspecific(memo_key);
-    if (!m && (m = calloc(MEMO_SLOTS, sizeof *m)) && pthread_setspecific(memo_key, m) != 0) {
+    if ((m = calloc(MEMO_SLOTS, sizeof *m)) && pthread_setspecific(memo_key, m) != 0) {
         free(m);
         m = NULL;
     }
-    return m;
+    return memo_mine = m;
 }
 
 /* Append the normalized form of sql, whose text_hash is hash, to key through memo m (may be NULL). */
@@ -433,7 +440,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     for (int i = 0; cacheable && i < a.nreads; i++)
         cacheable = (ids[i] = cache_table_id(rc->c, a.reads[i], strlen(a.reads[i]))) >= 0;
     if (!cacheable) {
-        cache_abandon(rc->c, scratch->data, scratch->len, slot);
+        cache_abandon_hashed(rc->c, scratch->data, scratch->len, kh, slot);
         return run(db, it, sink, lim, out, state, " cache=off", NULL);
     }
     /* The versions are read before the query starts its snapshot: a write that commits in between
@@ -464,7 +471,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     /* A hint of ttl=0 means "answer, but do not keep". */
     int ttl = h.ttl >= 0 ? h.ttl : it->ttl > 0 ? it->ttl : rc->cfg->cache_ttl;
     if (!keep || ttl == 0) {
-        cache_abandon(rc->c, scratch->data, scratch->len, slot);
+        cache_abandon_hashed(rc->c, scratch->data, scratch->len, kh, slot);
         side_put(side);
         return r;
     }
@@ -589,6 +596,7 @@ void rcache_put_stats(rcache *rc, buf *out)
     stat_line(out, "cache_invalidations", s.invalidations);
     stat_line(out, "cache_expirations", s.expirations);
     stat_line(out, "cache_singleflight_waits", s.flight_waits);
+    stat_line(out, "cache_admission_rejects", s.admission_rejects);
     stat_line(out, "cache_kv_keys", s.kv_keys);
     stat_line(out, "cache_foreign_commits", extwatch_foreign_commits(rc->watch));
 }

@@ -2,11 +2,12 @@
 /* Not part of the build (it has its own main); from the repository's top directory, after `make`:
  *   cc -O2 -Iproxy -Icache bench/micro/cache_miss.c build/liblitecached.a -o /tmp/cache_miss \
  *      -lsqlite3 -levent_pthreads -levent -linih -lcrypto -pthread -lm
- *   /tmp/cache_miss [hot MiB (64)] [misses (2000000)]
+ *   /tmp/cache_miss [hot MiB (64)] [misses (2000000)] [always|repeat (always)]
  * One thread; every key is new, as in `litecached-bench miss`. The keys and results are shaped like
  * that workload's (a normalized point lookup plus its parameter; a 230-byte users row), and the hot
- * map is filled to its cap first, so each miss also evicts. Prints ns per miss for the lookup
- * alone, and for the whole round (lookup, store, eviction), with a run of hits for comparison. */
+ * map is filled to its cap first, so each miss also evicts (cache_admission = always) or, with
+ * repeat, is turned away (never seen before). Prints ns per miss for the lookup alone, and for the
+ * whole round (lookup, store or refusal, eviction), with a run of hits for comparison. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,9 @@ int main(int argc, char **argv)
 {
     long hot_mib = argc > 1 ? atol(argv[1]) : 64;
     long n = argc > 2 ? atol(argv[2]) : 2000000;
+    int repeat = argc > 3 && strcmp(argv[3], "repeat") == 0;
     cache_config cfg = {.hot_bytes = hot_mib << 20, .max_bytes = 256 << 20, .max_entry_bytes = 1 << 20,
-                        .hot_entry_bytes = 1 << 20, .shards = 16};
+                        .hot_entry_bytes = 1 << 20, .shards = 16, .admit_repeat = repeat};
     char err[256];
     cache *c = cache_new(&cfg, err, sizeof err);
     if (!c) {
@@ -75,18 +77,20 @@ int main(int argc, char **argv)
         }
         if (phase) {
             double per = (now_ns() - t0) / (double)rounds;
-            printf("miss, whole round (lookup, lead, store, evict): %.0f ns\n", per);
+            printf("miss, whole round (lookup, lead, %s): %.0f ns\n", repeat ? "refused" : "store, evict", per);
             printf("miss, the lookup alone:                        %.0f ns\n", look_ns / (double)counted);
         }
     }
-    /* Hits on the most recent keys (10,000, or half of what the cap holds), for comparison. */
+    /* Hits on the most recently stored keys (10,000, or half of what the cap holds), for comparison;
+     * with repeat, on the first keys: stored while every shard had room, and nothing evicted since. */
     cache_stats st;
     cache_get_stats(c, &st);
     unsigned long long recent = st.entries1 / 2 < 10000 ? (unsigned long long)st.entries1 / 2 : 10000;
+    unsigned long long last = repeat ? recent : next - 1;
     long hits = n / 2;
     double t0 = now_ns();
     for (long r = 0; r < hits; r++) {
-        size_t klen = make_key(key, next - 1 - (unsigned long long)r % recent);
+        size_t klen = make_key(key, last - (unsigned long long)r % recent);
         if (cache_get(c, key, klen, 0, &out, &hit, CACHE_LEAD_MISS) != CACHE_HIT) {
             fprintf(stderr, "expected a hit\n");
             return 1;
@@ -95,8 +99,8 @@ int main(int argc, char **argv)
     }
     printf("hit (%llu recent keys, copy of the row):        %.0f ns\n", recent, (now_ns() - t0) / (double)hits);
     cache_get_stats(c, &st);
-    printf("(tier 1: %lld entries, %lld bytes, %lld evictions; %ld MiB cap)\n", (long long)st.entries1,
-           (long long)st.bytes1, (long long)st.evictions1, hot_mib);
+    printf("(tier 1: %lld entries, %lld bytes, %lld evictions, %lld refused; %ld MiB cap)\n", (long long)st.entries1,
+           (long long)st.bytes1, (long long)st.evictions1, (long long)st.admission_rejects, hot_mib);
     buf_free(&out);
     cache_free(c);
     return 0;

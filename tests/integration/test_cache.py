@@ -10,6 +10,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import BIN, READ_OK, WRITE_OK
 
 CACHE = re.compile(r" cache=(hit|miss|off)(?: age=(\d+))?")
@@ -176,9 +178,11 @@ def test_byte_caps_hold_under_a_flood(server_factory):
         n = 100_000
         batch = 2000
         for start in range(0, n, batch):
-            # Every other query is read twice: tier 1 demotes only entries that were read again.
-            c.send_raw("".join(f"SELECT {i}, 'padding-{i:08d}'\n" * (1 + i % 2) for i in range(start, start + batch)))
-            for _ in range(batch + batch // 2):
+            # Every other query is read three times: once tier 1 is full, the second read stores it
+            # (cache_admission = repeat) and the third hits it; tier 1 demotes only entries that
+            # were read again.
+            c.send_raw("".join(f"SELECT {i}, 'padding-{i:08d}'\n" * (1 + 2 * (i % 2)) for i in range(start, start + batch)))
+            for _ in range(2 * batch):
                 _, status = c.read_response()
                 assert READ_OK.match(status)
         s = c.stats()
@@ -191,6 +195,42 @@ def test_byte_caps_hold_under_a_flood(server_factory):
         # this VM with or without the cache (measured on main too), so it gets that allowance.
         quarantine = 256 * 1024 if "asan" in os.path.basename(BIN) else 0
         assert srv.rss_kb() < 400 * 1024 + quarantine
+
+
+def _read_many(c, sqls):
+    """Cache states of reads sent in one go (pipelined)."""
+    c.send_raw("".join(q + "\n" for q in sqls))
+    states = []
+    for _ in sqls:
+        _, status = c.read_response()
+        assert READ_OK.match(status), status
+        states.append(cache_state(status))
+    return states
+
+
+@pytest.mark.parametrize("admission", ["repeat", "always"])
+def test_hot_set_survives_a_scan(server_factory, admission):
+    """A scan of one-off reads through a full tier 1: with cache_admission = repeat (the default)
+    it evicts nothing and the hot set keeps hitting; with always (plain LRU) it flushes the hot set."""
+    srv = server_factory("--cache_hot_bytes", str(256 * 1024), "--cache_shards", "1",
+                         "--cache_max_bytes", "0", "--cache_admission", admission)
+    hot = [f"SELECT {i} AS hot, 'h-{i:04d}'" for i in range(50)]
+    with srv.client() as c:
+        assert _read_many(c, hot) == ["miss"] * 50
+        assert _read_many(c, hot) == ["hit"] * 50
+        for start in range(0, 6000, 1000):  # about four times what 256 KiB holds
+            assert set(_read_many(c, [f"SELECT {i} AS scan, 'padding-{i:08d}'" for i in range(start, start + 1000)])) == {"miss"}
+        s = c.stats()
+        assert s["cache_bytes_tier1"] <= 256 * 1024, s
+        if admission == "repeat":
+            assert _read_many(c, hot) == ["hit"] * 50
+            assert s["cache_admission_rejects"] > 0 and s["cache_evictions_tier1"] == 0, s
+            # A scanned read that comes back is stored on its second miss, and hits on its third.
+            again = "SELECT 5999 AS scan, 'padding-00005999'"
+            assert _read_many(c, [again, again]) == ["miss", "hit"]
+        else:
+            assert _read_many(c, hot) == ["miss"] * 50
+            assert s["cache_admission_rejects"] == 0 and s["cache_evictions_tier1"] > 0, s
 
 
 def test_single_flight(server_factory):

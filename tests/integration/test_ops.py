@@ -489,14 +489,21 @@ def test_micro_benchmarks_build_and_run(tmp_path):
                             "-linih", "-lcrypto", "-pthread", "-lm"], cwd=REPO, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, src.name + ": " + r.stderr
-    r = subprocess.run([tmp_path / "cache_miss", "4", "100000"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    stats = re.search(r"tier 1: (\d+) entries, (\d+) bytes, (\d+) evictions; 4 MiB cap", r.stdout)
-    assert stats, r.stdout
-    entries, used, evictions = (int(x) for x in stats.groups())
-    # 150,000 new keys through a 4 MiB hot map: full, never over its cap, and every key beyond it evicted one
-    assert 0 < used <= 4 << 20 and entries + evictions == 150000, r.stdout
-    assert "hit (" in r.stdout and "miss, whole round" in r.stdout
+    for admission in ("always", "repeat"):
+        r = subprocess.run([tmp_path / "cache_miss", "4", "100000", admission], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        stats = re.search(r"tier 1: (\d+) entries, (\d+) bytes, (\d+) evictions, (\d+) refused; 4 MiB cap", r.stdout)
+        assert stats, r.stdout
+        entries, used, evictions, refused = (int(x) for x in stats.groups())
+        # 150,000 new keys through a 4 MiB hot map: full, never over its cap, and every key beyond it
+        # evicted one (always) or was turned away, evicting nothing (repeat: none came back)
+        assert 0 < used <= 4 << 20, r.stdout
+        if admission == "always":
+            assert entries + evictions == 150000 and refused == 0, r.stdout
+        else:
+            assert entries + refused == 150000 and evictions == 0, r.stdout
+        assert "hit (" in r.stdout and "miss, whole round" in r.stdout
 
 
 def test_reverse_order_runs_each_files_tests_last_to_first():

@@ -20,15 +20,20 @@
 static double fake_t = 1000.0;
 static double fake_clock(void) { return fake_t; }
 
-static cache *mk(int64_t hot, int64_t max, int64_t max_entry, int64_t hot_entry, int shards)
+static cache *mk_adm(int64_t hot, int64_t max, int64_t max_entry, int64_t hot_entry, int shards, int admit_repeat)
 {
     cache_config cfg = { .hot_bytes = hot, .max_bytes = max, .max_entry_bytes = max_entry,
-                         .hot_entry_bytes = hot_entry, .shards = shards };
+                         .hot_entry_bytes = hot_entry, .shards = shards, .admit_repeat = admit_repeat };
     char err[256] = "";
     cache *c = cache_new(&cfg, err, sizeof err);
     if (!c)
         fail_msg("cache_new: %s", err);
     return c;
+}
+
+static cache *mk(int64_t hot, int64_t max, int64_t max_entry, int64_t hot_entry, int shards)
+{
+    return mk_adm(hot, max, max_entry, hot_entry, shards, 0);
 }
 
 static cache *mk_default(void) { return mk(1 << 20, 4 << 20, 64 << 10, 16 << 10, 4); }
@@ -359,6 +364,104 @@ static void test_unread_entries_are_not_demoted(void **state)
     assert_int_equal(s.evictions1, 1);
     assert_int_equal(s.entries2, 0);
     assert_int_equal(get(c, "key-A", 0, NULL), CACHE_MISS);
+    cache_free(c);
+}
+
+/* Admission (admit_repeat): while there is room every fill is stored; once a fill would evict, a
+ * key is stored only when it comes back: its second fill, or after its entry was dropped as stale. */
+static void test_admission_repeat(void **state)
+{
+    (void)state;
+    int64_t esz, tsz;
+    entry_sizes(&esz, &tsz);
+    /* Three entries, half of one spare, and the tag table a 1-shard cache this small gets (16 tags). */
+    const int64_t cap = tsz + 3 * esz + esz / 2 + 16 * 4;
+    cache *c = mk_adm(cap, 1 << 20, 1 << 16, 1 << 16, 1, 1);
+    int t = tid(c, "t");
+    const char *v = "0123456789";
+    put(c, "key-A", 0, v, &t, 1, 60);
+    put(c, "key-B", 0, v, &t, 1, 60);
+    put(c, "key-C", 0, v, &t, 1, 60);
+    cache_stats s = stats(c);
+    assert_int_equal(s.entries1, 3);
+    assert_int_equal(s.admission_rejects, 0);
+    /* Full: a key seen for the first time is answered but not stored, and evicts nothing. */
+    put(c, "key-D", 0, v, &t, 1, 60);
+    s = stats(c);
+    assert_int_equal(s.admission_rejects, 1);
+    assert_int_equal(s.entries1, 3);
+    assert_int_equal(s.evictions1, 0);
+    assert_true(s.bytes1 <= cap);
+    assert_int_equal(get(c, "key-D", 0, NULL), CACHE_MISS);
+    assert_int_equal(get(c, "key-A", 0, NULL), CACHE_HIT);
+    /* It comes back: stored, evicting the least recently used (B). */
+    put(c, "key-D", 0, v, &t, 1, 60);
+    s = stats(c);
+    assert_int_equal(s.admission_rejects, 1);
+    assert_int_equal(s.evictions1, 1);
+    assert_int_equal(get(c, "key-D", 0, NULL), CACHE_HIT);
+    assert_int_equal(get(c, "key-B", 0, NULL), CACHE_MISS);
+    /* A write makes every entry stale; a read that finds its entry stale is evidence enough: the
+     * refill is stored at once although the shard is still full of (stale) entries. */
+    cache_bump(c, &t, 1);
+    assert_int_equal(get(c, "key-A", 0, NULL), CACHE_MISS);
+    put(c, "key-X", 0, v, &t, 1, 60); /* fits in the room A's entry left: full again */
+    assert_int_equal(stats(c).entries1, 3);
+    put(c, "key-A", 0, v, &t, 1, 60);
+    assert_int_equal(get(c, "key-A", 0, NULL), CACHE_HIT);
+    /* ... but a key never seen still is not. */
+    put(c, "key-F", 0, v, &t, 1, 60);
+    assert_int_equal(get(c, "key-F", 0, NULL), CACHE_MISS);
+    s = stats(c);
+    assert_int_equal(s.admission_rejects, 2);
+    assert_true(s.bytes1 <= cap);
+    cache_free(c);
+}
+
+static void sleep_ms(int ms);
+
+/* A full shard, and a key other clients wait on while its leader runs: stored at the first fill
+ * (a stampede is evidence), and every waiter gets the hit. */
+typedef struct adm_wait {
+    cache      *c;
+    _Atomic int hit;
+} adm_wait;
+
+static void *adm_waiter(void *arg)
+{
+    adm_wait *w = arg;
+    buf b;
+    buf_init(&b);
+    cache_hit h;
+    atomic_store(&w->hit, cache_get(w->c, "hot", 3, 0, &b, &h, CACHE_LEAD_MISS) == CACHE_HIT);
+    buf_free(&b);
+    return NULL;
+}
+
+static void test_admission_waiters(void **state)
+{
+    (void)state;
+    cache_set_clock(NULL);
+    int64_t esz, tsz;
+    entry_sizes(&esz, &tsz);
+    cache *c = mk_adm(tsz + 2 * esz + esz / 2 + 16 * 4, 1 << 20, 1 << 16, 1 << 16, 1, 1);
+    int t = tid(c, "t");
+    put(c, "key-A", 0, "0123456789", &t, 1, 60);
+    put(c, "key-B", 0, "0123456789", &t, 1, 60);
+    buf b;
+    buf_init(&b);
+    cache_hit h;
+    assert_int_equal(cache_get(c, "hot", 3, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
+    adm_wait w = { .c = c };
+    pthread_t th;
+    pthread_create(&th, NULL, adm_waiter, &w);
+    while (stats(c).flight_waits < 1) /* the waiter is asleep on our flight */
+        sleep_ms(1);
+    put(c, "hot", 0, "=42\n", &t, 1, 60);
+    pthread_join(th, NULL);
+    assert_true(w.hit);
+    assert_int_equal(stats(c).admission_rejects, 0);
+    buf_free(&b);
     cache_free(c);
 }
 
@@ -1075,6 +1178,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lru_demote_promote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unread_entries_are_not_demoted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier2_filter_keeps_live_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission_repeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
