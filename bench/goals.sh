@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # goals.sh - `make bench-goals`: the performance goals of the issues that need only litecached, side by side in one run.
 # Starts throwaway servers on one populated database (cache on; cache off; cache on as plain LRU; two for durable writes), times the
-# populate, runs each pair of workloads back to back GOALS_ROUNDS times (interleaved, so both sides see the same
-# noise) and prints the medians and their ratios. The hit and durable-insert pairs run over loopback TCP and
+# populate, runs each pair of workloads back to back GOALS_ROUNDS times (interleaved, the order rotating each
+# round, so all sides see the same noise) and prints the medians and their ratios. The hit and durable-insert pairs run over loopback TCP and
 # again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. Redis GETs
 # run in the hit rounds as a reference (what a server that does next to nothing per request reaches here), and each
 # run also records its server's CPU per request (bench/cpu_run.py), which is steadier than a rate on a shared machine.
@@ -51,11 +51,12 @@ run() {
 }
 # The pid of the server the run's --port names; nothing for a run without one (inproc).
 server_pid() { while [ $# -gt 1 ] && [ "$1" != --port ]; do shift; done; [ $# -lt 2 ] || echo "${PORT_PID[$2]}"; }
-# pair NAME "args" [NAME "args"]...: ROUNDS rounds, each running every one once, in order (interleaved)
+# pair NAME "args" [NAME "args"]...: ROUNDS rounds, each running every one once (interleaved), round r starting
+# at the r-th one: a side that always ran first (or right after a given other) would carry that place's luck
 pair() {
-    local a
-    for _ in $(seq "$ROUNDS"); do
-        a=("$@")
+    local a r
+    for r in $(seq 0 $((ROUNDS - 1))); do
+        a=("${@:2*(r%($#/2))+1}" "${@:1:2*(r%($#/2))}")
         while [ ${#a[@]} -gt 1 ]; do
             [ -z "${a[0]}" ] || run "${a[0]}" ${a[1]}
             a=("${a[@]:2}")
@@ -93,6 +94,12 @@ pair inproc    "inproc --db $WORK/data.db"
 pair hit_on    "hit --port $ON --call --connections 50 --depth 16" hit_off "hit --port $OFF --call --connections 50 --depth 16" \
      "$RG" "$RGET --port $REDIS"
 # --call misses PREPARE a salted lookup per connection: never a hit, whatever ran before (bench/README.md).
+# They read all over the users table, and a server that has not done so yet runs them slower for tens of
+# seconds (its connections' SQLite page caches and its mappings of the file fill up): two identical cache-off
+# servers differed by up to 26% until both had. So each server first runs them twice, unrecorded.
+for p in "$ON" "$OFF" "$LRU" "$ON" "$OFF" "$LRU"; do
+    "${B[@]}" miss --port "$p" --call --connections 50 >/dev/null
+done
 pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50" \
      miss_lru  "miss --port $LRU --call --connections 50"
 pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"

@@ -460,7 +460,10 @@ void hot_do_evict(cache *c, shard *s, entry **gc)
  * it would have had to evict to fit, and its first victims would have been the hot set). */
 #define DOOR_BYTES_PER_TAG 512
 
-static uint32_t  door_tag(uint64_t h) { return (uint32_t)(h ^ (h >> 44)) | 1; } /* never 0, the empty slot */
+/* The slot is bits 16..31 of the hash, and all 32 bits of the tag must still vary among the keys
+ * of one slot of one shard (bits 40.. pick the shard): a tag that repeated the slot's bits matched
+ * another key's about once in 2^19 and admitted it. Never 0, the empty slot. */
+static uint32_t  door_tag(uint64_t h) { return ((uint32_t)h ^ (uint32_t)(h >> 32)) | 1; }
 static uint32_t *door_slot(const shard *s, uint64_t h) { return &s->door[(h >> 16) & s->door_mask]; }
 
 /* The shard's tag table for cap bytes: a power of two from 16 to 65,536 tags; NULL when out of memory. */

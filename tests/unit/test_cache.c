@@ -418,6 +418,36 @@ static void test_admission_repeat(void **state)
     cache_free(c);
 }
 
+/* Two million keys never seen before through a full 32 MiB shard (65,536 tags): once it is full,
+ * every one is turned away and nothing more is evicted (filling it did evict some: the index's
+ * growth takes room). A tag that repeated the bits that pick its slot had only 20 bits that varied
+ * among a slot's keys, so it matched another key's about once in 2^20 checks, admitting it and
+ * evicting an entry: this caught that 85% of the time. With 32 varying bits the odds of a false
+ * admission here are about 1 in 2,000. */
+static void test_admission_tags_do_not_collide(void **state)
+{
+    (void)state;
+    cache *c = mk_adm(32 << 20, 1 << 20, 1 << 16, 1 << 16, 1, 1);
+    int t = tid(c, "t");
+    char key[40];
+    const int full = 150000, n = 2000000;
+    for (int i = 0; i < full; i++) {
+        snprintf(key, sizeof key, "key-%d", i);
+        put(c, key, 0, "0123456789", &t, 1, 60);
+    }
+    cache_stats s = stats(c);
+    int64_t evicted = s.evictions1, refused = s.admission_rejects;
+    assert_true(s.entries1 > 10000 && refused > 0);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "new-%d", i);
+        put(c, key, 0, "0123456789", &t, 1, 60);
+    }
+    s = stats(c);
+    assert_int_equal(s.evictions1, evicted);
+    assert_int_equal(s.admission_rejects, refused + n);
+    cache_free(c);
+}
+
 static void sleep_ms(int ms);
 
 /* A full shard, and a key other clients wait on while its leader runs: stored at the first fill
@@ -1180,6 +1210,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tier2_filter_keeps_live_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_repeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission_tags_do_not_collide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
