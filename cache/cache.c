@@ -462,7 +462,7 @@ void hot_do_evict(cache *c, shard *s, entry **gc)
 
 /* The slot is bits 16..31 of the hash, and all 32 bits of the tag must still vary among the keys
  * of one slot of one shard (bits 40.. pick the shard): a tag that repeated the slot's bits matched
- * another key's about once in 2^19 and admitted it. Never 0, the empty slot. */
+ * another key's about once in 2^20 to 2^23 checks and admitted it. Never 0, the empty slot. */
 static uint32_t  door_tag(uint64_t h) { return ((uint32_t)h ^ (uint32_t)(h >> 32)) | 1; }
 static uint32_t *door_slot(const shard *s, uint64_t h) { return &s->door[(h >> 16) & s->door_mask]; }
 
