@@ -263,12 +263,37 @@ def traced(srv, syscalls, work):
     return out.read_text().splitlines()
 
 
+def fds_open_on(pid, path):
+    """The descriptors pid has open on path. A descriptor the server closes while we look (a client
+    socket, a statement journal) is skipped: its link is gone by the time we read it."""
+    want, fds = os.path.realpath(path), set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
+                fds.add(int(fd))
+        except FileNotFoundError:
+            pass
+    return fds
+
+
+def threads_named(pid, name):
+    """The ids of pid's threads called name; a thread that ends while we look is skipped."""
+    tids = set()
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                if f.read().strip() == name:
+                    tids.add(t)
+        except FileNotFoundError:
+            pass
+    return tids
+
+
 def acks_and_syncs(srv, client, n):
     """Trace the server while client sends n inserts one at a time. Returns the WAL's write and
     sync calls and the acknowledgements, each as (start, end, kind), in microseconds."""
     wal = f"{srv.db_path}-wal"
-    wal_fds = {int(fd) for fd in os.listdir(f"/proc/{srv.pid}/fd")
-               if os.path.realpath(f"/proc/{srv.pid}/fd/{fd}") == os.path.realpath(wal)}
+    wal_fds = fds_open_on(srv.pid, wal)
     assert wal_fds, "the server has no descriptor on its WAL file"
 
     def inserts():
@@ -352,8 +377,7 @@ def test_reads_take_no_kernel_locks_while_the_writer_is_idle(server_factory):
     n = seen[1] - seen[0]
     assert n > 50, f"only {n} reads in the traced half second"
     # The pin's own renewals (every 100 ms, on the writer's thread) lock too; the reads must not.
-    writer_tids = {t for t in os.listdir(f"/proc/{srv.pid}/task")
-                   if open(f"/proc/{srv.pid}/task/{t}/comm").read().strip() == "lc-writer"}
+    writer_tids = threads_named(srv.pid, "lc-writer")
     assert writer_tids, "no thread named lc-writer"
     locks = [l for l in locks if l.split(None, 1)[0] not in writer_tids]
     assert len(locks) < n / 10, f"{len(locks)} fcntl locks for {n} reads: the read mark is not shared"
