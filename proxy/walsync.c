@@ -23,10 +23,18 @@
  * is on disk. Checkpoints still sync in SQLite itself (synchronous = normal does), before they copy
  * the WAL into the database file.
  *
- * Locking: `lock` guards head, tail and stopping. fd is only synced, by this thread. */
+ * The writer asks walsync_busy() before it commits: while a sync is under way a commit made now
+ * could not be answered before the next sync anyway, so it keeps its group open and adds to it what
+ * queues meanwhile (writer.c, take_more); `idle` tells it when the sync is over.
+ *
+ * Locking: `lock` guards head, tail, syncing and stopping. fd is only synced, by this thread. `idle`
+ * is called without the lock (it takes the writer's, which is held around walsync_busy). */
 struct walsync {
     int             fd;
     walsync_done    done;
+    void          (*idle)(void *ud);
+    void           *idle_ud;
+    int             syncing;        /* between taking a list and having synced it */
     pthread_t       thread;
     pthread_mutex_t lock;
     pthread_cond_t  wake;
@@ -48,10 +56,18 @@ static void *walsync_main(void *arg)
         }
         writer_job *jobs = ws->head;
         ws->head = ws->tail = NULL;
+        ws->syncing = 1;
         pthread_mutex_unlock(&ws->lock);
         /* fdatasync syncs the file, whichever descriptor names it: SQLite's own writes are covered. */
         int err = fdatasync(ws->fd) == 0 ? 0 : errno;
         stats_add(STATS_WAL_SYNCS, 1);
+        /* Tell the writer before answering: its commit then overlaps the answering. */
+        pthread_mutex_lock(&ws->lock);
+        ws->syncing = 0;
+        int now_idle = !ws->head;
+        pthread_mutex_unlock(&ws->lock);
+        if (now_idle && ws->idle)
+            ws->idle(ws->idle_ud);
         if (err)
             log_error("fdatasync of the WAL failed: %s; the writes it held are answered with an error", strerror(err));
         while (jobs) {
@@ -80,7 +96,8 @@ static int sync_dir_of(const char *path)
     return rc;
 }
 
-walsync *walsync_start(const char *wal_path, walsync_done done, char *err, size_t errlen)
+walsync *walsync_start(const char *wal_path, walsync_done done, void (*idle)(void *ud), void *ud,
+                       char *err, size_t errlen)
 {
     walsync *ws = calloc(1, sizeof *ws);
     if (!ws) {
@@ -88,6 +105,8 @@ walsync *walsync_start(const char *wal_path, walsync_done done, char *err, size_
         return NULL;
     }
     ws->done = done;
+    ws->idle = idle;
+    ws->idle_ud = ud;
     ws->fd = open(wal_path, O_RDWR | O_CLOEXEC);
     if (ws->fd < 0 || sync_dir_of(wal_path) < 0) {
         snprintf(err, errlen, "%s: %s", wal_path, strerror(errno));
@@ -124,6 +143,14 @@ void walsync_submit(walsync *ws, writer_job *jobs)
     ws->tail = last;
     pthread_mutex_unlock(&ws->lock);
     pthread_cond_signal(&ws->wake); /* after the unlock: the woken thread's first step is to lock */
+}
+
+int walsync_busy(walsync *ws)
+{
+    pthread_mutex_lock(&ws->lock);
+    int busy = ws->syncing || ws->head;
+    pthread_mutex_unlock(&ws->lock);
+    return busy;
 }
 
 void walsync_stop(walsync *ws)

@@ -350,6 +350,59 @@ def test_synchronous_full_acknowledges_only_synced_writes(server_factory):
         srv.stop()
 
 
+def test_synchronous_full_commits_once_per_wal_sync(server_factory):
+    """With synchronous = full the writer keeps a group open while the WAL sync thread is busy and
+    commits it when the sync ends (proxy/writer.c, take_more): each sync then carries exactly one
+    group, not several small ones. Meanwhile a client's transaction still goes through, and every
+    acknowledged row is there."""
+    srv = server_factory("--synchronous", "full")
+    acked, errors = [], []
+
+    def inserts(t):
+        # Pipelined, so that the server always has a next request: the groups fill whatever the
+        # speed of this Python client.
+        try:
+            with srv.client() as c:
+                c.send("\n".join(f"INSERT INTO users(email, password_hash) VALUES ('once{t}-{i}@x', 'h')"
+                                 for i in range(60)))
+                for i in range(60):
+                    status = c.read_response()[1]
+                    assert WRITE_OK.match(status), status
+                    acked.append(f"once{t}-{i}@x")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def transactions():
+        try:
+            with srv.client() as c:
+                for i in range(10):
+                    c.request("BEGIN")
+                    c.write(f"INSERT INTO users(email, password_hash) VALUES ('tx{i}@x', 'h')")
+                    assert c.count(f"users WHERE email = 'tx{i}@x'") == 1
+                    assert c.request("COMMIT")[-1].startswith("+OK")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    with srv.client() as c:
+        before = c.stats()
+    threads = [threading.Thread(target=inserts, args=(t,)) for t in range(16)] + [threading.Thread(target=transactions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with srv.client() as c:
+        assert c.count("users WHERE email LIKE 'once%@x'") == len(acked) == 16 * 60
+        assert c.count("users WHERE email LIKE 'tx%@x'") == 10
+        after = c.stats()
+    groups = after["writer_groups"] - before["writer_groups"]
+    syncs = after["wal_syncs"] - before["wal_syncs"]
+    jobs = after["writer_jobs"] - before["writer_jobs"]
+    # The 10 transactions commit outside groups, each with its own sync.
+    assert syncs == groups + 10, f"{groups} groups, {syncs} syncs: a sync carried more than one group"
+    assert jobs >= 2 * groups, f"{jobs} jobs in {groups} groups: the groups did not fill"
+
+
 def test_reads_take_no_kernel_locks_while_the_writer_is_idle(server_factory):
     """While reads go on and the writer is idle, its pin (proxy/writer.c) holds the WAL read mark,
     so reads share it and SQLite takes no fcntl() lock per read; a write makes the pin let go and

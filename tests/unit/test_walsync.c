@@ -62,7 +62,7 @@ static void test_answers_each_job_once_in_order(void **state)
     fputs("frames", f);
     fclose(f);
     char err[256];
-    walsync *ws = walsync_start(path, done, err, sizeof err);
+    walsync *ws = walsync_start(path, done, NULL, NULL, err, sizeof err);
     assert_non_null(ws);
     static writer_job jobs[NJOBS];
     memset(jobs, 0, sizeof jobs);
@@ -85,7 +85,7 @@ static void test_a_failed_sync_is_reported_to_every_job(void **state)
     unlink(path);
     assert_int_equal(mkfifo(path, 0600), 0);
     char err[256];
-    walsync *ws = walsync_start(path, done, err, sizeof err);
+    walsync *ws = walsync_start(path, done, NULL, NULL, err, sizeof err);
     assert_non_null(ws);
     static writer_job jobs[8];
     memset(jobs, 0, sizeof jobs);
@@ -102,7 +102,7 @@ static void test_a_missing_wal_is_an_error(void **state)
 {
     (void)state;
     char err[256] = "";
-    walsync *ws = walsync_start("/nonexistent-dir/data.db-wal", done, err, sizeof err);
+    walsync *ws = walsync_start("/nonexistent-dir/data.db-wal", done, NULL, NULL, err, sizeof err);
     assert_null(ws);
     assert_non_null(strstr(err, "/nonexistent-dir/data.db-wal"));
 }
