@@ -513,6 +513,15 @@ static int do_admit(cache *c, shard *s, const cache_fill *f, uint64_t h, int64_t
     return 0;
 }
 
+/* Assumes the lock: whether do_admit would refuse a fill of key h now, whatever its size: no room
+ * in the shard even for the smallest entry, and h's tag not in the door. (A waiter that arrives
+ * before the fill still gets it in.) */
+static int do_refusal_likely(cache *c, shard *s, uint64_t h, size_t klen)
+{
+    return s->door && s->bytes + s->overhead + (int64_t)(sizeof(entry) + klen) > c->shard_cap &&
+           *door_slot(s, h) != door_tag(h);
+}
+
 /* Drop e from the map because of its state, counting why. */
 static void do_drop(shard *s, entry *e, int state, entry **gc)
 {
@@ -696,6 +705,7 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
 {
     if (!c || !key || !out || fmt < 0 || fmt >= CACHE_NFMT)
         return CACHE_MISS;
+    hit->fill_unlikely = 0;
     shard *s = hot_shard(c, h);
     double now = hot_now();
     int looked_t2 = 0, res = CACHE_MISS;
@@ -731,8 +741,8 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
         flight *f = flight_find(s->flights, key, klen, h, fmt);
         if (!f) {
             res = flight_start(&s->flights, key, klen, h, fmt) ? CACHE_LEAD : CACHE_MISS;
-            if (res == CACHE_LEAD)
-                prefetch_victim(c, s);
+            if (res == CACHE_LEAD && !(hit->fill_unlikely = do_refusal_likely(c, s, h, klen)))
+                prefetch_victim(c, s); /* a refused fill evicts nothing */
             break;
         }
         s->flight_waits++;

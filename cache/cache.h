@@ -72,6 +72,9 @@ typedef struct cache_hit {
     int64_t rows;
     double  age_s;
     int     tier;  /* 1 or 2 */
+    /* On CACHE_LEAD: admission would turn this key's fill away if it were decided now (the shard
+     * is full and the key has not come back). A leader may then skip what only storing needs. */
+    int     fill_unlikely;
 } cache_hit;
 
 enum cache_result { CACHE_MISS = 0, CACHE_HIT = 1, CACHE_LEAD = 2 };

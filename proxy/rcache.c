@@ -427,9 +427,11 @@ static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, cons
     return r;
 }
 
-/* We lead the miss on scratch's key: every path ends with cache_put or cache_abandon for it. */
+/* We lead the miss on scratch's key: every path ends with cache_put or cache_abandon for it. With
+ * lean (admission will most likely turn the fill away) no second encoding is made for it. */
 static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
-                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp, uint64_t kh)
+                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp, uint64_t kh,
+                int lean)
 {
     sqlnorm_hints h = *hp;
     query_analysis a;
@@ -449,7 +451,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     cache_snapshot(rc->c, ids, a.nreads, &snap);
     size_t start = out->len;
     query_info info;
-    int other = paired_slot(rc, slot, it);
+    int other = lean ? -1 : paired_slot(rc, slot, it);
     buf *side = other >= 0 ? side_get() : NULL;
     pgsink pk;
     tee t;
@@ -518,7 +520,7 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     }
     /* A miss runs on the replica (if any) from its analysis to its end, under the replica's lock. */
     db_conn *db = replica_read_begin(rc->rep, file_db);
-    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h, kh);
+    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h, kh, got == CACHE_LEAD && hit.fill_unlikely);
     replica_read_end(rc->rep, file_db, db);
     return r;
 }

@@ -80,6 +80,18 @@ static int get(cache *c, const char *key, int fmt, int *tier)
     return r;
 }
 
+/* Lead a miss on key and give it up: whether the cache said its fill would most likely be refused. */
+static int fill_unlikely(cache *c, const char *key)
+{
+    buf b;
+    buf_init(&b);
+    cache_hit h = { 0 };
+    assert_int_equal(cache_get(c, key, strlen(key), 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
+    cache_abandon(c, key, strlen(key), 0);
+    buf_free(&b);
+    return h.fill_unlikely;
+}
+
 static cache_stats stats(cache *c)
 {
     cache_stats s;
@@ -381,11 +393,14 @@ static void test_admission_repeat(void **state)
     const char *v = "0123456789";
     put(c, "key-A", 0, v, &t, 1, 60);
     put(c, "key-B", 0, v, &t, 1, 60);
+    assert_false(fill_unlikely(c, "key-D")); /* room: a leader makes everything storing needs */
     put(c, "key-C", 0, v, &t, 1, 60);
     cache_stats s = stats(c);
     assert_int_equal(s.entries1, 3);
     assert_int_equal(s.admission_rejects, 0);
-    /* Full: a key seen for the first time is answered but not stored, and evicts nothing. */
+    /* Full: a key seen for the first time is answered but not stored, and evicts nothing; its
+     * leader is told so beforehand (and skips the second encoding). */
+    assert_true(fill_unlikely(c, "key-D"));
     put(c, "key-D", 0, v, &t, 1, 60);
     s = stats(c);
     assert_int_equal(s.admission_rejects, 1);
@@ -395,6 +410,7 @@ static void test_admission_repeat(void **state)
     assert_int_equal(get(c, "key-D", 0, NULL), CACHE_MISS);
     assert_int_equal(get(c, "key-A", 0, NULL), CACHE_HIT);
     /* It comes back: stored, evicting the least recently used (B). */
+    assert_false(fill_unlikely(c, "key-D"));
     put(c, "key-D", 0, v, &t, 1, 60);
     s = stats(c);
     assert_int_equal(s.admission_rejects, 1);
