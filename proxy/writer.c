@@ -583,28 +583,30 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
         sqlite3_finalize(st);
     }
     w->passive_pages = autock;
-    sqlite3_wal_hook(h, on_wal, w);
-    if (w->opts.sync_wal &&
-        !(w->ws = walsync_start(sqlite3_filename_wal(sqlite3_db_filename(h, "main")), deliver_synced, on_sync_idle, w,
-                                err, errlen))) {
-        free(w);
-        return NULL;
-    }
+    /* Before walsync starts: its idle callback takes the lock and signals `synced`. */
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->run_lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->synced, NULL);
+    sqlite3_wal_hook(h, on_wal, w);
+    if (w->opts.sync_wal &&
+        !(w->ws = walsync_start(sqlite3_filename_wal(sqlite3_db_filename(h, "main")), deliver_synced, on_sync_idle, w,
+                                err, errlen)))
+        goto fail;
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
         walsync_stop(w->ws);
-        pthread_mutex_destroy(&w->lock);
-        pthread_mutex_destroy(&w->run_lock);
-        pthread_cond_destroy(&w->wake);
-        pthread_cond_destroy(&w->synced);
-        free(w);
-        return NULL;
+        goto fail;
     }
     return w;
+fail:
+    sqlite3_wal_hook(h, NULL, NULL); /* it would call on_wal with w freed */
+    pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->run_lock);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->synced);
+    free(w);
+    return NULL;
 }
 
 int writer_cancel(writer *w, uint64_t session)

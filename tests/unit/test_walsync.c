@@ -1,4 +1,4 @@
-/* test_walsync.c - the WAL sync thread: answers every queued job after a sync, in order, drains on stop, and reports a failed sync to each job. */
+/* test_walsync.c - the WAL sync thread: answers every queued job after a sync, in order, drains on stop, reports a failed sync to each job, and says when it is idle. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +22,17 @@
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static writer_job     *seen[NJOBS];
 static int             seen_errno[NJOBS];
+static int             seen_idles[NJOBS]; /* idle calls made before the job was answered */
 static int             nseen;
+static int             nidle;
+
+static void count_idle(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&seen_lock);
+    nidle++;
+    pthread_mutex_unlock(&seen_lock);
+}
 
 static void done(writer_job *job, int sync_errno)
 {
@@ -30,6 +40,7 @@ static void done(writer_job *job, int sync_errno)
     if (nseen < NJOBS) {
         seen[nseen] = job;
         seen_errno[nseen] = sync_errno;
+        seen_idles[nseen] = nidle;
         nseen++;
     }
     pthread_mutex_unlock(&seen_lock);
@@ -98,6 +109,44 @@ static void test_a_failed_sync_is_reported_to_every_job(void **state)
     unlink(path);
 }
 
+static int answered(void)
+{
+    pthread_mutex_lock(&seen_lock);
+    int n = nseen;
+    pthread_mutex_unlock(&seen_lock);
+    return n;
+}
+
+/* The writer holds its next group open while walsync_busy() and commits it when idle() says the
+ * sync is over: idle must come once the sync has ended, before the jobs are answered (the commit
+ * then overlaps the answering), and busy must be false by then. */
+static void test_idle_is_told_when_a_sync_ends(void **state)
+{
+    (void)state;
+    char *path = temp_path("idle");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("frames", f);
+    fclose(f);
+    char err[256];
+    nseen = nidle = 0;
+    walsync *ws = walsync_start(path, done, count_idle, NULL, err, sizeof err);
+    assert_non_null(ws);
+    assert_false(walsync_busy(ws));
+    static writer_job jobs[4];
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 4; i++) {
+        walsync_submit(ws, &jobs[i]);
+        while (answered() < i + 1)
+            usleep(100);
+        assert_int_equal(seen_idles[i], i + 1); /* one sync each, its idle before its answer */
+        assert_false(walsync_busy(ws));
+    }
+    walsync_stop(ws);
+    assert_int_equal(nidle, 4);
+    unlink(path);
+}
+
 static void test_a_missing_wal_is_an_error(void **state)
 {
     (void)state;
@@ -112,6 +161,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answers_each_job_once_in_order),
         cmocka_unit_test(test_a_failed_sync_is_reported_to_every_job),
+        cmocka_unit_test(test_idle_is_told_when_a_sync_ends),
         cmocka_unit_test(test_a_missing_wal_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
