@@ -64,14 +64,21 @@ static char *temp_path(const char *name)
     return path;
 }
 
-static void test_answers_each_job_once_in_order(void **state)
+/* A WAL file to sync, at temp_path(name). */
+static char *make_wal(const char *name)
 {
-    (void)state;
-    char *path = temp_path("wal");
+    char *path = temp_path(name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("frames", f);
     fclose(f);
+    return path;
+}
+
+static void test_answers_each_job_once_in_order(void **state)
+{
+    (void)state;
+    char *path = make_wal("wal");
     char err[256];
     walsync *ws = walsync_start(path, done, NULL, NULL, err, sizeof err);
     assert_non_null(ws);
@@ -123,11 +130,7 @@ static int answered(void)
 static void test_idle_is_told_when_a_sync_ends(void **state)
 {
     (void)state;
-    char *path = temp_path("idle");
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("frames", f);
-    fclose(f);
+    char *path = make_wal("idle");
     char err[256];
     nseen = nidle = 0;
     walsync *ws = walsync_start(path, done, count_idle, NULL, err, sizeof err);
