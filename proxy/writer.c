@@ -198,29 +198,26 @@ static void on_sync_idle(void *ud)
 
 /* More jobs for a group whose jobs have all run, or NULL: commit it now. While the WAL sync thread
  * is busy, a commit made now would wait for the sync after the current one anyway; so the group
- * stays open until the sync ends, then takes in what queued meanwhile (up to group_max jobs) and
- * commits once the sync thread is idle. The wait is on `synced`, not `wake`, so the jobs that queue
- * meanwhile do not wake the writer one by one: on this class of machine a sleep and a wake-up cost
- * the writer more than running the insert. One commit per sync, and about two wake-ups, instead of
- * a commit per few jobs and a wake-up per job. A transaction job (a client's BEGIN) waits at most
- * for the sync under way. */
+ * stays open until the sync ends, takes in what queued meanwhile (up to group_max jobs), and
+ * commits right after running them: the sync thread is idle then, so nothing more is waited for.
+ * The wait is on `synced`, not `wake`, so the jobs that queue meanwhile do not wake the writer one
+ * by one: on this class of machine a sleep and a wake-up cost the writer more than running the
+ * insert. One commit per sync, and about two wake-ups, instead of a commit per few jobs and a
+ * wake-up per job. A transaction job (a client's BEGIN) waits at most for the sync under way. */
 static writer_job *take_more(writer *w, int *n)
 {
     writer_job *more = NULL;
     if (!w->ws)
         return NULL;
     pthread_mutex_lock(&w->lock);
-    while (!w->stopping && *n < w->opts.group_max) {
-        if (walsync_busy(w->ws)) {
+    if (*n < w->opts.group_max && walsync_busy(w->ws)) {
+        while (!w->stopping && walsync_busy(w->ws))
             pthread_cond_wait(&w->synced, &w->lock);
-            continue;
-        }
-        if (w->head && w->head->tx == WRITER_PLAIN) {
+        if (!w->stopping && w->head && w->head->tx == WRITER_PLAIN) {
             int k;
             more = do_take_group(w, w->opts.group_max - *n, &k);
             *n += k;
         }
-        break;
     }
     pthread_mutex_unlock(&w->lock);
     return more;
