@@ -746,8 +746,11 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
             break;
         }
         s->flight_waits++;
+        /* Given up on a slow leader: a plain miss. The caller runs the query itself, and its put may
+         * store the result and end that leader's flight early, which only wakes the flight's waiters
+         * sooner: they find the stored result (version-checked like any other). */
         if (!flight_wait(f, &s->lock, FLIGHT_WAIT_S))
-            break; /* a plain miss: run it, without caching */
+            break;
         /* The leader stored or gave up: look again in both tiers; if it is still a miss, lead
          * (or, if another waiter got there first, wait for that one). */
         now = hot_now();

@@ -85,7 +85,9 @@ enum cache_get_mode { CACHE_LOOK = 0, CACHE_LEAD_MISS = 1, CACHE_PROBE = 2 };
 /* Look up (key, fmt). A valid, unexpired hit appends its data to out and fills *hit. On a miss
  * with lead set: if another thread is already computing the same (key, fmt) this waits for it and
  * looks again (counted as a single-flight wait); otherwise the caller becomes the leader
- * (CACHE_LEAD) and must end with cache_put or cache_abandon for that (key, fmt). */
+ * (CACHE_LEAD) and must end with cache_put or cache_abandon for that (key, fmt). A plain CACHE_MISS
+ * with lead set (a leader slower than 10 s, or no memory for a flight) leaves the caller
+ * free to put or abandon as a leader would: either ends the flight, if any, early. */
 int  cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_hit *hit, int lead);
 /* cache_get with the key's hash already computed by cache_key_hash. */
 int      cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,

@@ -427,8 +427,9 @@ static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, cons
     return r;
 }
 
-/* We lead the miss on scratch's key: every path ends with cache_put or cache_abandon for it. With
- * lean (admission will most likely turn the fill away) no second encoding is made for it. */
+/* We lead the miss on scratch's key (or gave up waiting for its leader): every path ends with
+ * cache_put or cache_abandon for it. With lean (admission will most likely turn the fill away) no
+ * second encoding is made for it. */
 static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
                 const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp, uint64_t kh,
                 int lean)
