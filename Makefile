@@ -101,7 +101,7 @@ bench-replica: all
 # `make fuzz-run` runs each for FUZZ_SECONDS on a scratch copy of its seed corpus.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_MODS    := proxy/buf.c proxy/lineproto.c cache/sqlnorm.c proxy/pgwire.c proxy/pgval.c proxy/pglex.c \
+FUZZ_MODS    := proxy/buf.c proxy/errmsg.c proxy/lineproto.c cache/sqlnorm.c proxy/pgwire.c proxy/pgval.c proxy/pglex.c \
                 proxy/pgstmt.c proxy/pgsql.c proxy/sqlfn.c
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzz fuzz-run

@@ -2,10 +2,11 @@
 #include "lineproto.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errmsg.h"
 
 /* ======================================================================== */
 /* framing                                                                  */
@@ -94,17 +95,6 @@ lp_frame_result lp_frame(lp_framer *f, const char *in, size_t len, size_t *line_
 static int is_sep(char c) { return c == ' ' || c == '\t'; }
 static int is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Length of the JSON number at s[0..len), or 0 if s does not start with one. *is_int is set when
  * it has neither fraction nor exponent. Only the prefix is checked; the caller decides what may follow. */
@@ -412,7 +402,7 @@ int lp_parse_args(const char *s, size_t len, lp_arg *args, int max_args,
         if (i >= len)
             return n;
         if (n >= max_args) {
-            set_err(err, errlen, "too many arguments (at most %d)", max_args < 0 ? 0 : max_args);
+            errmsg_set(err, errlen, "too many arguments (at most %d)", max_args < 0 ? 0 : max_args);
             return LP_ARGS_TOO_MANY;
         }
         lp_arg *a = &args[n];
@@ -457,7 +447,7 @@ int lp_parse_args(const char *s, size_t len, lp_arg *args, int max_args,
                 } else {
                     a->type = LP_ARG_REAL;
                     if (parse_double(w, wl, &a->d) < 0) {
-                        set_err(err, errlen, "argument %d: out of memory", n + 1);
+                        errmsg_set(err, errlen, "argument %d: out of memory", n + 1);
                         return -1;
                     }
                 }
@@ -474,7 +464,7 @@ int lp_parse_args(const char *s, size_t len, lp_arg *args, int max_args,
         n++;
         continue;
     bad:
-        set_err(err, errlen, "argument %d: %s", n + 1, why);
+        errmsg_set(err, errlen, "argument %d: %s", n + 1, why);
         return -1;
     }
 }

@@ -3,10 +3,11 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errmsg.h"
 
 /* One allocation per query: the public struct, then its name, SQL and origin strings. */
 typedef struct nq_entry {
@@ -27,17 +28,6 @@ typedef struct nq_pending {
     nq_entry **v;
     size_t     n, cap;
 } nq_pending;
-
-static void nq_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void nq_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 nq_set *nq_new(void)
 {
@@ -185,7 +175,7 @@ static int nq_parse_header(const char *p, const char *end, nq_header *h, const c
     p = nq_skip_blanks(p, end);
     const char *tok_end = nq_token_end(p, end);
     if (p == tok_end) {
-        nq_errf(err, errlen, "%s:%d: missing query name after `-- name:`", origin, h->line);
+        errmsg_set(err, errlen, "%s:%d: missing query name after `-- name:`", origin, h->line);
         return -1;
     }
     const char *q = p;
@@ -193,7 +183,7 @@ static int nq_parse_header(const char *p, const char *end, nq_header *h, const c
         while (q < tok_end && nq_is_ident(*q))
             q++;
     if (q != tok_end || q == p) {
-        nq_errf(err, errlen, "%s:%d: bad query name '%.*s' (want letters, digits and _, not starting with a digit)",
+        errmsg_set(err, errlen, "%s:%d: bad query name '%.*s' (want letters, digits and _, not starting with a digit)",
                 origin, h->line, (int)(tok_end - p), p);
         return -1;
     }
@@ -207,13 +197,13 @@ static int nq_parse_header(const char *p, const char *end, nq_header *h, const c
         size_t n = (size_t)(tok_end - p);
         if (n == 7 && memcmp(p, "nocache", 7) == 0) {
             if (h->nocache) {
-                nq_errf(err, errlen, "%s:%d: query '%.*s': nocache given twice", origin, h->line, (int)h->name_len, h->name);
+                errmsg_set(err, errlen, "%s:%d: query '%.*s': nocache given twice", origin, h->line, (int)h->name_len, h->name);
                 return -1;
             }
             h->nocache = 1;
         } else if (n >= 4 && memcmp(p, "ttl=", 4) == 0) {
             if (h->ttl >= 0) {
-                nq_errf(err, errlen, "%s:%d: query '%.*s': ttl given twice", origin, h->line, (int)h->name_len, h->name);
+                errmsg_set(err, errlen, "%s:%d: query '%.*s': ttl given twice", origin, h->line, (int)h->name_len, h->name);
                 return -1;
             }
             long long v = 0;
@@ -227,13 +217,13 @@ static int nq_parse_header(const char *p, const char *end, nq_header *h, const c
                     v = v * 10 + (*d - '0');
             }
             if (v < 0) {
-                nq_errf(err, errlen, "%s:%d: query '%.*s': bad ttl '%.*s' (want ttl=N, N a whole number of seconds up to %d)",
+                errmsg_set(err, errlen, "%s:%d: query '%.*s': bad ttl '%.*s' (want ttl=N, N a whole number of seconds up to %d)",
                         origin, h->line, (int)h->name_len, h->name, (int)n, p, INT_MAX);
                 return -1;
             }
             h->ttl = (int)v;
         } else {
-            nq_errf(err, errlen, "%s:%d: query '%.*s': unknown attribute '%.*s' (known: ttl=N, nocache)",
+            errmsg_set(err, errlen, "%s:%d: query '%.*s': unknown attribute '%.*s' (known: ttl=N, nocache)",
                     origin, h->line, (int)h->name_len, h->name, (int)n, p);
             return -1;
         }
@@ -272,7 +262,7 @@ static int nq_finish(nq_set *set, nq_pending *pd, const nq_header *h, const char
     while (body_end > body && nq_is_space(body_end[-1]))
         body_end--;
     if (!nq_has_sql(body, body_end)) {
-        nq_errf(err, errlen, "%s:%d: query '%.*s' has an empty body", origin, h->line, (int)h->name_len, h->name);
+        errmsg_set(err, errlen, "%s:%d: query '%.*s' has an empty body", origin, h->line, (int)h->name_len, h->name);
         return -1;
     }
 
@@ -281,7 +271,7 @@ static int nq_finish(nq_set *set, nq_pending *pd, const nq_header *h, const char
         if (nq_namecmp(h->name, h->name_len, pd->v[i]->q.name, pd->v[i]->name_len) == 0)
             dup = pd->v[i];
     if (dup) {
-        nq_errf(err, errlen, "%s:%d: duplicate query name '%.*s' (first defined at %s:%d)",
+        errmsg_set(err, errlen, "%s:%d: duplicate query name '%.*s' (first defined at %s:%d)",
                 origin, h->line, (int)h->name_len, h->name, dup->q.origin, dup->q.line);
         return -1;
     }
@@ -289,7 +279,7 @@ static int nq_finish(nq_set *set, nq_pending *pd, const nq_header *h, const char
     size_t body_len = (size_t)(body_end - body), origin_len = strlen(origin);
     nq_entry *e = malloc(sizeof *e + h->name_len + 1 + body_len + 1 + origin_len + 1);
     if (!e) {
-        nq_errf(err, errlen, "%s:%d: out of memory", origin, h->line);
+        errmsg_set(err, errlen, "%s:%d: out of memory", origin, h->line);
         return -1;
     }
     char *name = (char *)(e + 1);
@@ -309,7 +299,7 @@ static int nq_finish(nq_set *set, nq_pending *pd, const nq_header *h, const char
     e->name_len = h->name_len;
     if (nq_pending_push(pd, e) < 0) {
         free(e);
-        nq_errf(err, errlen, "%s:%d: out of memory", origin, h->line);
+        errmsg_set(err, errlen, "%s:%d: out of memory", origin, h->line);
         return -1;
     }
     return 0;
@@ -363,7 +353,7 @@ int nq_load_text(nq_set *set, const char *text, size_t len, const char *origin, 
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = nl ? nl : end, *next = nl ? nl + 1 : end;
         if (memchr(p, '\0', (size_t)(line_end - p))) {
-            nq_errf(err, errlen, "%s:%d: NUL byte in query text", origin, lineno);
+            errmsg_set(err, errlen, "%s:%d: NUL byte in query text", origin, lineno);
             goto fail;
         }
         const char *content_end = line_end > p && line_end[-1] == '\r' ? line_end - 1 : line_end;
@@ -380,7 +370,7 @@ int nq_load_text(nq_set *set, const char *text, size_t len, const char *origin, 
         } else if (!have_header) {
             const char *s = nq_skip_blanks(p, content_end);
             if (s < content_end && !(content_end - s >= 2 && s[0] == '-' && s[1] == '-')) {
-                nq_errf(err, errlen, "%s:%d: text before the first `-- name:` line (only comments and blank lines may come first)",
+                errmsg_set(err, errlen, "%s:%d: text before the first `-- name:` line (only comments and blank lines may come first)",
                         origin, lineno);
                 goto fail;
             }
@@ -390,7 +380,7 @@ int nq_load_text(nq_set *set, const char *text, size_t len, const char *origin, 
     if (have_header && nq_finish(set, &pd, &h, body, end, origin, err, errlen) < 0)
         goto fail;
     if (nq_commit(set, &pd) < 0) {
-        nq_errf(err, errlen, "%s: out of memory", origin);
+        errmsg_set(err, errlen, "%s: out of memory", origin);
         goto fail;
     }
     nq_pending_free(&pd);
@@ -405,7 +395,7 @@ int nq_load_file(nq_set *set, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        nq_errf(err, errlen, "%s: %s", path, strerror(errno));
+        errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     char *data = NULL;
@@ -416,7 +406,7 @@ int nq_load_file(nq_set *set, const char *path, char *err, size_t errlen)
             cap = cap ? cap * 2 : 16384;
             char *d = realloc(data, cap);
             if (!d) {
-                nq_errf(err, errlen, "%s: out of memory", path);
+                errmsg_set(err, errlen, "%s: out of memory", path);
                 goto fail;
             }
             data = d;
@@ -428,7 +418,7 @@ int nq_load_file(nq_set *set, const char *path, char *err, size_t errlen)
     }
     if (ferror(f)) {
         /* fread sets errno on Linux (EISDIR for a directory, EIO, ...). */
-        nq_errf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+        errmsg_set(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
         goto fail;
     }
     fclose(f);

@@ -1,9 +1,10 @@
 /* schema.c - brings the main database to this binary's schema version by running the embedded schema/ scripts in order. */
 #include "schema.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "errmsg.h"
 
 /* Defined by schema_embed.S: the files' bytes followed by a NUL. */
 extern const char schema_sql_001_tables[];
@@ -35,17 +36,6 @@ const char *schema_queries_text(size_t *len)
     return schema_sql_queries;
 }
 
-static void schema_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void schema_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int schema_read_version(sqlite3 *db, int *version)
 {
     sqlite3_stmt *st = NULL;
@@ -67,7 +57,7 @@ static int schema_exec(sqlite3 *db, const char *sql, const char *what, char *err
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
-    schema_errf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+    errmsg_set(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return -1;
 }
@@ -82,17 +72,17 @@ static void schema_rollback(sqlite3 *db)
 static int schema_check_version(int have, int want, char *err, size_t errlen)
 {
     if (have < 0) {
-        schema_errf(err, errlen, "database has PRAGMA user_version %d, which litecached never writes; refusing to touch it", have);
+        errmsg_set(err, errlen, "database has PRAGMA user_version %d, which litecached never writes; refusing to touch it", have);
         return -1;
     }
     if (have > SCHEMA_NSCRIPTS) {
-        schema_errf(err, errlen,
+        errmsg_set(err, errlen,
                     "database schema version %d is newer than this litecached's (%d); refusing to touch it - run a newer litecached",
                     have, SCHEMA_NSCRIPTS);
         return -1;
     }
     if (have > want) {
-        schema_errf(err, errlen, "database schema version %d is past the requested version %d; migrations only go forward", have, want);
+        errmsg_set(err, errlen, "database schema version %d is past the requested version %d; migrations only go forward", have, want);
         return -1;
     }
     return 0;
@@ -101,7 +91,7 @@ static int schema_check_version(int have, int want, char *err, size_t errlen)
 int schema_apply_to(sqlite3 *db, int version, char *err, size_t errlen)
 {
     if (version < 0 || version > SCHEMA_NSCRIPTS) {
-        schema_errf(err, errlen, "schema version %d does not exist (this litecached has 0..%d)", version, SCHEMA_NSCRIPTS);
+        errmsg_set(err, errlen, "schema version %d does not exist (this litecached has 0..%d)", version, SCHEMA_NSCRIPTS);
         return -1;
     }
 
@@ -110,7 +100,7 @@ int schema_apply_to(sqlite3 *db, int version, char *err, size_t errlen)
      * under BEGIN IMMEDIATE, in case another process migrates at the same time. */
     int have = 0;
     if (schema_read_version(db, &have) != SQLITE_OK) {
-        schema_errf(err, errlen, "reading PRAGMA user_version: %s", sqlite3_errmsg(db));
+        errmsg_set(err, errlen, "reading PRAGMA user_version: %s", sqlite3_errmsg(db));
         return -1;
     }
     if (schema_check_version(have, version, err, errlen) < 0)
@@ -121,7 +111,7 @@ int schema_apply_to(sqlite3 *db, int version, char *err, size_t errlen)
     if (schema_exec(db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE", err, errlen) < 0)
         return -1;
     if (schema_read_version(db, &have) != SQLITE_OK) {
-        schema_errf(err, errlen, "reading PRAGMA user_version: %s", sqlite3_errmsg(db));
+        errmsg_set(err, errlen, "reading PRAGMA user_version: %s", sqlite3_errmsg(db));
         goto fail;
     }
     if (schema_check_version(have, version, err, errlen) < 0)
