@@ -55,6 +55,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def has_data(sock):
+    """Is a byte ready to read right now (without consuming it)?"""
+    sock.setblocking(False)
+    try:
+        return len(sock.recv(1, socket.MSG_PEEK)) > 0
+    except BlockingIOError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
 def wait_until(pred, timeout=SOCK_TIMEOUT, what="condition", interval=0.01):
     """Poll pred() until it returns a truthy value; fail after timeout."""
     deadline = time.monotonic() + timeout

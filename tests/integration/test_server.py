@@ -4,22 +4,11 @@ import socket
 import threading
 import time
 
-from conftest import (READ_OK, WRITE_OK, Client, ServerClosed, assert_stats_consistent, parse_result,
+from conftest import (READ_OK, WRITE_OK, Client, ServerClosed, assert_stats_consistent, has_data, parse_result,
                       wait_connections)
 
 SLOW_SQL = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < {n}) "
             "SELECT count(*) FROM c")
-
-
-def has_data(sock):
-    """Is a byte ready to read right now (without consuming it)?"""
-    sock.setblocking(False)
-    try:
-        return len(sock.recv(1, socket.MSG_PEEK)) > 0
-    except BlockingIOError:
-        return False
-    finally:
-        sock.setblocking(True)
 
 
 # ---------------------------------------------------------------- workers

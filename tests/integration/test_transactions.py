@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from conftest import WRITE_OK
+from conftest import WRITE_OK, has_data
 
 SERVER_ARGS = ["--idle_in_transaction_timeout", "2"]
 
@@ -15,16 +15,6 @@ def uniq(prefix):
 
 def insert(email):
     return f"INSERT INTO users (email, password_hash) VALUES ('{email}', 'h')"
-
-
-def has_data(sock):
-    sock.setblocking(False)
-    try:
-        return len(sock.recv(1, socket.MSG_PEEK)) > 0
-    except BlockingIOError:
-        return False
-    finally:
-        sock.setblocking(True)
 
 
 def n_users(c, *emails):
