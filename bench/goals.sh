@@ -41,13 +41,14 @@ run() {
     local out=$1 pid watch=()
     shift
     pid=$(server_pid "$@")
-    [ -z "$pid" ] || watch=(/usr/bin/python3 bench/cpu_run.py "$WORK/cpu" "$pid")
+    # (each run its own files: two of them may run at the same time)
+    [ -z "$pid" ] || watch=(/usr/bin/python3 bench/cpu_run.py "$WORK/$out.used" "$pid")
     echo "goals: litecached-bench $*" >&2
     "${watch[@]}" "${B[@]}" "$@" >"$WORK/$out.json"
     val "$WORK/$out.json" queries_per_s >>"$WORK/$out.qps"
     # completed: every request of the run, the warm-up's too, as the CPU figure covers both
     [ -z "$pid" ] || /usr/bin/python3 -c "import sys; print(float(open(sys.argv[1]).read().split()[1]) / int(sys.argv[2]))" \
-        "$WORK/cpu" "$(val "$WORK/$out.json" completed)" >>"$WORK/$out.cpu"
+        "$WORK/$out.used" "$(val "$WORK/$out.json" completed)" >>"$WORK/$out.cpu"
 }
 # The pid of the server the run's --port names; nothing for a run without one (inproc).
 server_pid() { while [ $# -gt 1 ] && [ "$1" != --port ]; do shift; done; [ $# -lt 2 ] || echo "${PORT_PID[$2]}"; }
@@ -102,6 +103,20 @@ for p in "$ON" "$OFF" "$LRU" "$ON" "$OFF" "$LRU"; do
 done
 pair miss_on   "miss --port $ON --call --connections 50" miss_off "miss --port $OFF --call --connections 50" \
      miss_lru  "miss --port $LRU --call --connections 50"
+# The same misses with both servers measured at the same time, each by a load generator of its own (25
+# connections, one thread), so that both see the same moments of this shared machine. Interleaved runs
+# cannot promise that: the whole VM slows down for seconds at a time, and two runs of one build gave a
+# miss 0.96x and 1.35x the CPU of a cache-off read; side by side, two identical servers differ by
+# 0.99-1.10x. Twice as many rounds, as each is half as long a wait; the side started first alternates.
+for r in $(seq 0 $((2 * ROUNDS - 1))); do
+    a=(miss_on_s "miss --port $ON --call --connections 25 --threads 1")
+    b=(miss_off_s "miss --port $OFF --call --connections 25 --threads 1")
+    [ $((r % 2)) = 0 ] || { t=("${a[@]}"); a=("${b[@]}"); b=("${t[@]}"); }
+    run "${a[0]}" ${a[1]} &
+    side=$!
+    run "${b[0]}" ${b[1]}
+    wait "$side"
+done
 pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"
 U="--host $SOCK"
 pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16" \
@@ -135,6 +150,8 @@ cat <<REPORT
 | the server's CPU per request, µs: uncached read vs hit | $(cells hit_off hit_on cpu) |
 | misses vs the same reads with the cache off (goal ≥ 0.91: at most 10% dearer) | $(cells miss_on miss_off) |
 | the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cells miss_on miss_off cpu) |
+| the server's CPU per request, µs: miss vs cache off, both servers measured at the same time, 25 connections each (goal ≤ 1.10) | $(cells miss_on_s miss_off_s cpu) |
+| the same side by side, queries/s | $(cells miss_on_s miss_off_s) |
 | the same misses with cache_admission = always (each stored, evicting once the cache is full) vs cache off | $(cells miss_lru miss_off) |
 | the server's CPU per request, µs: such a miss vs the read with the cache off | $(cells miss_lru miss_off cpu) |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(cells write_gc write_1) |
@@ -142,4 +159,4 @@ cat <<REPORT
 | reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(ref "$RG_U" hit_off_u) |
 | the same durable inserts, over the Unix-domain socket | $(cells write_gc_u write_1_u) |
 REPORT
-echo "(medians of $ROUNDS interleaved runs, and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"
+echo "(medians of $ROUNDS interleaved runs ($((2 * ROUNDS)) side by side), and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"
