@@ -692,15 +692,12 @@ int cache_get(cache *c, const char *key, size_t klen, int fmt, buf *out, cache_h
 uint64_t cache_key_hash(cache *c, const char *key, size_t klen) { return hot_hash(c, key, klen); }
 
 /* No lock: the index may be growing meanwhile, and a prefetch of a stale address is harmless. The
- * shard's first line holds its lock, taken next. A miss also reads the key's admission slot (with a
- * full shard): its line loads beside the index's, not after it. */
+ * shard's first line holds its lock, taken next. */
 void cache_prefetch(cache *c, uint64_t h)
 {
     shard *s = hot_shard(c, h);
     __builtin_prefetch(s, 1);
     hidx_prefetch(s->map, h);
-    if (s->door)
-        __builtin_prefetch(door_slot(s, h));
 }
 
 int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt, buf *out, cache_hit *hit,
