@@ -184,7 +184,7 @@ static int nq_parse_header(const char *p, const char *end, nq_header *h, const c
             q++;
     if (q != tok_end || q == p) {
         errmsg_set(err, errlen, "%s:%d: bad query name '%.*s' (want letters, digits and _, not starting with a digit)",
-                origin, h->line, (int)(tok_end - p), p);
+                   origin, h->line, (int)(tok_end - p), p);
         return -1;
     }
     h->name = p;
@@ -218,13 +218,13 @@ static int nq_parse_header(const char *p, const char *end, nq_header *h, const c
             }
             if (v < 0) {
                 errmsg_set(err, errlen, "%s:%d: query '%.*s': bad ttl '%.*s' (want ttl=N, N a whole number of seconds up to %d)",
-                        origin, h->line, (int)h->name_len, h->name, (int)n, p, INT_MAX);
+                           origin, h->line, (int)h->name_len, h->name, (int)n, p, INT_MAX);
                 return -1;
             }
             h->ttl = (int)v;
         } else {
             errmsg_set(err, errlen, "%s:%d: query '%.*s': unknown attribute '%.*s' (known: ttl=N, nocache)",
-                    origin, h->line, (int)h->name_len, h->name, (int)n, p);
+                       origin, h->line, (int)h->name_len, h->name, (int)n, p);
             return -1;
         }
     }
@@ -272,7 +272,7 @@ static int nq_finish(nq_set *set, nq_pending *pd, const nq_header *h, const char
             dup = pd->v[i];
     if (dup) {
         errmsg_set(err, errlen, "%s:%d: duplicate query name '%.*s' (first defined at %s:%d)",
-                origin, h->line, (int)h->name_len, h->name, dup->q.origin, dup->q.line);
+                   origin, h->line, (int)h->name_len, h->name, dup->q.origin, dup->q.line);
         return -1;
     }
 
@@ -371,7 +371,7 @@ int nq_load_text(nq_set *set, const char *text, size_t len, const char *origin, 
             const char *s = nq_skip_blanks(p, content_end);
             if (s < content_end && !(content_end - s >= 2 && s[0] == '-' && s[1] == '-')) {
                 errmsg_set(err, errlen, "%s:%d: text before the first `-- name:` line (only comments and blank lines may come first)",
-                        origin, lineno);
+                           origin, lineno);
                 goto fail;
             }
         }

@@ -77,8 +77,8 @@ static int schema_check_version(int have, int want, char *err, size_t errlen)
     }
     if (have > SCHEMA_NSCRIPTS) {
         errmsg_set(err, errlen,
-                    "database schema version %d is newer than this litecached's (%d); refusing to touch it - run a newer litecached",
-                    have, SCHEMA_NSCRIPTS);
+                   "database schema version %d is newer than this litecached's (%d); refusing to touch it - run a newer litecached",
+                   have, SCHEMA_NSCRIPTS);
         return -1;
     }
     if (have > want) {
