@@ -740,7 +740,7 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
     flight:;
         flight *f = flight_find(s->flights, key, klen, h, fmt);
         if (!f) {
-            res = flight_start(&s->flights, key, klen, h, fmt) ? CACHE_LEAD : CACHE_MISS;
+            res = flight_start(s->flights, key, klen, h, fmt) ? CACHE_LEAD : CACHE_MISS;
             if (res == CACHE_LEAD && !(hit->fill_unlikely = do_refusal_likely(c, s, h, klen)))
                 prefetch_victim(c, s); /* a refused fill evicts nothing */
             break;
@@ -749,7 +749,7 @@ int cache_get_hashed(cache *c, const char *key, size_t klen, uint64_t h, int fmt
         /* Given up on a slow leader: a plain miss. The caller runs the query itself, and its put may
          * store the result and end that leader's flight early, which only wakes the flight's waiters
          * sooner: they find the stored result (version-checked like any other). */
-        if (!flight_wait(f, &s->lock, FLIGHT_WAIT_S))
+        if (!flight_wait(s->flights, f, &s->lock, FLIGHT_WAIT_S))
             break;
         /* The leader stored or gave up: look again in both tiers; if it is still a miss, lead
          * (or, if another waiter got there first, wait for that one). */
@@ -793,7 +793,6 @@ void cache_put(cache *c, const cache_fill *f)
         return;
     uint64_t h = f->hashed ? f->hash : hot_hash(c, f->key, f->klen);
     shard *s = hot_shard(c, h);
-    double now = hot_now();
     entry *ne = NULL, *gc = NULL;
     int also = f->also && f->fmt2 >= 0 && f->fmt2 < CACHE_NFMT && f->fmt2 != f->fmt &&
                (f->data2 || f->len2 == 0) && (int64_t)f->len2 <= c->cfg.max_entry_bytes;
@@ -806,11 +805,12 @@ void cache_put(cache *c, const cache_fill *f)
         pthread_mutex_lock(&s->lock);
         int admit = do_admit(c, s, f, h, fill_bytes_max(f, also));
         if (!admit)
-            flight_end(&s->flights, f->key, f->klen, h, f->fmt);
+            flight_end(s->flights, f->key, f->klen, h, f->fmt);
         pthread_mutex_unlock(&s->lock);
         if (!admit)
             return;
     }
+    double now = hot_now();
     /* The key's index slot, read again under the lock once the entry is built: the lookup that
      * missed was a whole query ago, and the slot has most likely left the CPU caches since. */
     cache_prefetch(c, h);
@@ -836,7 +836,7 @@ void cache_put(cache *c, const cache_fill *f)
     pthread_mutex_lock(&s->lock);
     if (ne)
         do_store(c, s, h, ne, now, &gc);
-    flight_end(&s->flights, f->key, f->klen, h, f->fmt);
+    flight_end(s->flights, f->key, f->klen, h, f->fmt);
     pthread_mutex_unlock(&s->lock);
     hot_drain(c, gc, now);
 }
@@ -853,7 +853,7 @@ void cache_abandon_hashed(cache *c, const char *key, size_t klen, uint64_t h, in
         return;
     shard *s = hot_shard(c, h);
     pthread_mutex_lock(&s->lock);
-    flight_end(&s->flights, key, klen, h, fmt);
+    flight_end(s->flights, key, klen, h, fmt);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -890,7 +890,8 @@ cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < cfg->shards; i++) {
         pthread_mutex_init(&c->shards[i].lock, NULL);
         atomic_init(&c->shards[i].kv_gen, 0);
-        if (!(c->shards[i].map = hidx_new()) || !(c->shards[i].kvmap = hidx_new()))
+        if (!(c->shards[i].map = hidx_new()) || !(c->shards[i].kvmap = hidx_new()) ||
+            !(c->shards[i].flights = flights_new()))
             goto oom;
         if (cfg->admit_repeat && c->shard_cap > 0 &&
             !(c->shards[i].door = door_new(c->shard_cap, &c->shards[i].door_mask)))
@@ -933,7 +934,7 @@ void cache_free(cache *c)
         hidx_free(s->map);
         hidx_free(s->kvmap);
         free(s->door);
-        flight_free_all(&s->flights);
+        flights_free(s->flights);
         pthread_mutex_destroy(&s->lock);
     }
     free(c->shards);

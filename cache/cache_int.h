@@ -72,7 +72,7 @@ typedef struct shard {
     hidx            *lru_map;     /* the head's index, hash and successor when it became the head */
     uint64_t         lru_h;       /* (for prefetching only: lru_succ may be stale) */
     entry           *lru_succ;
-    flight          *flights;
+    flights         *flights;
     size_t           sweep_at[2];  /* where the incremental sweep resumes in map, kvmap */
     int64_t          bytes, results, kvs;
     uint64_t         tick;         /* counts links and moves to the recent end (entry.stamp) */

@@ -22,7 +22,7 @@ struct db_stmt {
     unsigned       flags;
     char          *admin_what; /* with DB_STMT_ADMIN|DB_STMT_DDL: what needs the admin ("PRAGMA x") */
     db_tables      reads, writes;
-    void          *memo;
+    void          *memo[DB_NMEMO];
     size_t         used;    /* bytes of the key the statement spans */
     char          *key;     /* the exact text it was prepared from (the rest of the body included) */
     size_t         keylen;
@@ -408,7 +408,8 @@ static void stmt_free(db_stmt *s)
     sqlite3_finalize(s->st);
     tables_clear(&s->reads);
     tables_clear(&s->writes);
-    free(s->memo);
+    for (int i = 0; i < DB_NMEMO; i++)
+        free(s->memo[i]);
     free(s->admin_what);
     free(s->key);
     free(s);
@@ -601,7 +602,7 @@ int db_stmt_writes(db_stmt *s, const char *const **names)
     return s->writes.n;
 }
 
-void **db_stmt_memo(db_stmt *s) { return &s->memo; }
+void **db_stmt_memo(db_stmt *s, enum db_memo which) { return &s->memo[which]; }
 
 const char *db_errmsg(db_conn *db)
 {

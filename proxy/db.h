@@ -55,9 +55,10 @@ int           db_stmt_writes(db_stmt *s, const char *const **names);
 /* May role r run the statement? NULL when it may; else the 42501 message, written into msg.
  * Checked at each run, not at prepare: one cached statement serves clients of every role. */
 const char   *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen);
-/* A slot for the layer above to memoize what it derives from the statement (e.g. table ids);
- * freed with free() when the statement leaves the cache. */
-void        **db_stmt_memo(db_stmt *s);
+/* Slots for the layers above to memoize what they derive from the statement, one each; freed with
+ * free() when the statement leaves the cache. */
+enum db_memo { DB_MEMO_COLUMNS, DB_MEMO_TABLES, DB_NMEMO };
+void        **db_stmt_memo(db_stmt *s, enum db_memo which);
 
 /* The message of the last failure on this connection (ours when the authorizer refused). */
 const char *db_errmsg(db_conn *db);

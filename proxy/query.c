@@ -327,7 +327,9 @@ static void add_names(query_analysis *a, const char **dst, int *n, const char *c
 
 int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
 {
-    memset(out, 0, sizeof *out);
+    out->flags = 0;
+    out->nreads = out->nwrites = 0;
+    out->one = NULL;
     size_t off = 0;
     int nstmts = 0;
     while (off < len && !is_blank(sql + off, len - off)) {
@@ -340,7 +342,7 @@ int query_analyze(db_conn *db, const char *sql, size_t len, query_analysis *out)
         if (!ds)
             break;
         out->flags |= db_stmt_flags(ds);
-        out->memo = nstmts++ == 0 ? db_stmt_memo(ds) : NULL;
+        out->one = nstmts++ == 0 ? ds : NULL;
         const char *const *names;
         int k = db_stmt_reads(ds, &names);
         add_names(out, out->reads, &out->nreads, names, k);

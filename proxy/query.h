@@ -27,7 +27,7 @@ typedef struct query_analysis {
     int         nreads, nwrites;
     const char *reads[DB_STMT_MAX_TABLES];  /* valid until the next prepare on the connection */
     const char *writes[DB_STMT_MAX_TABLES];
-    void      **memo;                       /* one statement: its db_stmt_memo slot; else NULL */
+    db_stmt    *one;                        /* the statement when there is only one; else NULL */
 } query_analysis;
 
 /* Walk the statements of sql[0..len) through db's statement cache and collect what they touch.

@@ -427,6 +427,40 @@ static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, cons
     return r;
 }
 
+/* Table ids of one statement: its reads' then its writes', as table_ids returns them. */
+typedef struct ids_memo {
+    int nreads, nwrites;
+    int ids[];
+} ids_memo;
+
+/* The cache's ids of a's tables, its reads' then its writes', into ids (room for both lists): 0, or
+ * -1 when a name cannot be registered. Looking each name up costs a miss more than the rest of its
+ * analysis; a statement's tables are fixed when it is prepared, so one statement's ids are kept
+ * with it in the statement cache. */
+static int table_ids(rcache *rc, const query_analysis *a, int *ids)
+{
+    int n = a->nreads + a->nwrites;
+    void **slot = a->one ? db_stmt_memo(a->one, DB_MEMO_TABLES) : NULL;
+    ids_memo *m = slot ? *slot : NULL;
+    if (m && m->nreads == a->nreads && m->nwrites == a->nwrites) {
+        memcpy(ids, m->ids, sizeof(int) * (size_t)n);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = i < a->nreads ? a->reads[i] : a->writes[i - a->nreads];
+        if ((ids[i] = cache_table_id(rc->c, name, strlen(name))) < 0)
+            return -1;
+    }
+    if (slot && (m = malloc(sizeof *m + sizeof(int) * (size_t)n))) {
+        m->nreads = a->nreads;
+        m->nwrites = a->nwrites;
+        memcpy(m->ids, ids, sizeof(int) * (size_t)n);
+        free(*slot);
+        *slot = m;
+    }
+    return 0;
+}
+
 /* We lead the miss on scratch's key (or gave up waiting for its leader): every path ends with
  * cache_put or cache_abandon for it. With lean (admission will most likely turn the fill away) no
  * second encoding is made for it. */
@@ -436,12 +470,11 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
 {
     sqlnorm_hints h = *hp;
     query_analysis a;
-    int ids[DB_STMT_MAX_TABLES];
+    int ids[2 * DB_STMT_MAX_TABLES];
     int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
                     !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN | DB_STMT_EXPLAIN |
-                               DB_STMT_ADMIN));
-    for (int i = 0; cacheable && i < a.nreads; i++)
-        cacheable = (ids[i] = cache_table_id(rc->c, a.reads[i], strlen(a.reads[i]))) >= 0;
+                               DB_STMT_ADMIN)) &&
+                    table_ids(rc, &a, ids) == 0;
     if (!cacheable) {
         cache_abandon_hashed(rc->c, scratch->data, scratch->len, kh, slot);
         return run(db, it, sink, lim, out, state, " cache=off", NULL);
@@ -461,7 +494,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     if (other >= 0) {
         pgsink_init(&pk);
         pk.rows_only = 1;
-        pk.memo = a.memo;
+        pk.memo = a.one ? db_stmt_memo(a.one, DB_MEMO_COLUMNS) : NULL;
         t = (tee){{tee_columns, tee_row, tee_stmt_done, tee_done, tee_error, &t},
                   sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), side,
                   rc->cfg->cache_max_entry_bytes, 1};
@@ -545,9 +578,14 @@ void rcache_hook_note(void *ud, db_conn *wdb, const query_item *it)
         rc->wall = 1;
         return;
     }
+    int ids[2 * DB_STMT_MAX_TABLES];
+    if (table_ids(rc, &a, ids) != 0) {
+        rc->wall = 1;
+        return;
+    }
     for (int i = 0; i < a.nwrites && !rc->wall; i++) {
-        int id = cache_table_id(rc->c, a.writes[i], strlen(a.writes[i]));
-        if (id < 0 || rc->nwids == (int)(sizeof rc->wids / sizeof rc->wids[0])) {
+        int id = ids[a.nreads + i];
+        if (rc->nwids == (int)(sizeof rc->wids / sizeof rc->wids[0])) {
             rc->wall = 1;
             break;
         }

@@ -511,6 +511,58 @@ static void test_admission_waiters(void **state)
     cache_free(c);
 }
 
+/* The waiters of one shard share a condition variable: the end of another key's flight wakes the
+ * waiter, which must go back to sleep until its own leader is done, then find that result. */
+typedef struct own_wait {
+    cache      *c;
+    _Atomic int done, hit;
+} own_wait;
+
+static void *own_waiter(void *arg)
+{
+    own_wait *w = arg;
+    buf b;
+    buf_init(&b);
+    cache_hit h;
+    int r = cache_get(w->c, "key-A", 5, 0, &b, &h, CACHE_LEAD_MISS);
+    atomic_store(&w->hit, r == CACHE_HIT && b.len == 4 && memcmp(b.data, "=42\n", 4) == 0);
+    atomic_store(&w->done, 1);
+    buf_free(&b);
+    return NULL;
+}
+
+static void test_flight_own_leader(void **state)
+{
+    (void)state;
+    cache_set_clock(NULL);
+    cache *c = mk(1 << 20, 4 << 20, 64 << 10, 16 << 10, 1); /* one shard: both flights share it */
+    int t = tid(c, "t");
+    buf b;
+    buf_init(&b);
+    cache_hit h;
+    assert_int_equal(cache_get(c, "key-A", 5, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
+    assert_int_equal(cache_get(c, "key-B", 5, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
+    own_wait w = { .c = c };
+    pthread_t th;
+    pthread_create(&th, NULL, own_waiter, &w);
+    while (stats(c).flight_waits < 1)
+        sleep_ms(1);
+    cache_abandon(c, "key-B", 5, 0); /* B's leader gives up: its end wakes the shard's waiters */
+    sleep_ms(50);
+    assert_int_equal(atomic_load(&w.done), 0); /* still waiting for A */
+    /* B's record is reused by the shard's next leader, and that flight works as any other. */
+    assert_int_equal(cache_get(c, "key-C", 5, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
+    assert_int_equal(cache_get(c, "key-B", 5, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
+    put(c, "key-A", 0, "=42\n", &t, 1, 60);
+    pthread_join(th, NULL);
+    assert_true(atomic_load(&w.hit));
+    assert_int_equal(stats(c).flight_waits, 1);
+    cache_abandon(c, "key-B", 5, 0);
+    cache_abandon(c, "key-C", 5, 0);
+    buf_free(&b);
+    cache_free(c);
+}
+
 static void test_byte_caps(void **state)
 {
     (void)state;
@@ -1226,6 +1278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tier2_filter_keeps_live_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_repeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flight_own_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_tags_do_not_collide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
