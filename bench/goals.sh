@@ -7,7 +7,7 @@
 # run in the hit rounds as a reference (what a server that does next to nothing per request reaches here), and each
 # run also records its server's CPU per request (bench/cpu_run.py), which is steadier than a rate on a shared machine.
 # GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3); GOALS_REDIS=0 leaves Redis out (the tests run
-# the script that way, small, on machines without it).
+# the script that way, small, on machines without it); GOALS_CALLGRIND=0 leaves out the miss's instruction count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${GOALS_DURATION:-5}
@@ -123,6 +123,14 @@ pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u
      "$RG_U" "$RGET --host $WORK/redis/redis.sock --port $REDIS"
 pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write $U --port $NOGC --connections 50 --call"
 
+# A miss's instructions, cache on vs off (bench/miss_instr.sh): one count, as a second would give the same. Its
+# servers run under valgrind, after every timed run, so they slow down none.
+if [ "${GOALS_CALLGRIND:-1}" != 0 ]; then
+    echo "goals: bench/miss_instr.sh" >&2
+    MI=$(bench/miss_instr.sh)
+    read -r MI_ON MI_OFF <<<"$MI"
+fi
+
 q() { /usr/bin/python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1]))))" "$WORK/$1.qps"; }
 # cpu NAME: the median of the server's CPU per request over the rounds, in µs
 cpu() { /usr/bin/python3 -c "import statistics,sys; print(f'{1e6 * statistics.median(float(x) for x in open(sys.argv[1])):.2f}')" "$WORK/$1.cpu"; }
@@ -152,6 +160,7 @@ cat <<REPORT
 | the server's CPU per request, µs: miss vs the same read with the cache off (goal ≤ 1.10) | $(cells miss_on miss_off cpu) |
 | the server's CPU per request, µs: miss vs cache off, both servers measured at the same time, 25 connections each (goal ≤ 1.10) | $(cells miss_on_s miss_off_s cpu) |
 | the same side by side, queries/s | $(cells miss_on_s miss_off_s) |
+| a miss's user-space instructions vs the same read's with the cache off (callgrind: repeatable to 0.1%, and a lower bound: it leaves out the CPU caches' misses) | $(if [ -n "${MI_ON:-}" ]; then echo "$MI_ON | $MI_OFF | $(ratio "$MI_ON" "$MI_OFF") | one count"; else echo "left out (GOALS_CALLGRIND=0) | | |"; fi) |
 | the same misses with cache_admission = always (each stored, evicting once the cache is full) vs cache off | $(cells miss_lru miss_off) |
 | the server's CPU per request, µs: such a miss vs the read with the cache off | $(cells miss_lru miss_off cpu) |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(cells write_gc write_1) |
