@@ -168,6 +168,30 @@ def test_line_fill_before_any_postgresql_client_is_not_encoded_for_it(server_fac
     assert after["cache_hits"] - mid["cache_hits"] == 2 and after["cache_misses"] == mid["cache_misses"]
 
 
+
+def test_postgresql_fill_before_any_line_read_is_not_encoded_for_it(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        uid = c.create_user("pgfirst@example.com", full_name="Pg First")
+        before = c.stats()
+    # No line client had read through the cache when psql filled the entry: the line client's first
+    # read of it is a miss (its fill then stores the TSV encoding in the same entry)...
+    assert sql(srv, f"SELECT id, full_name FROM users WHERE id = {uid}") == [[str(uid), "Pg First"]]
+    with srv.client() as c:
+        data, status = c.request(f"SELECT id, full_name FROM users WHERE id = {uid}")
+        assert data == ["#id\tfull_name", f"={uid}\tPg First"] and "cache=miss" in status
+        mid = c.stats()
+    assert mid["cache_hits"] - before["cache_hits"] == 0 and mid["cache_misses"] - before["cache_misses"] == 2
+    # ... and now that one has read, a PostgreSQL miss is a hit for the line protocol at once.
+    assert sql(srv, f"SELECT id, email FROM users WHERE id = {uid}") == [[str(uid), "pgfirst@example.com"]]
+    with srv.client() as c:
+        data, status = c.request(f"SELECT id, email FROM users WHERE id = {uid}")
+        assert data == ["#id\temail", f"={uid}\tpgfirst@example.com"] and "cache=hit" in status
+        data, status = c.request(f"SELECT id, full_name FROM users WHERE id = {uid}")
+        assert data == ["#id\tfull_name", f"={uid}\tPg First"] and "cache=hit" in status
+        after = c.stats()
+    assert after["cache_hits"] - mid["cache_hits"] == 2 and after["cache_misses"] - mid["cache_misses"] == 1
+
 def test_line_protocol_still_served(server):
     with server.client() as c:
         c.assert_usable()

@@ -271,17 +271,20 @@ static void test_table_registry_full(void **state)
 }
 
 /* Bytes one entry adds in a fresh 1-shard cache (all test entries have the same sizes). */
-static void entry_sizes(int64_t *entry, int64_t *table)
+/* The bytes one entry of value v counts (keys "key-A" ...), and what a one-shard map counts besides. */
+static void entry_sizes_of(const char *v, int64_t *entry, int64_t *table)
 {
     cache *c = mk(1 << 20, 1 << 20, 1 << 16, 1 << 16, 1);
     int t = tid(c, "t");
-    put(c, "key-A", 0, "0123456789", &t, 1, 60);
+    put(c, "key-A", 0, v, &t, 1, 60);
     int64_t one = stats(c).bytes1;
-    put(c, "key-B", 0, "0123456789", &t, 1, 60);
+    put(c, "key-B", 0, v, &t, 1, 60);
     *entry = stats(c).bytes1 - one;
     *table = one - *entry;
     cache_free(c);
 }
+
+static void entry_sizes(int64_t *entry, int64_t *table) { entry_sizes_of("0123456789", entry, table); }
 
 static void test_lru_demote_promote(void **state)
 {
@@ -508,6 +511,31 @@ static void test_admission_waiters(void **state)
     assert_true(w.hit);
     assert_int_equal(stats(c).admission_rejects, 0);
     buf_free(&b);
+    cache_free(c);
+}
+
+/* The leader's hint that its fill will be refused (so it skips the second encoding) weighs the
+ * shard's average entry, not the smallest entry a key could make: a full shard keeps up to an entry
+ * free, mostly more than the smallest. */
+static void test_refusal_foreseen_by_average_size(void **state)
+{
+    (void)state;
+    char v[301];
+    memset(v, 'x', 300);
+    v[300] = '\0';
+    int64_t esz, tsz;
+    entry_sizes_of(v, &esz, &tsz);
+    cache *c = mk_adm(tsz + 3 * esz + esz * 4 / 5 + 16 * 4, 1 << 20, 1 << 16, 1 << 16, 1, 1);
+    int t = tid(c, "t");
+    put(c, "key-A", 0, v, &t, 1, 60);
+    put(c, "key-B", 0, v, &t, 1, 60);
+    put(c, "key-C", 0, v, &t, 1, 60);
+    assert_int_equal(stats(c).entries1, 3);
+    assert_true(fill_unlikely(c, "key-D")); /* 4/5 of an entry free: an entry like the others will not fit */
+    put(c, "key-D", 0, v, &t, 1, 60);
+    assert_int_equal(stats(c).admission_rejects, 1);
+    assert_int_equal(stats(c).entries1, 3);
+    assert_false(fill_unlikely(c, "key-D")); /* it came back: admitted */
     cache_free(c);
 }
 
@@ -1279,6 +1307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admission_repeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flight_own_leader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_foreseen_by_average_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_tags_do_not_collide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
