@@ -20,6 +20,7 @@ typedef struct cache_config {
     int64_t hot_entry_bytes; /* a result larger than this skips tier 1 and lives in tier 2 only */
     int     shards;          /* tier 1 shards (a power of two), each with its own lock */
     int     admit_repeat;    /* admission: when storing would evict, store only a key seen before (cache_put) */
+    int     demote_min_us;   /* tier 2 takes an evicted result only if it took this long to compute */
 } cache_config;
 
 cache *cache_new(const cache_config *cfg, char *err, size_t errlen);
@@ -66,6 +67,8 @@ typedef struct cache_fill {
     /* Optionally the key's cache_key_hash, when the caller has it (saves hashing the key again). */
     int               hashed;
     uint64_t          hash;
+    /* Microseconds the result took to compute; 0 = not known (then it is demoted like any other). */
+    uint32_t          cost_us;
 } cache_fill;
 
 typedef struct cache_hit {

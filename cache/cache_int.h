@@ -46,6 +46,7 @@ typedef struct entry {
     int16_t        ntab;
     uint8_t        kv;
     uint8_t        demote;              /* evicted alive: goes to tier 2 after the unlock */
+    uint8_t        cheap;               /* computed faster than demote_min_us: not worth tier 2 */
     uint8_t        inl;                 /* slots held inside this allocation (bit per format) */
     uint64_t       tail[];
 } entry;

@@ -80,6 +80,7 @@ static const struct setting settings[] = {
     S_STRING(bind,               "127.0.0.1", 1, RESTART, "address to listen on"),
     S_INT   (busy_timeout_ms,    "5000", 0, INT_MAX, RESTART, "milliseconds SQLite waits for a lock before giving up"),
     S_ENUM  (cache_admission,    "repeat", cache_admission_words, RESTART, "which misses a full tier 1 stores: always, or repeat (only a key missed before, so one-off reads do not evict)"),
+    S_INT   (cache_demote_min_us, "100", 0, INT_MAX, RESTART, "tier 2 takes a result evicted from tier 1 (and read since it was stored) only if it took at least this many microseconds to compute; 0 = any"),
     S_SIZE  (cache_hot_bytes,    "64m", 0, INT64_MAX, RESTART, "tier 1 (in-process hot map) cap, in real bytes"),
     S_SIZE  (cache_max_bytes,    "256m", 0, INT64_MAX, RESTART, "tier 2 (in-memory SQLite cache database) cap"),
     S_SIZE  (cache_max_entry_bytes, "1m", 0, GiB, LIVE, "results larger than this are not cached"),

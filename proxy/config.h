@@ -79,6 +79,7 @@ typedef struct config {
     _Atomic int64_t cache_max_entry_bytes; /* larger results are not cached */
     int     cache_shards;       /* tier 1 lock shards, a power of two */
     int     cache_admission;    /* enum config_cache_admission: which misses a full tier 1 stores */
+    int     cache_demote_min_us; /* tier 2 takes an evicted result only if it took this long to compute */
     int     cache_sweep_ms;     /* how often expired entries are removed */
     /* PostgreSQL protocol */
     int     pg_port;            /* a second port, PostgreSQL only; 0 = none */

@@ -47,6 +47,7 @@ rcache *rcache_new(const config *cfg, char *err, size_t errlen)
         .hot_entry_bytes = cfg->cache_hot_bytes / shards / 4,
         .shards = shards,
         .admit_repeat = cfg->cache_admission == CONFIG_ADMIT_REPEAT,
+        .demote_min_us = cfg->cache_demote_min_us,
     };
     if (!(rc->c = cache_new(&cc, err, errlen))) {
         free(rc);
@@ -521,6 +522,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         .key = scratch->data, .klen = scratch->len, .fmt = slot,
         .data = out->data + start, .len = info.data_len, .rows = info.rows,
         .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len, .hashed = 1, .hash = kh,
+        .cost_us = info.ms * 1000 >= UINT32_MAX ? UINT32_MAX : info.ms * 1000 >= 1 ? (uint32_t)(info.ms * 1000) : 1,
     };
     if (other >= 0 && t.on) {
         /* The same snapshot: the entry takes the second slot beside the first, in the same put. */

@@ -172,8 +172,9 @@ def test_cache_mode_off_and_expensive(server_factory):
 
 def test_byte_caps_hold_under_a_flood(server_factory):
     hot, total = 256 * 1024, 1024 * 1024
+    # (cache_demote_min_us = 0: these cheap reads must go down to tier 2 to flood it too)
     srv = server_factory("--cache_hot_bytes", str(hot), "--cache_max_bytes", str(total),
-                         "--cache_shards", "4")
+                         "--cache_shards", "4", "--cache_demote_min_us", "0")
     with srv.client() as c:
         n = 100_000
         batch = 2000
@@ -196,6 +197,29 @@ def test_byte_caps_hold_under_a_flood(server_factory):
         quarantine = 256 * 1024 if "asan" in os.path.basename(BIN) else 0
         assert srv.rss_kb() < 400 * 1024 + quarantine
 
+
+
+def test_tier2_takes_only_results_dear_to_compute(server_factory):
+    # Every miss stored (always), one shard of 64 KiB: a hundred-odd entries. The threshold is set
+    # far above what a constant SELECT takes, even under AddressSanitizer.
+    srv = server_factory("--cache_hot_bytes", str(64 * 1024), "--cache_shards", "1",
+                         "--cache_admission", "always", "--cache_demote_min_us", "2000")
+    slow = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 300000) "
+            "SELECT count(*) FROM n")
+    with srv.client() as c:
+        assert read(c, slow) == ([["300000"]], "miss")
+        assert read(c, slow) == ([["300000"]], "hit")
+        for i in range(400):  # each stored and read again, then pushed out by the later ones
+            assert read(c, f"SELECT {i}, 'padding-{i:08d}'")[1] == "miss"
+            assert read(c, f"SELECT {i}, 'padding-{i:08d}'")[1] == "hit"
+        s = c.stats()
+        assert s["cache_evictions_tier1"] > 100, s
+        # Of all the results evicted after a hit, only the one dear to compute went down to tier 2.
+        assert s["cache_entries_tier2"] == 1, s
+        data, status = c.request("CACHE QUERY SELECT sql FROM entries")
+        assert READ_OK.match(status) and data[1:] == ["=" + slow], data
+        assert read(c, slow) == ([["300000"]], "hit")
+        assert c.stats()["cache_hits_tier2"] == s["cache_hits_tier2"] + 1
 
 def _read_many(c, sqls):
     """Cache states of reads sent in one go (pipelined)."""

@@ -514,6 +514,50 @@ static void test_admission_waiters(void **state)
     cache_free(c);
 }
 
+/* Tier 2 takes an evicted result that was read again only if it took demote_min_us or more to
+ * compute (a cheap one is as quick to compute again as to fetch from tier 2); a fill whose cost is
+ * not known (0) goes down as before. */
+static void put_cost(cache *c, const char *key, uint32_t cost_us)
+{
+    int t = tid(c, "t");
+    cache_snap snap;
+    cache_snapshot(c, &t, 1, &snap);
+    cache_fill f = { .key = key, .klen = strlen(key), .fmt = 0, .data = "0123456789", .len = 10, .rows = 1,
+                     .snap = &snap, .ttl_s = 60, .sql = "SELECT 1", .sql_len = 8, .cost_us = cost_us };
+    cache_put(c, &f);
+}
+
+static void test_demote_only_what_costs(void **state)
+{
+    (void)state;
+    int64_t esz, tsz;
+    entry_sizes(&esz, &tsz);
+    cache_config cfg = { .hot_bytes = tsz + 3 * esz + esz / 2, .max_bytes = 1 << 20, .max_entry_bytes = 1 << 16,
+                         .hot_entry_bytes = 1 << 16, .shards = 1, .demote_min_us = 100 };
+    char err[128];
+    cache *c = cache_new(&cfg, err, sizeof err);
+    assert_non_null(c);
+    put_cost(c, "key-A", 50);  /* cheaper than demote_min_us */
+    put_cost(c, "key-B", 500); /* dearer */
+    put_cost(c, "key-C", 0);   /* not known */
+    assert_int_equal(get(c, "key-A", 0, NULL), CACHE_HIT); /* each read again, A the LRU */
+    assert_int_equal(get(c, "key-B", 0, NULL), CACHE_HIT);
+    assert_int_equal(get(c, "key-C", 0, NULL), CACHE_HIT);
+    put_cost(c, "key-D", 50); /* evicts A: dropped */
+    assert_int_equal(stats(c).evictions1, 1);
+    assert_int_equal(stats(c).entries2, 0);
+    put_cost(c, "key-E", 50); /* evicts B: demoted */
+    assert_int_equal(stats(c).entries2, 1);
+    put_cost(c, "key-F", 50); /* evicts C: demoted */
+    assert_int_equal(stats(c).evictions1, 3);
+    assert_int_equal(stats(c).entries2, 2);
+    assert_int_equal(get(c, "key-A", 0, NULL), CACHE_MISS);
+    int tier;
+    assert_int_equal(get(c, "key-B", 0, &tier), CACHE_HIT);
+    assert_int_equal(tier, 2);
+    cache_free(c);
+}
+
 /* The leader's hint that its fill will be refused (so it skips the second encoding) weighs the
  * shard's average entry, not the smallest entry a key could make: a full shard keeps up to an entry
  * free, mostly more than the smallest. */
@@ -1308,6 +1352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admission_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flight_own_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_foreseen_by_average_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_demote_only_what_costs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_tags_do_not_collide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
