@@ -469,23 +469,29 @@ static void test_admission_tags_do_not_collide(void **state)
 
 static void sleep_ms(int ms);
 
-/* A full shard, and a key other clients wait on while its leader runs: stored at the first fill
- * (a stampede is evidence), and every waiter gets the hit. */
-typedef struct adm_wait {
+/* A thread asking for key, as a client that finds another one leading its miss: hit is set when
+ * the answer is a hit with exactly the data want, then done. */
+typedef struct waiter {
     cache      *c;
-    _Atomic int hit;
-} adm_wait;
+    const char *key, *want;
+    _Atomic int done, hit;
+} waiter;
 
-static void *adm_waiter(void *arg)
+static void *waiter_main(void *arg)
 {
-    adm_wait *w = arg;
+    waiter *w = arg;
     buf b;
     buf_init(&b);
     cache_hit h;
-    atomic_store(&w->hit, cache_get(w->c, "hot", 3, 0, &b, &h, CACHE_LEAD_MISS) == CACHE_HIT);
+    int r = cache_get(w->c, w->key, strlen(w->key), 0, &b, &h, CACHE_LEAD_MISS);
+    atomic_store(&w->hit, r == CACHE_HIT && b.len == strlen(w->want) && memcmp(b.data, w->want, b.len) == 0);
+    atomic_store(&w->done, 1);
     buf_free(&b);
     return NULL;
 }
+
+/* A full shard, and a key other clients wait on while its leader runs: stored at the first fill
+ * (a stampede is evidence), and every waiter gets the hit. */
 
 static void test_admission_waiters(void **state)
 {
@@ -501,9 +507,9 @@ static void test_admission_waiters(void **state)
     buf_init(&b);
     cache_hit h;
     assert_int_equal(cache_get(c, "hot", 3, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
-    adm_wait w = { .c = c };
+    waiter w = { .c = c, .key = "hot", .want = "=42\n" };
     pthread_t th;
-    pthread_create(&th, NULL, adm_waiter, &w);
+    pthread_create(&th, NULL, waiter_main, &w);
     while (stats(c).flight_waits < 1) /* the waiter is asleep on our flight */
         sleep_ms(1);
     put(c, "hot", 0, "=42\n", &t, 1, 60);
@@ -585,23 +591,6 @@ static void test_refusal_foreseen_by_average_size(void **state)
 
 /* The waiters of one shard share a condition variable: the end of another key's flight wakes the
  * waiter, which must go back to sleep until its own leader is done, then find that result. */
-typedef struct own_wait {
-    cache      *c;
-    _Atomic int done, hit;
-} own_wait;
-
-static void *own_waiter(void *arg)
-{
-    own_wait *w = arg;
-    buf b;
-    buf_init(&b);
-    cache_hit h;
-    int r = cache_get(w->c, "key-A", 5, 0, &b, &h, CACHE_LEAD_MISS);
-    atomic_store(&w->hit, r == CACHE_HIT && b.len == 4 && memcmp(b.data, "=42\n", 4) == 0);
-    atomic_store(&w->done, 1);
-    buf_free(&b);
-    return NULL;
-}
 
 static void test_flight_own_leader(void **state)
 {
@@ -614,9 +603,9 @@ static void test_flight_own_leader(void **state)
     cache_hit h;
     assert_int_equal(cache_get(c, "key-A", 5, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
     assert_int_equal(cache_get(c, "key-B", 5, 0, &b, &h, CACHE_LEAD_MISS), CACHE_LEAD);
-    own_wait w = { .c = c };
+    waiter w = { .c = c, .key = "key-A", .want = "=42\n" };
     pthread_t th;
-    pthread_create(&th, NULL, own_waiter, &w);
+    pthread_create(&th, NULL, waiter_main, &w);
     while (stats(c).flight_waits < 1)
         sleep_ms(1);
     cache_abandon(c, "key-B", 5, 0); /* B's leader gives up: its end wakes the shard's waiters */
