@@ -446,8 +446,8 @@ void hot_do_evict(cache *c, shard *s, entry **gc)
          * cost of a miss, for an entry that will not be asked for. Nor is one that is cheap to
          * compute again: a demotion (a SQLite insert into the cache database, and its share of
          * tier 2's evictions) costs on the order of 100 µs of CPU, and a tier-2 hit is itself a
-         * SQLite lookup, so a point read gains nothing there. Under pgbench -S (reads uniform over five
-         * times what tier 1 holds) demotions took 9% of the server's CPU for 1% of its reads. */
+         * SQLite lookup, so a point read gains nothing there. Under pgbench -S (reads uniform over
+         * five times what tier 1 holds) demotions took 9% of the server's CPU for 1% of its reads. */
         hot_gc_push(gc, e, !e->kv && e->hits > 0 && !e->cheap);
     }
     s->overhead = hot_do_bytes(s) - s->bytes;

@@ -468,6 +468,13 @@ static int table_ids(rcache *rc, const query_analysis *a, int *ids)
     return 0;
 }
 
+/* A run's time as cache_fill.cost_us: at least 1, since 0 there means "not known". */
+static uint32_t cost_us(double ms)
+{
+    double us = ms * 1000;
+    return us >= UINT32_MAX ? UINT32_MAX : us >= 1 ? (uint32_t)us : 1;
+}
+
 /* We lead the miss on scratch's key (or gave up waiting for its leader): every path ends with
  * cache_put or cache_abandon for it. With lean (admission will most likely turn the fill away) no
  * second encoding is made for it. */
@@ -522,7 +529,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         .key = scratch->data, .klen = scratch->len, .fmt = slot,
         .data = out->data + start, .len = info.data_len, .rows = info.rows,
         .snap = &snap, .ttl_s = ttl, .sql = it->sql, .sql_len = it->len, .hashed = 1, .hash = kh,
-        .cost_us = info.ms * 1000 >= UINT32_MAX ? UINT32_MAX : info.ms * 1000 >= 1 ? (uint32_t)(info.ms * 1000) : 1,
+        .cost_us = cost_us(info.ms),
     };
     if (other >= 0 && t.on) {
         /* The same snapshot: the entry takes the second slot beside the first, in the same put. */
