@@ -545,6 +545,12 @@ def server_factory(tmp_path):
     assert not errors, "\n".join(errors)
 
 
+def pytest_configure(config):
+    """An assert that fails in a thread a test started is only a warning to pytest: the test would
+    pass. Make it fail the test."""
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
