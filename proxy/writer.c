@@ -125,12 +125,17 @@ static int run_job(writer *w, writer_job *job)
     return failed;
 }
 
+/* The job's whole reply is this error. A batch still gets a reply per line, as when it fails by
+ * itself (query_run_batch): its client reads n replies and then the batch's status line. */
 static void reply_error(writer_job *job, const char *state, const char *msg)
 {
     buf_reset(&job->reply);
     lp_put_error(&job->reply, state, msg);
-    if (job->batch)
+    if (job->batch) {
+        for (int i = 1; i < job->nitems; i++)
+            lp_put_error(&job->reply, "25P02", "batch aborted");
         query_put_batch_status(&job->reply, job->nitems, 0, state);
+    }
     job->failed = 0;
     stats_error(state);
 }

@@ -462,3 +462,21 @@ def test_a_restart_on_a_truncated_wal_costs_reads_no_fstat(server_factory):
     with srv2.client() as c:
         assert c.scalar("PRAGMA user_version") == version
         assert c.scalar("SELECT count(*) FROM users WHERE email = 'fstat@x'") == "1"
+
+
+def test_batch_in_a_failed_transaction_gets_a_reply_per_line(server_factory):
+    """A BATCH sent after a statement failed inside a transaction is refused whole, yet its client
+    still reads one reply per line and then the batch's status line (it used to get one error
+    line and the status, so it read the next command's reply as its own)."""
+    srv = server_factory()
+    with srv.client() as c:
+        assert c.request("BEGIN") == ([], "+OK BEGIN")
+        c.error("SELECT x FROM nope", "42P01")
+        c.send("BATCH 3", "SELECT 1", "SELECT 2", "INSERT INTO users(email, password_hash) VALUES ('b@x', 'h')")
+        replies = [c.read_response()[1] for _ in range(3)]
+        assert all(r.startswith("-ERR 25P02 ") for r in replies), replies
+        status = c.read_response()[1]
+        assert status.startswith("-ERR 25P02 batch failed at line 1"), status
+        assert c.request("ROLLBACK") == ([], "+OK ROLLBACK")
+        assert c.request("PING") == ([], "+PONG")
+        assert c.count("users WHERE email = 'b@x'") == 0
