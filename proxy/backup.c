@@ -2,6 +2,7 @@
 #include "backup.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,12 +23,16 @@ int backup_name_ok(const char *name, size_t len)
 
 int backup_copy(const char *src, const char *dst, int busy_ms, int64_t *bytes, char *err, size_t errlen)
 {
+    /* A temporary file of this copy's own: copies of one name made at once (two BACKUPs, the CLI
+     * beside the server) would delete or rename each other's half-written file. The last rename
+     * wins, and each puts a whole copy in place. */
+    static _Atomic unsigned seq;
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", dst) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%u", dst, (long)getpid(), atomic_fetch_add(&seq, 1)) >=
+        (int)sizeof tmp) {
         snprintf(err, errlen, "path too long");
         return -1;
     }
-    unlink(tmp);
     sqlite3 *from = NULL, *to = NULL;
     int rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
     if (rc == SQLITE_OK)

@@ -480,3 +480,30 @@ def test_batch_in_a_failed_transaction_gets_a_reply_per_line(server_factory):
         assert c.request("ROLLBACK") == ([], "+OK ROLLBACK")
         assert c.request("PING") == ([], "+PONG")
         assert c.count("users WHERE email = 'b@x'") == 0
+
+
+def test_concurrent_backups_of_one_name(server_factory, tmp_path):
+    """Several BACKUPs of the same name at once (a cron job overlapping an operator, or the CLI
+    against a running server): each succeeds, and what ends up under the name is a whole copy.
+    They shared one temporary file, so one deleted or renamed the other's half-written copy."""
+    bdir = tmp_path / "backups"
+    srv = server_factory("--backup_dir", str(bdir))
+    with srv.client() as c:
+        c.write("CREATE TABLE big(id INTEGER PRIMARY KEY, pad BLOB)")
+        c.write("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+                "INSERT INTO big(pad) SELECT randomblob(4000) FROM n")
+    clients = [srv.client() for _ in range(6)]
+    try:
+        for _ in range(3):
+            for cl in clients:
+                cl.send("BACKUP same.db")
+            statuses = [cl.read_response()[1] for cl in clients]
+            assert all(s.startswith("+OK backup same.db bytes=") for s in statuses), statuses
+            copy = sqlite3.connect(bdir / "same.db")
+            assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert copy.execute("SELECT count(*) FROM big").fetchone()[0] == 5000
+            copy.close()
+    finally:
+        for cl in clients:
+            cl.close()
+    assert sorted(p.name for p in bdir.iterdir()) == ["same.db"], "no temporary file is left behind"
