@@ -266,6 +266,8 @@ void conn_job_returned(writer_job *job)
     after_serving(c, sbuf_buffered(c->sb) > 0);
 }
 
+writer_job *conn_inflight_job(const conn *c) { return c->job; }
+
 void conn_close_after_flush(conn *c)
 {
     c->state = CONN_CLOSING;

@@ -66,6 +66,9 @@ void                 conn_submit_detached(conn *c, writer_job *job);
 /* A job of some connection came back to its worker (worker thread): hands it to the connection,
  * or releases it when the connection has gone. */
 void                 conn_job_returned(writer_job *job);
+/* The job the connection waits for (conn_submit, conn_await), or NULL. A closing protocol asks
+ * it: a BEGIN still queued at the writer opens a transaction nobody will end. */
+writer_job          *conn_inflight_job(const conn *c);
 /* Stop serving; close once the output is written (QUIT). */
 void                 conn_close_after_flush(conn *c);
 

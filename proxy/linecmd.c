@@ -1309,8 +1309,11 @@ static void ls_on_job_done(conn *c, void *state, writer_job *job)
 static void ls_close(conn *c, void *state)
 {
     line_sess *s = state;
-    if (s->txn) {
-        /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
+    const writer_job *inflight = conn_inflight_job(c);
+    if (s->txn || (inflight && inflight->tx == WRITER_BEGIN)) {
+        /* The client left inside a transaction, or while its BEGIN is still queued: roll it back,
+         * or the writer waits for nothing until idle_in_transaction_timeout. The writer runs jobs
+         * in order, so this ABORT follows the BEGIN; after a failed BEGIN it finds nothing to end. */
         job_builder b;
         if (jb_init(&b, 0, s, c) == 0) {
             line_job *j = jb_finish(&b);

@@ -1,6 +1,8 @@
 """test_transactions.py - BEGIN/COMMIT/ROLLBACK: atomicity, isolation, failures, savepoints, clients leaving."""
 import os
 import socket
+import struct
+import time
 
 import pytest
 
@@ -164,6 +166,29 @@ def test_client_leaving_rolls_back(server, how):
         # ... and the transaction's write is gone.
         assert n_users(watcher, e) == 0
         assert n_users(watcher, other) == 1
+
+
+def test_client_reset_while_its_begin_is_queued(server_factory):
+    """A client that resets its connection while its BEGIN still waits for the writer: the BEGIN
+    runs later for nobody, so the close must queue a rollback behind it, or every write stalls
+    for idle_in_transaction_timeout."""
+    srv = server_factory("--idle_in_transaction_timeout", "30")
+    with srv.client() as holder, srv.client(timeout=30) as other:
+        e = uniq("queued")
+        holder.request("BEGIN")                      # holds the writer
+        holder.write(insert(uniq("hold")))
+        a = socket.create_connection(("127.0.0.1", srv.port))
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        a.sendall(b"BEGIN\n")                       # queued behind holder's transaction
+        time.sleep(0.3)
+        a.close()                                    # RST while the BEGIN is in flight
+        time.sleep(0.2)
+        assert holder.request("COMMIT")[1] == "+OK COMMIT"
+        t = time.monotonic()
+        other.write(insert(e))
+        assert time.monotonic() - t < 5, "a write waited for a reset client's queued BEGIN"
+        assert n_users(other, e) == 1
+        other.assert_usable()
 
 
 def test_idle_transaction_times_out(server):
