@@ -506,6 +506,16 @@ static int run_read(void *ud, const query_item *it, buf *out, char *state)
                        rc->lim, out, state, &rc->s->key);
 }
 
+/* A BATCH's read: none once its reply so far passed output_hard_limit (the client was dropped),
+ * so unread replies cannot pile up to max_batch times max_result_bytes. */
+static int run_batch_read(void *ud, const query_item *it, buf *out, char *state)
+{
+    read_ctx *rc = ud;
+    if (conn_out_over_limit(rc->c))
+        return QUERY_BATCH_STOP;
+    return run_read(ud, it, out, state);
+}
+
 static void submit(line_sess *s, conn *c, line_job *j, enum writer_tx tx)
 {
     j->wj.fmt = s->fmt;
@@ -566,10 +576,21 @@ static int batch_from_cache(line_sess *s, conn *c)
         texts[i] = s->batch_text.data + bl->off;
         lens[i] = bl->len;
     }
-    /* Straight into the reply (taken back if a line misses: a copy less on the fast path). */
-    ok = ok && rcache_try_hits(rc, texts, lens, n, sink, (int)s->fmt, conn_out(c), &s->key);
+    /* Straight into the reply (taken back if a line misses: a copy less on the fast path). It may
+     * not take the output past output_hard_limit: if it would, the lines run one by one instead,
+     * where the limit is applied between them. */
+    buf *out = conn_out(c);
+    size_t start = out->len;
+    out->limit = start + conn_out_room(c);
+    ok = ok && rcache_try_hits(rc, texts, lens, n, sink, (int)s->fmt, out, &s->key);
+    out->limit = 0;
     free(texts);
     free(lens);
+    if (ok && out->oom) {
+        buf_truncate(out, start);
+        out->oom = 0;
+        ok = 0;
+    }
     if (!ok)
         return 0;
     query_put_batch_status(conn_out(c), s->batch_n, -1, NULL);
@@ -622,6 +643,9 @@ static void run_batch(line_sess *s, conn *c)
     line_job *j = jb_finish(&b);
     j->wj.batch = 1;
     if (writes || s->txn) {
+        /* The writer builds the whole reply before any of it is sent: bounded like the output
+         * (a line whose result passes it fails with 54000, so the batch applies nothing). */
+        j->wj.reply.limit = (size_t)conn_shared(c)->cfg->output_hard_limit;
         submit(s, c, j, s->txn ? WRITER_IN_TX : WRITER_PLAIN);
         return;
     }
@@ -629,8 +653,9 @@ static void run_batch(line_sess *s, conn *c)
     /* Only reads: run here, each line as it would run alone. */
     char state[6] = "";
     read_ctx ctx = {s, c, &j->wj.limits};
-    int failed = query_run_batch(j->items, n, run_read, &ctx, conn_out(c), state);
-    query_put_batch_status(conn_out(c), n, failed, state);
+    int failed = query_run_batch(j->items, n, run_batch_read, &ctx, conn_out(c), state);
+    if (failed != QUERY_BATCH_STOP)
+        query_put_batch_status(conn_out(c), n, failed, state);
     line_job_release(&j->wj);
 }
 
@@ -1302,7 +1327,10 @@ static void ls_on_job_done(conn *c, void *state, writer_job *job)
     }
     if (job->tx != WRITER_PLAIN)
         s->txn = job->tx_state;
-    buf_append(conn_out(c), job->reply.data, job->reply.len);
+    if (job->reply.oom) /* cut short (output_hard_limit, or memory): the client would lose its place */
+        conn_drop(c, "reply larger than output_hard_limit");
+    else
+        buf_append(conn_out(c), job->reply.data, job->reply.len);
     job->release(job);
 }
 

@@ -425,7 +425,9 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         if (rc == SQLITE_TOOBIG || rc == SQLITE_FULL) {
             db_stmt_done(ds);
             char msg[128];
-            if (rc == SQLITE_TOOBIG)
+            if (rc == SQLITE_TOOBIG && out->oom && out->limit)
+                snprintf(msg, sizeof msg, "reply larger than output_hard_limit (%zu bytes)", out->limit);
+            else if (rc == SQLITE_TOOBIG)
                 snprintf(msg, sizeof msg, "result larger than max_result_bytes (%lld bytes)", (long long)lim->max_result_bytes);
             else
                 snprintf(msg, sizeof msg, "result has more than max_result_rows (%lld) rows", (long long)lim->max_result_rows);
@@ -618,7 +620,10 @@ int query_run_batch(const query_item *items, int n, query_runner run, void *ud, 
             lp_put_error(out, "25P02", "batch aborted");
             continue;
         }
-        if (run(ud, &items[i], out, state) < 0)
+        int r = run(ud, &items[i], out, state);
+        if (r == QUERY_BATCH_STOP)
+            return QUERY_BATCH_STOP;
+        if (r < 0)
             failed = i;
     }
     return failed;
