@@ -823,41 +823,58 @@ static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
     buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
 }
 
-enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP };
+enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP, TX_BAD };
 
 /* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
  * the client's text, opens and ends transactions. */
-/* Length of the keyword at p, without a ';' stuck to it ("COMMIT;"). */
-static size_t kw_len(const char *p, const char *end)
+/* Is the next word (after spaces; a word ends at a space, a tab or a ';') kw? Then step past it. */
+static int tx_next(const char **q, const char *end, const char *kw)
 {
-    size_t n = word_len(p, end);
-    while (n > 0 && p[n - 1] == ';')
-        n--;
-    return n;
+    const char *p = *q;
+    skip_space(&p, end);
+    const char *w = p;
+    while (p < end && *p != ' ' && *p != '\t' && *p != ';')
+        p++;
+    if (!word_is(w, (size_t)(p - w), kw))
+        return 0;
+    *q = p;
+    return 1;
 }
 
+/* BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] [TRANSACTION|WORK], START TRANSACTION, COMMIT|END
+ * [TRANSACTION|WORK], ROLLBACK|ABORT [TRANSACTION|WORK], then only ';' and spaces: anything more is
+ * TX_BAD (42601), never dropped, since the writer runs the word and not the line's text.
+ * SAVEPOINT, RELEASE and ROLLBACK TO run as SQL, which checks the rest itself. */
 static enum tx_word tx_word(const char *p, const char *end)
 {
-    size_t wl = kw_len(p, end);
-    const char *q = p + word_len(p, end);
-    skip_space(&q, end);
-    size_t nl = kw_len(q, end);
-    if (word_is(p, wl, "BEGIN") || (word_is(p, wl, "START") && word_is(q, nl, "TRANSACTION")))
-        return TX_BEGIN;
-    if (word_is(p, wl, "COMMIT") || word_is(p, wl, "END"))
-        return TX_COMMIT;
-    if (word_is(p, wl, "SAVEPOINT") || word_is(p, wl, "RELEASE"))
+    const char *q = p;
+    enum tx_word w;
+    int noun = 1; /* TRANSACTION or WORK may follow */
+    if (tx_next(&q, end, "BEGIN")) {
+        w = TX_BEGIN;
+        if (!tx_next(&q, end, "DEFERRED") && !tx_next(&q, end, "IMMEDIATE"))
+            tx_next(&q, end, "EXCLUSIVE");
+    } else if (tx_next(&q, end, "START")) {
+        if (!tx_next(&q, end, "TRANSACTION"))
+            return TX_NOT;
+        w = TX_BEGIN;
+        noun = 0;
+    } else if (tx_next(&q, end, "COMMIT") || tx_next(&q, end, "END")) {
+        w = TX_COMMIT;
+    } else if (tx_next(&q, end, "ROLLBACK") || tx_next(&q, end, "ABORT")) {
+        w = TX_ROLLBACK;
+    } else if (tx_next(&q, end, "SAVEPOINT") || tx_next(&q, end, "RELEASE")) {
         return TX_SAVEPOINT_OP;
-    if (word_is(p, wl, "ROLLBACK") || word_is(p, wl, "ABORT")) {
-        /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name goes back to a savepoint only. */
-        if (word_is(q, nl, "TRANSACTION")) {
-            q += word_len(q, end);
-            skip_space(&q, end);
-            nl = kw_len(q, end);
-        }
-        return word_is(q, nl, "TO") ? TX_SAVEPOINT_OP : TX_ROLLBACK;
+    } else {
+        return TX_NOT;
     }
-    return TX_NOT;
+    if (noun && !tx_next(&q, end, "TRANSACTION"))
+        tx_next(&q, end, "WORK");
+    if (w == TX_ROLLBACK && tx_next(&q, end, "TO"))
+        return TX_SAVEPOINT_OP; /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
+    while (q < end && (*q == ' ' || *q == '\t' || *q == ';'))
+        q++;
+    return q == end ? w : TX_BAD;
 }
 
 static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, size_t len)
@@ -1260,7 +1277,10 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if (word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") || word_is(p, wl, "TTL") ||
                word_is(p, wl, "EXPIRE")) {
         cmd_kv(s, c, p, wl, p + wl, end);
-    } else if ((tw = tx_word(p, end)) != TX_NOT) {
+    } else if ((tw = tx_word(p, end)) == TX_BAD) {
+        stats_cmd(STATS_CMD_SQL);
+        reply_error(c, "42601", "syntax error: a transaction command takes nothing after it (one statement per line)");
+    } else if (tw != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else {
         serve_sql(s, c, line, len, 1);

@@ -51,6 +51,10 @@ def test_rollback_discards(client):
     ("begin transaction", "commit transaction", "COMMIT"),
     ("BEGIN IMMEDIATE", "ABORT", "ROLLBACK"),
     ("Begin", "rollback", "ROLLBACK"),
+    ("BEGIN IMMEDIATE", "END TRANSACTION", "COMMIT"),
+    ("begin exclusive transaction ;", "commit work;", "COMMIT"),
+    ("BEGIN DEFERRED", "ROLLBACK TRANSACTION ;;", "ROLLBACK"),
+    ("\tBEGIN TRANSACTION\t", "  ABORT WORK  ", "ROLLBACK"),
 ])
 def test_spellings(client, begin, end, word):
     e = uniq("sp")
@@ -69,6 +73,32 @@ def test_trailing_semicolon(client):
     assert n_users(client, e) == 0
     assert client.request("begin ;") == ([], "+OK BEGIN")
     assert client.request("COMMIT;") == ([], "+OK COMMIT")
+
+
+@pytest.mark.parametrize("line", [
+    "BEGIN nonsense words",
+    "BEGIN; INSERT INTO users (email, password_hash) VALUES ('x', 'h')",
+    "BEGIN IMMEDIATE TRANSACTION extra",
+    "START TRANSACTION now",
+])
+def test_begin_with_more_on_the_line_is_refused(client, line):
+    """Transaction control runs the word, not the line: anything after it would be dropped."""
+    users = client.count("users")
+    client.error(line, "42601")
+    client.error("COMMIT", "25P01")                  # no transaction was opened
+    assert client.count("users") == users
+
+
+@pytest.mark.parametrize("end", ["COMMIT", "END", "ROLLBACK", "ABORT"])
+def test_commit_with_more_on_the_line_is_refused(client, end):
+    e, other = uniq("tail"), uniq("tail2")
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(insert(e))
+    client.error(f"{end}; {insert(other)}", "42601")
+    client.error(f"{end} now please", "42601")
+    assert n_users(client, e) == 1                   # still inside the transaction
+    assert client.request("ROLLBACK") == ([], "+OK ROLLBACK")
+    assert n_users(client, e, other) == 0
 
 
 def test_state_errors(client):
