@@ -1066,15 +1066,30 @@ static void cmd_cache(line_sess *s, conn *c, const char *p, const char *end)
     }
 }
 
-/* The text a key-value value is stored as: a string as its characters, anything else as its JSON. */
-static size_t kv_text(const lp_arg *a, char *tmp, size_t tmplen, const char **p)
+/* The text a key-value value is stored as, exactly as sent: a JSON string as its characters, any
+ * other value (a number, true, null, an object, a bare word) as the token itself, so GET answers
+ * 1.0 for 1.0 and 99999999999999999999 for that (decoded to a double, they came back altered). */
+static size_t kv_text(const lp_arg *a, const char *tok, const char *end, const char **p)
 {
-    switch (a->type) {
-    case LP_ARG_TEXT: *p = a->s; return a->len;
-    case LP_ARG_NULL: *p = "null"; return 4;
-    case LP_ARG_INT:  *p = tmp; return (size_t)snprintf(tmp, tmplen, "%lld", (long long)a->i);
-    default:          *p = tmp; return (size_t)snprintf(tmp, tmplen, "%.17g", a->d);
+    if (a->type == LP_ARG_TEXT) {
+        *p = a->s;
+        return a->len;
     }
+    *p = tok;
+    return word_len(tok, end);
+}
+
+/* DEL k1 k2 ...: every key a bare word, taken byte for byte like SET's and GET's (never decoded
+ * as JSON), as many as the line holds. */
+static void kv_del(cache *ca, buf *out, const char *p, const char *end)
+{
+    int deleted = 0;
+    for (skip_space(&p, end); p < end; skip_space(&p, end)) {
+        size_t kl = word_len(p, end);
+        deleted += cache_kv_del(ca, p, kl);
+        p += kl;
+    }
+    buf_printf(out, "+OK %d deleted\n", deleted);
 }
 
 static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char *p, const char *end)
@@ -1088,16 +1103,27 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
     /* Keys are bare words, taken byte for byte. */
     size_t kl = word_len(p, end);
     const char *key = p;
-    p += kl;
-    lp_arg args[LINECMD_MAX_ARGS];
-    char why[160];
-    buf_reset(&s->scratch);
-    if (kl == 0 || buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
-        reply_error(c, "42601", kl ? "out of memory" : "a key is needed");
+    if (kl == 0) {
+        reply_error(c, "42601", "a key is needed");
         return;
     }
-    int n = lp_parse_args(p, (size_t)(end - p), args, LINECMD_MAX_ARGS, s->scratch.data, why, sizeof why);
-    if (n < 0) {
+    if (word_is(cmd, cl, "DEL")) {
+        kv_del(ca, out, p, end);
+        return;
+    }
+    p += kl;
+    skip_space(&p, end);
+    lp_arg args[4]; /* SET k v EX n takes the most: one more tells a usage error */
+    char why[160];
+    buf_reset(&s->scratch);
+    if (buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    int n = lp_parse_args(p, (size_t)(end - p), args, 4, s->scratch.data, why, sizeof why);
+    if (n == LP_ARGS_TOO_MANY) {
+        n = 4;
+    } else if (n < 0) {
         reply_error(c, "22023", why);
         return;
     }
@@ -1106,14 +1132,21 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
             reply_error(c, "42601", word_is(cmd, cl, "GET") ? "usage: GET <key>" : "usage: TTL <key>");
             return;
         }
-        if (word_is(cmd, cl, "TTL")) {
-            buf_printf(out, "=%lld\n+OK 1 rows\n", (long long)cache_kv_ttl(ca, key, kl));
-            return;
-        }
+        lp_value v;
         buf val;
         buf_init(&val);
-        if (cache_kv_get(ca, key, kl, &val) == 1) {
-            lp_value v = {LP_VAL_TEXT, val.data ? val.data : "", val.len};
+        int found = 1;
+        if (word_is(cmd, cl, "TTL")) {
+            /* A row like any other: in json =[-1], as GET's value is =["x"]. */
+            buf_put_i64(&val, cache_kv_ttl(ca, key, kl));
+            v.type = LP_VAL_INT;
+        } else {
+            found = cache_kv_get(ca, key, kl, &val) == 1;
+            v.type = LP_VAL_TEXT;
+        }
+        v.p = val.data ? val.data : "";
+        v.n = val.len;
+        if (found) {
             lp_put_row(out, s->fmt, &v, 1);
             buf_puts(out, "+OK 1 rows\n");
         } else {
@@ -1129,23 +1162,12 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
             reply_error(c, "42601", "usage: SET <key> <value> [EX <seconds>]");
             return;
         }
-        char tmp[40];
         const char *v;
-        size_t vl = kv_text(&args[0], tmp, sizeof tmp, &v);
+        size_t vl = kv_text(&args[0], p, end, &v);
         if (cache_kv_set(ca, key, kl, v, vl, ttl) < 0)
             reply_error(c, "53200", "the value does not fit in cache_max_bytes");
         else
             buf_puts(out, "+OK\n");
-    } else if (word_is(cmd, cl, "DEL")) {
-        /* DEL k1 k2 …: the first key was taken as the key; the rest are arguments (bare words). */
-        int deleted = cache_kv_del(ca, key, kl);
-        for (int i = 0; i < n; i++) {
-            char tmp[40];
-            const char *k;
-            size_t kn = kv_text(&args[i], tmp, sizeof tmp, &k);
-            deleted += cache_kv_del(ca, k, kn);
-        }
-        buf_printf(out, "+OK %d deleted\n", deleted);
     } else { /* EXPIRE */
         if (n != 1 || args[0].type != LP_ARG_INT) {
             reply_error(c, "42601", "usage: EXPIRE <key> <seconds>");
