@@ -736,10 +736,10 @@ static void cmd_prepare(line_sess *s, conn *c, const char *p, const char *end)
         return;
     }
     int readonly;
-    char why[512];
-    query_plan *plan = query_plan_build(conn_reader(c), p, (size_t)(end - p), &readonly, why, sizeof why);
+    char why[512], state[6];
+    query_plan *plan = query_plan_build_ex(conn_reader(c), p, (size_t)(end - p), &readonly, why, sizeof why, state);
     if (!plan) {
-        reply_error(c, "42601", why);
+        reply_error(c, state, why);
         return;
     }
     pr = calloc(1, sizeof *pr);

@@ -69,8 +69,17 @@ static int plan_grow(int **arr, int n)
 
 query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen)
 {
+    char state[6];
+    return query_plan_build_ex(db, sql, len, readonly, err, errlen, state);
+}
+
+query_plan *query_plan_build_ex(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen,
+                                char *state)
+{
+    snprintf(state, 6, "42601");
     query_plan *p = calloc(1, sizeof *p);
     if (!p) {
+        snprintf(state, 6, "53200");
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -81,6 +90,7 @@ query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *read
         size_t used;
         int rc = db_prepare(db, sql + off, len - off, &ds, &used);
         if (rc != SQLITE_OK) {
+            snprintf(state, 6, "%s", db_sqlstate(db, rc));
             snprintf(err, errlen, "%s", db_errmsg(db));
             goto fail;
         }
@@ -121,6 +131,7 @@ query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *read
     }
     return p;
 oom:
+    snprintf(state, 6, "53200");
     snprintf(err, errlen, "out of memory");
 fail:
     query_plan_free(p);

@@ -15,6 +15,10 @@ typedef struct query_plan query_plan;
 /* Prepare every statement of sql[0..len) on db and build its plan. *readonly says whether all of
  * them only read. Returns NULL with err set (the SQLite problem, or transaction control in a body). */
 query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen);
+/* The same, with the failure's SQLSTATE in state (6 bytes), mapped as a statement's run would map
+ * it (42P01 no such table, 42703 no such column, 42501 refused, 42601 the rest of SQL's errors). */
+query_plan *query_plan_build_ex(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen,
+                                char *state);
 void        query_plan_free(query_plan *p);
 int         query_plan_nparams(const query_plan *p);
 int         query_plan_nstmts(const query_plan *p);

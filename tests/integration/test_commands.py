@@ -339,7 +339,9 @@ def test_prepare_errors(client):
     client.error("PREPARE bad AS SELEC 1", "42601")
     client.error("PREPARE nosql", "42601")
     client.error("PREPARE x SELECT 1", "42601")
-    client.error("PREPARE t AS SELECT * FROM no_such_table", "42601")
+    client.error("PREPARE t AS SELECT * FROM no_such_table", "42P01")   # as the statement would get
+    client.error("PREPARE t AS SELECT no_such_column FROM users", "42703")
+    client.error("PREPARE t AS ATTACH DATABASE ':memory:' AS other", "42501")
     client.error("CALL bad", "42883")       # a failed PREPARE leaves nothing behind
     client.error("PREPARE tx AS BEGIN", "42601")
     client.assert_usable()
