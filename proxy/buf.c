@@ -21,6 +21,10 @@ int buf_reserve(buf *b, size_t n)
     /* +1 keeps room for a terminating NUL that buf_detach and printf rely on. */
     if (b->len + n + 1 <= b->cap)
         return 0;
+    if (b->limit && (n > b->limit || b->len > b->limit - n)) {
+        b->oom = 1;
+        return -1;
+    }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1) {
         if (cap > SIZE_MAX / 2) {

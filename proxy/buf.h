@@ -11,6 +11,8 @@ typedef struct buf {
     size_t len;
     size_t cap;
     int    oom;   /* set once an allocation failed; later appends are dropped */
+    size_t limit; /* 0, or the length it may not grow past: growing further sets oom (bounds a
+                   * reply someone else builds, e.g. a BATCH's; checked only when it reallocates) */
 } buf;
 
 void buf_init(buf *b);

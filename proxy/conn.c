@@ -42,6 +42,21 @@ static void conn_free(conn *c)
     free(c);
 }
 
+/* A client that does not read cannot make the server hold more than output_hard_limit for it:
+ * it is dropped, as Redis drops one past its client-output-buffer-limit. */
+static void drop_now(conn *c, const char *why)
+{
+    stats_add(STATS_CONN_DROPPED, 1);
+    c->state = CONN_CLOSING;
+    sbuf_abort(c->sb, why); /* keeps the pointer: why is a string literal */
+}
+
+static void drop_over_limit(conn *c, size_t pending)
+{
+    log_msg(LOG_WARN, c->id, "dropped: %zu bytes of unread output passed output_hard_limit", pending);
+    drop_now(c, "output hard limit");
+}
+
 /* After serving: push output out, apply the output limits, decide whether to read more.
  * stalled: conn_may_serve turned a buffered request away (budget spent or output over the soft
  * limit), so the input must be looked at again without waiting for the socket. */
@@ -53,10 +68,7 @@ static void after_serving(conn *c, int stalled)
     if (c->state == CONN_CLOSING)
         return;
     if ((int64_t)pending > cfg->output_hard_limit) {
-        log_msg(LOG_WARN, c->id, "dropped: %zu bytes of unread output passed output_hard_limit", pending);
-        stats_add(STATS_CONN_DROPPED, 1);
-        c->state = CONN_CLOSING;
-        sbuf_abort(c->sb, "output hard limit");
+        drop_over_limit(c, pending);
         return;
     }
     /* Re-decided after every flush: only output still unsent after it holds the client back (the
@@ -265,6 +277,35 @@ void conn_job_returned(writer_job *job)
     /* Serve what queued up behind the write, if anything did. */
     after_serving(c, sbuf_buffered(c->sb) > 0);
 }
+
+int conn_out_over_limit(conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return 1;
+    int64_t hard = worker_shared_of(c->w)->cfg->output_hard_limit;
+    if ((int64_t)sbuf_pending(c->sb) <= hard)
+        return 0;
+    sbuf_flush(c->sb); /* a client that reads may take it: only what it leaves counts */
+    size_t pending = sbuf_pending(c->sb);
+    if ((int64_t)pending <= hard)
+        return 0;
+    drop_over_limit(c, pending);
+    return 1;
+}
+
+size_t conn_out_room(conn *c)
+{
+    int64_t room = worker_shared_of(c->w)->cfg->output_hard_limit - (int64_t)sbuf_pending(c->sb);
+    return room > 0 ? (size_t)room : 0;
+}
+
+void conn_drop(conn *c, const char *why)
+{
+    log_msg(LOG_WARN, c->id, "dropped: %s", why);
+    drop_now(c, why);
+}
+
+writer_job *conn_inflight_job(const conn *c) { return c->job; }
 
 void conn_close_after_flush(conn *c)
 {

@@ -66,6 +66,18 @@ void                 conn_submit_detached(conn *c, writer_job *job);
 /* A job of some connection came back to its worker (worker thread): hands it to the connection,
  * or releases it when the connection has gone. */
 void                 conn_job_returned(writer_job *job);
+/* Output limits for a reply built in parts (a BATCH): between parts, is the unsent output past
+ * output_hard_limit even after writing what the socket takes now? Then the client has been
+ * dropped (as any client past the hard limit is) and the reply must stop growing: 1. */
+int                  conn_out_over_limit(conn *c);
+/* How many bytes the unsent output may still grow by before it passes output_hard_limit. */
+size_t               conn_out_room(conn *c);
+/* Drop unsent output and close now: a reply that cannot be delivered whole. why (logged) must be
+ * a string literal: it is kept until the close. */
+void                 conn_drop(conn *c, const char *why);
+/* The job the connection waits for (conn_submit, conn_await), or NULL. A closing protocol asks
+ * it: a BEGIN still queued at the writer opens a transaction nobody will end. */
+writer_job          *conn_inflight_job(const conn *c);
 /* Stop serving; close once the output is written (QUIT). */
 void                 conn_close_after_flush(conn *c);
 

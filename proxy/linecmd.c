@@ -506,6 +506,16 @@ static int run_read(void *ud, const query_item *it, buf *out, char *state)
                        rc->lim, out, state, &rc->s->key);
 }
 
+/* A BATCH's read: none once its reply so far passed output_hard_limit (the client was dropped),
+ * so unread replies cannot pile up to max_batch times max_result_bytes. */
+static int run_batch_read(void *ud, const query_item *it, buf *out, char *state)
+{
+    read_ctx *rc = ud;
+    if (conn_out_over_limit(rc->c))
+        return QUERY_BATCH_STOP;
+    return run_read(ud, it, out, state);
+}
+
 static void submit(line_sess *s, conn *c, line_job *j, enum writer_tx tx)
 {
     j->wj.fmt = s->fmt;
@@ -566,10 +576,21 @@ static int batch_from_cache(line_sess *s, conn *c)
         texts[i] = s->batch_text.data + bl->off;
         lens[i] = bl->len;
     }
-    /* Straight into the reply (taken back if a line misses: a copy less on the fast path). */
-    ok = ok && rcache_try_hits(rc, texts, lens, n, sink, (int)s->fmt, conn_out(c), &s->key);
+    /* Straight into the reply (taken back if a line misses: a copy less on the fast path). It may
+     * not take the output past output_hard_limit: if it would, the lines run one by one instead,
+     * where the limit is applied between them. */
+    buf *out = conn_out(c);
+    size_t start = out->len;
+    out->limit = start + conn_out_room(c);
+    ok = ok && rcache_try_hits(rc, texts, lens, n, sink, (int)s->fmt, out, &s->key);
+    out->limit = 0;
     free(texts);
     free(lens);
+    if (ok && out->oom) {
+        buf_truncate(out, start);
+        out->oom = 0;
+        ok = 0;
+    }
     if (!ok)
         return 0;
     query_put_batch_status(conn_out(c), s->batch_n, -1, NULL);
@@ -622,6 +643,9 @@ static void run_batch(line_sess *s, conn *c)
     line_job *j = jb_finish(&b);
     j->wj.batch = 1;
     if (writes || s->txn) {
+        /* The writer builds the whole reply before any of it is sent: bounded like the output
+         * (a line whose result passes it fails with 54000, so the batch applies nothing). */
+        j->wj.reply.limit = (size_t)conn_shared(c)->cfg->output_hard_limit;
         submit(s, c, j, s->txn ? WRITER_IN_TX : WRITER_PLAIN);
         return;
     }
@@ -629,8 +653,9 @@ static void run_batch(line_sess *s, conn *c)
     /* Only reads: run here, each line as it would run alone. */
     char state[6] = "";
     read_ctx ctx = {s, c, &j->wj.limits};
-    int failed = query_run_batch(j->items, n, run_read, &ctx, conn_out(c), state);
-    query_put_batch_status(conn_out(c), n, failed, state);
+    int failed = query_run_batch(j->items, n, run_batch_read, &ctx, conn_out(c), state);
+    if (failed != QUERY_BATCH_STOP)
+        query_put_batch_status(conn_out(c), n, failed, state);
     line_job_release(&j->wj);
 }
 
@@ -711,10 +736,10 @@ static void cmd_prepare(line_sess *s, conn *c, const char *p, const char *end)
         return;
     }
     int readonly;
-    char why[512];
-    query_plan *plan = query_plan_build(conn_reader(c), p, (size_t)(end - p), &readonly, why, sizeof why);
+    char why[512], state[6];
+    query_plan *plan = query_plan_build_ex(conn_reader(c), p, (size_t)(end - p), &readonly, why, sizeof why, state);
     if (!plan) {
-        reply_error(c, "42601", why);
+        reply_error(c, state, why);
         return;
     }
     pr = calloc(1, sizeof *pr);
@@ -798,41 +823,58 @@ static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
     buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
 }
 
-enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP };
+enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP, TX_BAD };
 
 /* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
  * the client's text, opens and ends transactions. */
-/* Length of the keyword at p, without a ';' stuck to it ("COMMIT;"). */
-static size_t kw_len(const char *p, const char *end)
+/* Is the next word (after spaces; a word ends at a space, a tab or a ';') kw? Then step past it. */
+static int tx_next(const char **q, const char *end, const char *kw)
 {
-    size_t n = word_len(p, end);
-    while (n > 0 && p[n - 1] == ';')
-        n--;
-    return n;
+    const char *p = *q;
+    skip_space(&p, end);
+    const char *w = p;
+    while (p < end && *p != ' ' && *p != '\t' && *p != ';')
+        p++;
+    if (!word_is(w, (size_t)(p - w), kw))
+        return 0;
+    *q = p;
+    return 1;
 }
 
+/* BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] [TRANSACTION|WORK], START TRANSACTION, COMMIT|END
+ * [TRANSACTION|WORK], ROLLBACK|ABORT [TRANSACTION|WORK], then only ';' and spaces: anything more is
+ * TX_BAD (42601), never dropped, since the writer runs the word and not the line's text.
+ * SAVEPOINT, RELEASE and ROLLBACK TO run as SQL, which checks the rest itself. */
 static enum tx_word tx_word(const char *p, const char *end)
 {
-    size_t wl = kw_len(p, end);
-    const char *q = p + word_len(p, end);
-    skip_space(&q, end);
-    size_t nl = kw_len(q, end);
-    if (word_is(p, wl, "BEGIN") || (word_is(p, wl, "START") && word_is(q, nl, "TRANSACTION")))
-        return TX_BEGIN;
-    if (word_is(p, wl, "COMMIT") || word_is(p, wl, "END"))
-        return TX_COMMIT;
-    if (word_is(p, wl, "SAVEPOINT") || word_is(p, wl, "RELEASE"))
+    const char *q = p;
+    enum tx_word w;
+    int noun = 1; /* TRANSACTION or WORK may follow */
+    if (tx_next(&q, end, "BEGIN")) {
+        w = TX_BEGIN;
+        if (!tx_next(&q, end, "DEFERRED") && !tx_next(&q, end, "IMMEDIATE"))
+            tx_next(&q, end, "EXCLUSIVE");
+    } else if (tx_next(&q, end, "START")) {
+        if (!tx_next(&q, end, "TRANSACTION"))
+            return TX_NOT;
+        w = TX_BEGIN;
+        noun = 0;
+    } else if (tx_next(&q, end, "COMMIT") || tx_next(&q, end, "END")) {
+        w = TX_COMMIT;
+    } else if (tx_next(&q, end, "ROLLBACK") || tx_next(&q, end, "ABORT")) {
+        w = TX_ROLLBACK;
+    } else if (tx_next(&q, end, "SAVEPOINT") || tx_next(&q, end, "RELEASE")) {
         return TX_SAVEPOINT_OP;
-    if (word_is(p, wl, "ROLLBACK") || word_is(p, wl, "ABORT")) {
-        /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name goes back to a savepoint only. */
-        if (word_is(q, nl, "TRANSACTION")) {
-            q += word_len(q, end);
-            skip_space(&q, end);
-            nl = kw_len(q, end);
-        }
-        return word_is(q, nl, "TO") ? TX_SAVEPOINT_OP : TX_ROLLBACK;
+    } else {
+        return TX_NOT;
     }
-    return TX_NOT;
+    if (noun && !tx_next(&q, end, "TRANSACTION"))
+        tx_next(&q, end, "WORK");
+    if (w == TX_ROLLBACK && tx_next(&q, end, "TO"))
+        return TX_SAVEPOINT_OP; /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
+    while (q < end && (*q == ' ' || *q == '\t' || *q == ';'))
+        q++;
+    return q == end ? w : TX_BAD;
 }
 
 static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, size_t len)
@@ -1024,15 +1066,30 @@ static void cmd_cache(line_sess *s, conn *c, const char *p, const char *end)
     }
 }
 
-/* The text a key-value value is stored as: a string as its characters, anything else as its JSON. */
-static size_t kv_text(const lp_arg *a, char *tmp, size_t tmplen, const char **p)
+/* The text a key-value value is stored as, exactly as sent: a JSON string as its characters, any
+ * other value (a number, true, null, an object, a bare word) as the token itself, so GET answers
+ * 1.0 for 1.0 and 99999999999999999999 for that (decoded to a double, they came back altered). */
+static size_t kv_text(const lp_arg *a, const char *tok, const char *end, const char **p)
 {
-    switch (a->type) {
-    case LP_ARG_TEXT: *p = a->s; return a->len;
-    case LP_ARG_NULL: *p = "null"; return 4;
-    case LP_ARG_INT:  *p = tmp; return (size_t)snprintf(tmp, tmplen, "%lld", (long long)a->i);
-    default:          *p = tmp; return (size_t)snprintf(tmp, tmplen, "%.17g", a->d);
+    if (a->type == LP_ARG_TEXT) {
+        *p = a->s;
+        return a->len;
     }
+    *p = tok;
+    return word_len(tok, end);
+}
+
+/* DEL k1 k2 ...: every key a bare word, taken byte for byte like SET's and GET's (never decoded
+ * as JSON), as many as the line holds. */
+static void kv_del(cache *ca, buf *out, const char *p, const char *end)
+{
+    int deleted = 0;
+    for (skip_space(&p, end); p < end; skip_space(&p, end)) {
+        size_t kl = word_len(p, end);
+        deleted += cache_kv_del(ca, p, kl);
+        p += kl;
+    }
+    buf_printf(out, "+OK %d deleted\n", deleted);
 }
 
 static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char *p, const char *end)
@@ -1046,16 +1103,27 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
     /* Keys are bare words, taken byte for byte. */
     size_t kl = word_len(p, end);
     const char *key = p;
-    p += kl;
-    lp_arg args[LINECMD_MAX_ARGS];
-    char why[160];
-    buf_reset(&s->scratch);
-    if (kl == 0 || buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
-        reply_error(c, "42601", kl ? "out of memory" : "a key is needed");
+    if (kl == 0) {
+        reply_error(c, "42601", "a key is needed");
         return;
     }
-    int n = lp_parse_args(p, (size_t)(end - p), args, LINECMD_MAX_ARGS, s->scratch.data, why, sizeof why);
-    if (n < 0) {
+    if (word_is(cmd, cl, "DEL")) {
+        kv_del(ca, out, p, end);
+        return;
+    }
+    p += kl;
+    skip_space(&p, end);
+    lp_arg args[4]; /* SET k v EX n takes the most: one more tells a usage error */
+    char why[160];
+    buf_reset(&s->scratch);
+    if (buf_reserve(&s->scratch, (size_t)(end - p)) < 0) {
+        reply_error(c, "53200", "out of memory");
+        return;
+    }
+    int n = lp_parse_args(p, (size_t)(end - p), args, 4, s->scratch.data, why, sizeof why);
+    if (n == LP_ARGS_TOO_MANY) {
+        n = 4;
+    } else if (n < 0) {
         reply_error(c, "22023", why);
         return;
     }
@@ -1064,14 +1132,21 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
             reply_error(c, "42601", word_is(cmd, cl, "GET") ? "usage: GET <key>" : "usage: TTL <key>");
             return;
         }
-        if (word_is(cmd, cl, "TTL")) {
-            buf_printf(out, "=%lld\n+OK 1 rows\n", (long long)cache_kv_ttl(ca, key, kl));
-            return;
-        }
+        lp_value v;
         buf val;
         buf_init(&val);
-        if (cache_kv_get(ca, key, kl, &val) == 1) {
-            lp_value v = {LP_VAL_TEXT, val.data ? val.data : "", val.len};
+        int found = 1;
+        if (word_is(cmd, cl, "TTL")) {
+            /* A row like any other: in json =[-1], as GET's value is =["x"]. */
+            buf_put_i64(&val, cache_kv_ttl(ca, key, kl));
+            v.type = LP_VAL_INT;
+        } else {
+            found = cache_kv_get(ca, key, kl, &val) == 1;
+            v.type = LP_VAL_TEXT;
+        }
+        v.p = val.data ? val.data : "";
+        v.n = val.len;
+        if (found) {
             lp_put_row(out, s->fmt, &v, 1);
             buf_puts(out, "+OK 1 rows\n");
         } else {
@@ -1087,23 +1162,12 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
             reply_error(c, "42601", "usage: SET <key> <value> [EX <seconds>]");
             return;
         }
-        char tmp[40];
         const char *v;
-        size_t vl = kv_text(&args[0], tmp, sizeof tmp, &v);
+        size_t vl = kv_text(&args[0], p, end, &v);
         if (cache_kv_set(ca, key, kl, v, vl, ttl) < 0)
             reply_error(c, "53200", "the value does not fit in cache_max_bytes");
         else
             buf_puts(out, "+OK\n");
-    } else if (word_is(cmd, cl, "DEL")) {
-        /* DEL k1 k2 …: the first key was taken as the key; the rest are arguments (bare words). */
-        int deleted = cache_kv_del(ca, key, kl);
-        for (int i = 0; i < n; i++) {
-            char tmp[40];
-            const char *k;
-            size_t kn = kv_text(&args[i], tmp, sizeof tmp, &k);
-            deleted += cache_kv_del(ca, k, kn);
-        }
-        buf_printf(out, "+OK %d deleted\n", deleted);
     } else { /* EXPIRE */
         if (n != 1 || args[0].type != LP_ARG_INT) {
             reply_error(c, "42601", "usage: EXPIRE <key> <seconds>");
@@ -1235,7 +1299,10 @@ static void serve_line(line_sess *s, conn *c, const char *line, size_t len)
     } else if (word_is(p, wl, "SET") || word_is(p, wl, "GET") || word_is(p, wl, "DEL") || word_is(p, wl, "TTL") ||
                word_is(p, wl, "EXPIRE")) {
         cmd_kv(s, c, p, wl, p + wl, end);
-    } else if ((tw = tx_word(p, end)) != TX_NOT) {
+    } else if ((tw = tx_word(p, end)) == TX_BAD) {
+        stats_cmd(STATS_CMD_SQL);
+        reply_error(c, "42601", "syntax error: a transaction command takes nothing after it (one statement per line)");
+    } else if (tw != TX_NOT) {
         serve_tx(s, c, tw, line, len);
     } else {
         serve_sql(s, c, line, len, 1);
@@ -1302,15 +1369,21 @@ static void ls_on_job_done(conn *c, void *state, writer_job *job)
     }
     if (job->tx != WRITER_PLAIN)
         s->txn = job->tx_state;
-    buf_append(conn_out(c), job->reply.data, job->reply.len);
+    if (job->reply.oom) /* cut short (output_hard_limit, or memory): the client would lose its place */
+        conn_drop(c, "reply larger than output_hard_limit");
+    else
+        buf_append(conn_out(c), job->reply.data, job->reply.len);
     job->release(job);
 }
 
 static void ls_close(conn *c, void *state)
 {
     line_sess *s = state;
-    if (s->txn) {
-        /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
+    const writer_job *inflight = conn_inflight_job(c);
+    if (s->txn || (inflight && inflight->tx == WRITER_BEGIN)) {
+        /* The client left inside a transaction, or while its BEGIN is still queued: roll it back,
+         * or the writer waits for nothing until idle_in_transaction_timeout. The writer runs jobs
+         * in order, so this ABORT follows the BEGIN; after a failed BEGIN it finds nothing to end. */
         job_builder b;
         if (jb_init(&b, 0, s, c) == 0) {
             line_job *j = jb_finish(&b);

@@ -69,8 +69,17 @@ static int plan_grow(int **arr, int n)
 
 query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen)
 {
+    char state[6];
+    return query_plan_build_ex(db, sql, len, readonly, err, errlen, state);
+}
+
+query_plan *query_plan_build_ex(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen,
+                                char *state)
+{
+    snprintf(state, 6, "42601");
     query_plan *p = calloc(1, sizeof *p);
     if (!p) {
+        snprintf(state, 6, "53200");
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -81,6 +90,7 @@ query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *read
         size_t used;
         int rc = db_prepare(db, sql + off, len - off, &ds, &used);
         if (rc != SQLITE_OK) {
+            snprintf(state, 6, "%s", db_sqlstate(db, rc));
             snprintf(err, errlen, "%s", db_errmsg(db));
             goto fail;
         }
@@ -121,6 +131,7 @@ query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *read
     }
     return p;
 oom:
+    snprintf(state, 6, "53200");
     snprintf(err, errlen, "out of memory");
 fail:
     query_plan_free(p);
@@ -425,7 +436,9 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         if (rc == SQLITE_TOOBIG || rc == SQLITE_FULL) {
             db_stmt_done(ds);
             char msg[128];
-            if (rc == SQLITE_TOOBIG)
+            if (rc == SQLITE_TOOBIG && out->oom && out->limit)
+                snprintf(msg, sizeof msg, "reply larger than output_hard_limit (%zu bytes)", out->limit);
+            else if (rc == SQLITE_TOOBIG)
                 snprintf(msg, sizeof msg, "result larger than max_result_bytes (%lld bytes)", (long long)lim->max_result_bytes);
             else
                 snprintf(msg, sizeof msg, "result has more than max_result_rows (%lld) rows", (long long)lim->max_result_rows);
@@ -618,7 +631,10 @@ int query_run_batch(const query_item *items, int n, query_runner run, void *ud, 
             lp_put_error(out, "25P02", "batch aborted");
             continue;
         }
-        if (run(ud, &items[i], out, state) < 0)
+        int r = run(ud, &items[i], out, state);
+        if (r == QUERY_BATCH_STOP)
+            return QUERY_BATCH_STOP;
+        if (r < 0)
             failed = i;
     }
     return failed;

@@ -15,6 +15,10 @@ typedef struct query_plan query_plan;
 /* Prepare every statement of sql[0..len) on db and build its plan. *readonly says whether all of
  * them only read. Returns NULL with err set (the SQLite problem, or transaction control in a body). */
 query_plan *query_plan_build(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen);
+/* The same, with the failure's SQLSTATE in state (6 bytes), mapped as a statement's run would map
+ * it (42P01 no such table, 42703 no such column, 42501 refused, 42601 the rest of SQL's errors). */
+query_plan *query_plan_build_ex(db_conn *db, const char *sql, size_t len, int *readonly, char *err, size_t errlen,
+                                char *state);
 void        query_plan_free(query_plan *p);
 int         query_plan_nparams(const query_plan *p);
 int         query_plan_nstmts(const query_plan *p);
@@ -115,11 +119,14 @@ void query_set_slow_log(int ms, int with_params);
  * number and blob literals replaced by ? unless literals is set. */
 void query_sql_for_log(const char *sql, size_t len, int literals, buf *out);
 
-/* How a batch runs one item: like query_run (0, or -1 with one -ERR line and the SQLSTATE). */
+/* How a batch runs one item: like query_run (0, or -1 with one -ERR line and the SQLSTATE), or
+ * QUERY_BATCH_STOP: the reply cannot be delivered (its client was dropped), answer nothing more. */
 typedef int (*query_runner)(void *ud, const query_item *it, buf *out, char *state);
+#define QUERY_BATCH_STOP (-2)
 
 /* Run items in order through run, each with its reply; after the first failure the rest are
- * answered "-ERR 25P02 batch aborted" without running. Returns the index of the failed item, or -1. */
+ * answered "-ERR 25P02 batch aborted" without running. Returns the index of the failed item, -1,
+ * or QUERY_BATCH_STOP when run said so. */
 int query_run_batch(const query_item *items, int n, query_runner run, void *ud, buf *out, char *state);
 
 /* The BATCH's final status line: "+OK batch <n>" or "-ERR <state> batch failed at line <k>". */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -38,6 +39,9 @@ typedef struct server {
     struct evconnlistener *unix_listener, *unix_pg_listener; /* the same two, on unix_socket_dir */
     char                   unix_path[128], unix_pg_path[128]; /* removed at exit; "" = none */
     struct event          *sweep;
+    struct event          *accept_retry; /* re-enables the listeners after accept ran out of fds */
+    int64_t                accept_logged_ms; /* when that was last logged (monotonic); 0 = never */
+    unsigned               accept_fails;  /* failed accepts since */
     worker               **workers;
     int                    nworkers;
     unsigned               next;
@@ -99,6 +103,57 @@ static void on_accept_pg(struct evconnlistener *l, evutil_socket_t fd, struct so
     (void)sa;
     (void)salen;
     accept_conn(arg, fd, 1);
+}
+
+static int all_listeners(server *s, struct evconnlistener *out[4])
+{
+    struct evconnlistener *all[4] = {s->listener, s->pg_listener, s->unix_listener, s->unix_pg_listener};
+    int n = 0;
+    for (int i = 0; i < 4; i++)
+        if (all[i])
+            out[n++] = all[i];
+    return n;
+}
+
+#define ACCEPT_RETRY_MS 100
+#define ACCEPT_LOG_EVERY_MS 10000
+
+/* accept() failed for a reason other than a connection gone before it was taken: out of file
+ * descriptors (EMFILE, ENFILE) or kernel memory. The pending connection stays queued, so the
+ * listener would be readable again at once and libevent would retry (and log) in a busy loop.
+ * As memcached does, stop listening and try again a little later; a connection that closes
+ * meanwhile frees the descriptor the retry needs (and each close lets one more in, so an episode
+ * may end and start again many times a second: it is logged at most every ACCEPT_LOG_EVERY_MS). */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    (void)l;
+    struct evconnlistener *ls[4];
+    for (int i = 0, n = all_listeners(s, ls); i < n; i++)
+        evconnlistener_disable(ls[i]);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    s->accept_fails++;
+    if (!s->accept_logged_ms || now - s->accept_logged_ms >= ACCEPT_LOG_EVERY_MS) {
+        log_warn("accept: %s: new connections wait, retried every %d ms (%u failed accepts since this was last logged)",
+                 strerror(err), ACCEPT_RETRY_MS, s->accept_fails);
+        s->accept_logged_ms = now;
+        s->accept_fails = 0;
+    }
+    struct timeval later = {0, ACCEPT_RETRY_MS * 1000};
+    event_add(s->accept_retry, &later);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    server *s = arg;
+    (void)fd;
+    (void)what;
+    struct evconnlistener *ls[4];
+    for (int i = 0, n = all_listeners(s, ls); i < n; i++)
+        evconnlistener_enable(ls[i]);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -362,6 +417,11 @@ int server_run(config *cfg)
         goto out;
     if (!(s.listener = listen_on(&s, cfg->port, on_accept)))
         goto out;
+    if (!(s.accept_retry = evtimer_new(s.base, on_accept_retry, &s)))
+        goto out;
+    struct evconnlistener *ls[4];
+    for (int i = 0, n = all_listeners(&s, ls); i < n; i++)
+        evconnlistener_set_error_cb(ls[i], on_accept_error);
     s.sweep = event_new(s.base, -1, EV_PERSIST, on_sweep, rc);
     struct timeval every = {cfg->cache_sweep_ms / 1000, (cfg->cache_sweep_ms % 1000) * 1000};
     event_add(s.sweep, &every);
@@ -421,6 +481,8 @@ out:
         users_free((users_list *)s.old_users[i]);
     if (s.sweep)
         event_free(s.sweep);
+    if (s.accept_retry)
+        event_free(s.accept_retry);
     if (sigint)
         event_free(sigint);
     if (sigterm)

@@ -141,3 +141,75 @@ def test_sigterm_with_a_client_that_never_reads(server_factory):
         assert status == 0, srv.stderr()
     finally:
         bad.close()
+
+
+def _hwm_kb(srv):
+    """The server's peak RSS so far (VmHWM): a reply built and dropped within milliseconds
+    still shows."""
+    with open(f"/proc/{srv.pid}/status") as f:
+        return int(next(l for l in f if l.startswith("VmHWM:")).split()[1])
+
+
+def _big_batch(n, nbytes):
+    return "".join([f"BATCH {n}\n"] + [f"SELECT zeroblob({nbytes}), {i}\n" for i in range(n)]).encode()
+
+
+def test_read_batch_from_a_non_reader_stays_under_the_hard_limit(server_factory):
+    """A read-only BATCH builds its whole reply in one go: the hard limit is applied while it
+    grows (not only afterwards), or 150 lines of 1 MB each are all held at once."""
+    srv = limited_server(server_factory, "--workers", "1")
+    with srv.client() as other:
+        wait_connections(other, 1)
+        hwm0 = _hwm_kb(srv)
+        dropped0 = other.stats()["connections_dropped"]
+        bad = Client(srv.port, rcvbuf=RCVBUF, timeout=5)
+        bad.send_raw(_big_batch(150, 500_000))
+        time.sleep(1.5)
+        grown = (_hwm_kb(srv) - hwm0) / 1024
+        assert grown < 60, f"RSS grew {grown:.0f} MB for one client's unread BATCH"
+        wait_until(lambda: other.stats()["connections_dropped"] > dropped0, what="connections_dropped to grow")
+        other.assert_usable()
+        got = bad.read_until_eof()
+        assert b"+OK batch" not in got
+        bad.close()
+    assert "output_hard_limit" in srv.stderr()
+
+
+def test_cached_read_batch_from_a_non_reader_stays_under_the_hard_limit(server_factory):
+    """The same when every line is a cache hit (answered from the cache in one go)."""
+    srv = limited_server(server_factory, "--workers", "1")
+    n = 300
+    batch = _big_batch(n, 60_000)                    # 120 KB of hex per line: cacheable
+    with srv.client() as other, Client(srv.port, timeout=10) as filler:
+        wait_connections(other, 2)
+        for line in batch.decode().splitlines()[1:]:  # a reader fills the cache, line by line
+            filler.send(line)
+            filler.read_response()
+        hits0 = other.stats()["cache_hits"]
+        hwm0 = _hwm_kb(srv)
+        dropped0 = other.stats()["connections_dropped"]
+        bad = Client(srv.port, rcvbuf=RCVBUF, timeout=5)
+        bad.send_raw(batch)
+        time.sleep(1.5)
+        grown = (_hwm_kb(srv) - hwm0) / 1024
+        assert grown < 20, f"RSS grew {grown:.0f} MB for one client's unread cached BATCH"
+        wait_until(lambda: other.stats()["connections_dropped"] > dropped0, what="connections_dropped to grow")
+        other.assert_usable()
+        bad.close()
+        assert other.stats()["cache_hits"] > hits0, "the batch was not answered from the cache"
+
+
+def test_write_batch_reply_past_the_hard_limit_applies_nothing(server_factory):
+    """A BATCH that writes is built whole by the writer before any of it is sent: a reply past
+    output_hard_limit fails the batch (54000), so nothing is applied and the client keeps its place."""
+    srv = limited_server(server_factory)
+    with srv.client() as c:
+        c.request("CREATE TABLE IF NOT EXISTS bp_w (x)")
+        lines = ["INSERT INTO bp_w VALUES (1)"] + [f"SELECT zeroblob(100000), {i}" for i in range(20)]
+        c.send(f"BATCH {len(lines)}", *lines)
+        replies = [c.read_response() for _ in lines]
+        _, final = c.read_response()
+        assert final.startswith("-ERR 54000"), final
+        assert any(s.startswith("-ERR 54000") and "output_hard_limit" in s for _, s in replies), replies
+        assert c.scalar("SELECT count(*) FROM bp_w") == "0"
+        c.assert_usable()

@@ -339,7 +339,9 @@ def test_prepare_errors(client):
     client.error("PREPARE bad AS SELEC 1", "42601")
     client.error("PREPARE nosql", "42601")
     client.error("PREPARE x SELECT 1", "42601")
-    client.error("PREPARE t AS SELECT * FROM no_such_table", "42601")
+    client.error("PREPARE t AS SELECT * FROM no_such_table", "42P01")   # as the statement would get
+    client.error("PREPARE t AS SELECT no_such_column FROM users", "42703")
+    client.error("PREPARE t AS ATTACH DATABASE ':memory:' AS other", "42501")
     client.error("CALL bad", "42883")       # a failed PREPARE leaves nothing behind
     client.error("PREPARE tx AS BEGIN", "42601")
     client.assert_usable()
@@ -389,3 +391,55 @@ def test_stats_fields_and_counters(server):
             assert s3["connections"] == 2
             assert s3["connections_total"] == s2["connections_total"] + 1
         wait_connections(c, 1)
+
+
+# ---------------------------------------------------------------- the key-value tier
+
+@pytest.mark.parametrize("value", ["true", "false", "1.0", "0.1", "99999999999999999999", "1e400", "-0",
+                                   "null", "007", '{"a":1.50}', "[1,2.0]", "word"])
+def test_set_stores_the_value_as_sent(client, value):
+    """SET keeps a value's text (Redis does too): decoding a number to a double and printing it
+    back turned 1.0 into 1, 0.1 into 0.10000000000000001, 1e400 into inf."""
+    assert client.request(f"SET kv:asis {value}") == ([], "+OK")
+    assert client.request("GET kv:asis") == ([f"={value}"], "+OK 1 rows")
+
+
+def test_set_decodes_a_json_string(client):
+    assert client.request('SET kv:str "a b\\"c"') == ([], "+OK")
+    assert client.request("GET kv:str") == (['=a b"c'], "+OK 1 rows")
+
+
+@pytest.mark.parametrize("keys,deleted", [
+    ("zz true", {"zz", "true"}),  # "true" is a key, not JSON true (which DEL took as key "1")
+    ('a "b"', {"a", '"b"'}),      # quotes are part of the key
+    ("a {b", {"a", "{b"}),        # no JSON error: 22023 before
+    ("a 1.0", {"a", "1.0"}),
+])
+def test_del_takes_every_key_byte_for_byte(client, keys, deleted):
+    for k in ("1", "b", "true", "a", '"b"', "{b", "1.0", "zz"):
+        assert client.request(f"SET {k} x") == ([], "+OK")
+    assert client.request(f"DEL {keys}") == ([], f"+OK {len(deleted)} deleted")
+    for k in ("1", "b", "true", "a", '"b"', "{b", "1.0"):
+        assert client.request(f"GET {k}")[1] == ("+OK 0 rows" if k in deleted else "+OK 1 rows"), k
+
+
+def test_del_many_keys(client):
+    keys = [f"kv:many:{i}" for i in range(600)]
+    for k in keys[::50]:
+        client.request(f"SET {k} 1")
+    assert client.request("DEL " + " ".join(keys)) == ([], f"+OK {len(keys[::50])} deleted")
+
+
+def test_ttl_follows_format_json(client):
+    client.request("SET kv:ttl x")
+    client.request("SET kv:ttl2 x EX 100")
+    assert client.request("FORMAT json")[1] == "+OK format json"
+    try:
+        assert client.request("GET kv:ttl") == (['=["x"]'], "+OK 1 rows")
+        assert client.request("TTL kv:ttl") == (["=[-1]"], "+OK 1 rows")
+        assert client.request("TTL kv:absent") == (["=[-2]"], "+OK 1 rows")
+        data, status = client.request("TTL kv:ttl2")
+        assert status == "+OK 1 rows" and 0 < json.loads(data[0][1:])[0] <= 100
+    finally:
+        client.request("FORMAT tsv")
+    assert client.request("TTL kv:ttl") == (["=-1"], "+OK 1 rows")

@@ -289,3 +289,42 @@ def test_concurrent_writers(server):
         assert_stats_consistent(c)
         s = c.stats()
         assert s["writer_jobs"] >= threads * per_thread
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])        # utime + stime
+
+
+def test_out_of_file_descriptors_does_not_spin(server_factory):
+    """accept() failing with EMFILE leaves the connection queued: a listener that simply retries
+    spins at 100% CPU and logs every attempt. The server pauses accepting instead, keeps serving
+    the clients it has, and takes the queued ones once descriptors are free again."""
+    import os
+    import resource
+    srv = server_factory()
+    base = len(os.listdir(f"/proc/{srv.pid}/fd"))
+    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (base + 4, hard))
+    kept = [Client(srv.port, timeout=5) for _ in range(3)]
+    for c in kept:
+        c.ping()
+    waiting = [Client(srv.port, timeout=10) for _ in range(12)]   # past the limit: queued
+    log0 = os.path.getsize(srv.stderr_path)
+    t0 = _cpu_ticks(srv.pid)
+    time.sleep(2)
+    ticks = _cpu_ticks(srv.pid) - t0
+    hz = os.sysconf("SC_CLK_TCK")
+    assert ticks < 0.3 * 2 * hz, f"the server used {ticks / hz:.2f} s of CPU in 2 s while out of descriptors"
+    grew = os.path.getsize(srv.stderr_path) - log0
+    assert grew < 4096, f"the log grew {grew} bytes in 2 s"
+    for c in kept:                                   # the clients it has are still served
+        assert c.scalar("SELECT 41 + 1") == "42"
+    for c in kept:                                   # free descriptors: the queued are taken
+        c.close()
+    for c in waiting[:2]:
+        c.ping()
+    for c in waiting:
+        c.close()
+    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))

@@ -1,6 +1,8 @@
 """test_transactions.py - BEGIN/COMMIT/ROLLBACK: atomicity, isolation, failures, savepoints, clients leaving."""
 import os
 import socket
+import struct
+import time
 
 import pytest
 
@@ -49,6 +51,10 @@ def test_rollback_discards(client):
     ("begin transaction", "commit transaction", "COMMIT"),
     ("BEGIN IMMEDIATE", "ABORT", "ROLLBACK"),
     ("Begin", "rollback", "ROLLBACK"),
+    ("BEGIN IMMEDIATE", "END TRANSACTION", "COMMIT"),
+    ("begin exclusive transaction ;", "commit work;", "COMMIT"),
+    ("BEGIN DEFERRED", "ROLLBACK TRANSACTION ;;", "ROLLBACK"),
+    ("\tBEGIN TRANSACTION\t", "  ABORT WORK  ", "ROLLBACK"),
 ])
 def test_spellings(client, begin, end, word):
     e = uniq("sp")
@@ -67,6 +73,32 @@ def test_trailing_semicolon(client):
     assert n_users(client, e) == 0
     assert client.request("begin ;") == ([], "+OK BEGIN")
     assert client.request("COMMIT;") == ([], "+OK COMMIT")
+
+
+@pytest.mark.parametrize("line", [
+    "BEGIN nonsense words",
+    "BEGIN; INSERT INTO users (email, password_hash) VALUES ('x', 'h')",
+    "BEGIN IMMEDIATE TRANSACTION extra",
+    "START TRANSACTION now",
+])
+def test_begin_with_more_on_the_line_is_refused(client, line):
+    """Transaction control runs the word, not the line: anything after it would be dropped."""
+    users = client.count("users")
+    client.error(line, "42601")
+    client.error("COMMIT", "25P01")                  # no transaction was opened
+    assert client.count("users") == users
+
+
+@pytest.mark.parametrize("end", ["COMMIT", "END", "ROLLBACK", "ABORT"])
+def test_commit_with_more_on_the_line_is_refused(client, end):
+    e, other = uniq("tail"), uniq("tail2")
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(insert(e))
+    client.error(f"{end}; {insert(other)}", "42601")
+    client.error(f"{end} now please", "42601")
+    assert n_users(client, e) == 1                   # still inside the transaction
+    assert client.request("ROLLBACK") == ([], "+OK ROLLBACK")
+    assert n_users(client, e, other) == 0
 
 
 def test_state_errors(client):
@@ -164,6 +196,29 @@ def test_client_leaving_rolls_back(server, how):
         # ... and the transaction's write is gone.
         assert n_users(watcher, e) == 0
         assert n_users(watcher, other) == 1
+
+
+def test_client_reset_while_its_begin_is_queued(server_factory):
+    """A client that resets its connection while its BEGIN still waits for the writer: the BEGIN
+    runs later for nobody, so the close must queue a rollback behind it, or every write stalls
+    for idle_in_transaction_timeout."""
+    srv = server_factory("--idle_in_transaction_timeout", "30")
+    with srv.client() as holder, srv.client(timeout=30) as other:
+        e = uniq("queued")
+        holder.request("BEGIN")                      # holds the writer
+        holder.write(insert(uniq("hold")))
+        a = socket.create_connection(("127.0.0.1", srv.port))
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        a.sendall(b"BEGIN\n")                       # queued behind holder's transaction
+        time.sleep(0.3)
+        a.close()                                    # RST while the BEGIN is in flight
+        time.sleep(0.2)
+        assert holder.request("COMMIT")[1] == "+OK COMMIT"
+        t = time.monotonic()
+        other.write(insert(e))
+        assert time.monotonic() - t < 5, "a write waited for a reset client's queued BEGIN"
+        assert n_users(other, e) == 1
+        other.assert_usable()
 
 
 def test_idle_transaction_times_out(server):
