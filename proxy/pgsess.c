@@ -356,7 +356,11 @@ static void ps_close(conn *c, void *state)
 {
     pgsess *s = state;
     (void)c;
-    if (s->txn) {
+    /* A BEGIN still queued at the writer leaves s->txn NONE, yet opens a transaction once it runs:
+     * the writer runs jobs in order, so an ABORT sent now rolls it back (or, if the BEGIN failed,
+     * is an orphan the writer drops). */
+    int begin_queued = s->wait != PGW_NONE && s->wait_tx == WRITER_BEGIN;
+    if (s->txn || begin_queued) {
         /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
         pg_job *j = pgs_job_new(s, 0);
         if (j) /* WRITER_ABORT goes out detached: nobody waits for its reply */
