@@ -342,6 +342,33 @@ static pgx_portal *portal_new(pgext *x, const char *name)
     return p;
 }
 
+/* The statement prepared on the reader, to learn its columns before it runs; NULL when it is
+ * not SQL or SQLite cannot prepare it (running it then reports why). */
+static db_stmt *stmt_probe(pgsess *s, const pgx_stmt *st)
+{
+    const char *sql = st->call ? st->call->q->sql : st->sql;
+    db_stmt *ds;
+    size_t used;
+    if (st->action != PGSQL_SQL || !sql || db_prepare(conn_reader(s->c), sql, strlen(sql), &ds, &used) != SQLITE_OK)
+        return NULL;
+    return ds;
+}
+
+/* Columns the statement returns, or -1 when that is not known before it runs. */
+static int stmt_columns(pgsess *s, const pgx_stmt *st)
+{
+    if (st->action == PGSQL_SHOW)
+        return 1;
+    if (st->action != PGSQL_SQL)
+        return 0;
+    db_stmt *ds = stmt_probe(s, st);
+    if (!ds)
+        return -1;
+    int n = sqlite3_column_count(db_stmt_handle(ds));
+    db_stmt_done(ds);
+    return n;
+}
+
 static enum pg_step on_bind(pgsess *s, const char *body, size_t len)
 {
     pgext *x = s->ext;
@@ -369,6 +396,14 @@ static enum pg_step on_bind(pgsess *s, const char *body, size_t len)
     if (m.nparam_formats > 1 && m.nparam_formats != m.nparams) {
         snprintf(err, sizeof err, "bind message has %d parameter formats but %d parameters", m.nparam_formats,
                  m.nparams);
+        return ext_fail(s, "08P01", err);
+    }
+    /* As PostgreSQL, one format per column is checked at Bind, before anything runs (a write
+     * with RETURNING must not commit and then fail); a statement without columns ignores them. */
+    int ncols;
+    if (m.nresult_formats > 1 && (ncols = stmt_columns(s, st)) > 0 && ncols != m.nresult_formats) {
+        snprintf(err, sizeof err, "bind message has %d result formats but query has %d columns", m.nresult_formats,
+                 ncols);
         return ext_fail(s, "08P01", err);
     }
     pgx_portal *old;
@@ -593,7 +628,7 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
     if (ty != types)
         free(ty);
     /* Columns before any row exists: declared types, else text. */
-    const char *sql = st->call ? st->call->q->sql : st->sql;
+    db_stmt *ds;
     if (st->action == PGSQL_SHOW) {
         buf tmp;
         buf_init(&tmp);
@@ -604,15 +639,9 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
         else
             pgwire_no_data(out);
         buf_free(&tmp);
-    } else if (st->action == PGSQL_SQL && sql) {
-        db_stmt *ds;
-        size_t used;
-        if (db_prepare(conn_reader(s->c), sql, strlen(sql), &ds, &used) == SQLITE_OK && ds) {
-            pgsink_rowdesc_of(db_stmt_handle(ds), out);
-            db_stmt_done(ds);
-        } else {
-            pgwire_no_data(out);
-        }
+    } else if ((ds = stmt_probe(s, st))) {
+        pgsink_rowdesc_of(db_stmt_handle(ds), out);
+        db_stmt_done(ds);
     } else {
         pgwire_no_data(out);
     }
@@ -638,7 +667,8 @@ static enum pg_step on_execute(pgsess *s, const char *body, size_t len)
     if (p->failed)
         return portal_error(s, p);
     buf *out = conn_out(s->c);
-    int binary = wants_binary(p);
+    /* No RowDescription (INSERT, DDL, an empty query): PostgreSQL ignores the result formats. */
+    int binary = p->rd_len && wants_binary(p);
     uint32_t oids[64], *oid = oids;
     int ncols = 0;
     if (binary) {

@@ -34,3 +34,35 @@ def test_reset_while_begin_is_queued_does_not_stall_the_writer(server, pg):
         c.ok("INSERT INTO w VALUES (601, 'c')")
         assert time.monotonic() - t0 < 5
     assert pg.rows("SELECT id FROM w WHERE id >= 600 ORDER BY id") == [["600"], ["601"]]
+
+
+def test_binary_result_format_on_a_statement_without_columns(pg):
+    # PostgreSQL ignores result formats when there are no columns: the INSERT succeeds (it used to
+    # commit and then answer 08P01).
+    pg.send(pg_parse("INSERT INTO w VALUES ($1, 'bin')"), pg_bind(["700"], rfmts=[1]), pg_describe_portal(),
+            pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [] and [t for t, _ in msgs] == ["1", "2", "n", "C", "Z"], msgs
+    assert msgs[3][1] == b"INSERT 0 1\0"
+    pg.send(pg_parse(""), pg_bind(rfmts=[1]), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert [t for t, _ in msgs] == ["1", "2", "I", "Z"], msgs
+    # Binary still works where there are columns.
+    pg.send(pg_parse("SELECT id FROM w WHERE id = 700"), pg_bind(rfmts=[1]), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert [b for t, b in msgs if t == "D"] == [b"\0\1\0\0\0\x08" + struct.pack("!q", 700)], msgs
+
+
+def test_result_format_count_mismatch_fails_at_bind_before_anything_runs(pg):
+    # One format per column, but three for two columns: PostgreSQL's 08P01 at Bind; the INSERT ...
+    # RETURNING never runs.
+    pg.send(pg_parse("INSERT INTO w VALUES (701, 'r') RETURNING id, v"), pg_bind(rfmts=[0, 0, 0]), pg_execute(),
+            PG_SYNC)
+    msgs = pg.until("Z")
+    assert [e[0] for e in pg_errors(msgs)] == ["08P01"] and "3 result formats" in pg_errors(msgs)[0][1], msgs
+    assert [t for t, _ in msgs] == ["1", "E", "Z"], msgs
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 701") == [["0"]]
+    # Without columns the count is not checked at all.
+    pg.send(pg_parse("DELETE FROM w WHERE id = 700"), pg_bind(rfmts=[0, 1, 0]), pg_execute(), PG_SYNC)
+    assert pg_errors(pg.until("Z")) == []
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 700") == [["0"]]
