@@ -66,3 +66,44 @@ def test_result_format_count_mismatch_fails_at_bind_before_anything_runs(pg):
     pg.send(pg_parse("DELETE FROM w WHERE id = 700"), pg_bind(rfmts=[0, 1, 0]), pg_execute(), PG_SYNC)
     assert pg_errors(pg.until("Z")) == []
     assert pg.rows("SELECT count(*) FROM w WHERE id = 700") == [["0"]]
+
+
+def copy_in(c, table, *chunks, done=True):
+    """COPY table FROM STDIN with these CopyData messages; the messages up to ReadyForQuery."""
+    c.send(pg_query(f"COPY {table} FROM STDIN"))
+    assert c.until("G")[-1][0] == "G"
+    c.send(*[pg_copy_data(d) for d in chunks], *([PG_COPY_DONE] if done else []))
+    return c.until("Z")
+
+
+@pytest.mark.parametrize("data", [b"1\tone\x002\tsmuggled\n3\tthree\n",   # a raw NUL byte
+                                  b"1\tone\n2\ta\\0b\n",                   # an escape that decodes to NUL
+                                  b"1\tone\n2\ta\\000\n",
+                                  b"1\tone\n2\t\\x00\n"])
+def test_copy_nul_byte_fails_the_whole_copy(pg, data):
+    pg.ok("CREATE TABLE IF NOT EXISTS cn(a INTEGER, b TEXT)")
+    msgs = copy_in(pg, "cn", data)
+    assert pg_errors(msgs) == [("22021", 'invalid byte sequence for encoding "UTF8": 0x00')], msgs
+    assert msgs[-1] == ("Z", b"I")
+    assert pg.rows("SELECT count(*) FROM cn") == [["0"]]
+    # The session goes on.
+    assert pg_errors(copy_in(pg, "cn", b"5\tfive\n")) == []
+    assert pg.rows("SELECT a, b FROM cn") == [["5", "five"]]
+    pg.ok("DELETE FROM cn")
+
+
+def test_copy_line_without_newline_is_bounded(server, pg):
+    # A line longer than max_line (1 MiB by default) fails the COPY with 54000 as soon as it passes
+    # the limit, without waiting for CopyDone; what follows is dropped until CopyDone.
+    pg.ok("CREATE TABLE IF NOT EXISTS cl(a TEXT)")
+    rss0 = server.rss_kb()
+    msgs = copy_in(pg, "cl", *[b"x" * (512 << 10)] * 40, done=False)
+    states = [e[0] for e in pg_errors(msgs)]
+    assert states == ["54000"] and "max_line" in pg_errors(msgs)[0][1], msgs
+    assert msgs[-1] == ("Z", b"I")
+    assert server.rss_kb() - rss0 < 16 << 10
+    pg.send(pg_copy_data(b"more\n"), PG_COPY_DONE)
+    assert pg.rows("SELECT count(*) FROM cl") == [["0"]]
+    # A line just under the limit still goes in.
+    assert pg_errors(copy_in(pg, "cl", b"y" * 1000 + b"\n", b"z" * 1000 + b"\n")) == []
+    assert pg.rows("SELECT length(a) FROM cl") == [["1000"], ["1000"]]
