@@ -241,13 +241,16 @@ static enum pg_step on_ready(pgsess *s, const pgwire_msg *m)
 {
     buf *out = conn_out(s->c);
     char err[256];
+    /* After an extended-protocol error PostgreSQL ignores every message until Sync, a simple
+     * Query or a FunctionCall too (only Terminate still ends the session). */
+    if (s->ext_error && (m->type == 'Q' || m->type == 'F'))
+        return PGS_DONE;
     switch (m->type) {
     case 'Q': {
         const char *sql;
         size_t len;
         if (pgwire_parse_query(m->body, m->body_len, &sql, &len, err, sizeof err) < 0)
             return fatal(s, "08P01", err);
-        s->ext_error = 0;
         pgs_query_start(s, sql, len);
         return PGS_DONE;
     }
@@ -261,9 +264,10 @@ static enum pg_step on_ready(pgsess *s, const pgwire_msg *m)
         /* COPY messages after the COPY ended (it failed early): dropped, as PostgreSQL does. */
         return PGS_DONE;
     case 'F':
-        if (!s->ext_error)
-            pgs_error(out, "0A000", "the fast-path function call interface is not supported");
-        s->ext_error = 1;
+        /* A FunctionCall is a request of its own, as a Query: PostgreSQL ends it with
+         * ReadyForQuery (libpq's PQfn waits for it), not by skipping to a Sync. */
+        pgs_error(out, "0A000", "the fast-path function call interface is not supported");
+        pgwire_ready(out, pgs_status(s));
         return PGS_DONE;
     default:
         snprintf(err, sizeof err, "invalid frontend message type %d", (unsigned char)m->type);

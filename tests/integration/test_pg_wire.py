@@ -107,3 +107,19 @@ def test_copy_line_without_newline_is_bounded(server, pg):
     # A line just under the limit still goes in.
     assert pg_errors(copy_in(pg, "cl", b"y" * 1000 + b"\n", b"z" * 1000 + b"\n")) == []
     assert pg.rows("SELECT length(a) FROM cl") == [["1000"], ["1000"]]
+
+
+def test_query_sent_while_skipping_to_sync_is_ignored(pg):
+    # After an extended-protocol error everything up to Sync is ignored, a simple Query included.
+    pg.send(pg_parse("SELEC bogus"), pg_bind(), pg_execute(), pg_query("INSERT INTO w VALUES (800, 'q')"), PG_SYNC)
+    msgs = pg.until("Z")
+    assert [e[0] for e in pg_errors(msgs)] == ["42601"] and [t for t, _ in msgs][-2:] == ["E", "Z"], msgs
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 800") == [["0"]]
+
+
+def test_function_call_is_answered_with_ready_for_query(pg):
+    # libpq's PQfn waits for ReadyForQuery after the error; no Sync follows a FunctionCall.
+    pg.send(pg_msg("F", struct.pack("!IhhhH", 1234, 0, 0, 0, 0)[:-2]))
+    msgs = pg.until("Z")
+    assert [e[0] for e in pg_errors(msgs)] == ["0A000"] and msgs[-1] == ("Z", b"I"), msgs
+    assert pg.rows("SELECT 1") == [["1"]]
