@@ -299,13 +299,10 @@ void pgcopy_job_done(pgsess *s, writer_job *job)
     pgcopy *cp = s->copy;
     if (!cp)
         return;
-    buf *out = conn_out(s->c), tmp;
-    /* Our own BEGIN / COMMIT / ROLLBACK answer nothing to the client unless they failed. */
-    buf_init(&tmp);
-    int failed = pgs_job_output(s, job, &tmp);
-    if (failed)
-        buf_append(out, tmp.data, tmp.len);
-    buf_free(&tmp);
+    buf *out = conn_out(s->c);
+    /* Our own BEGIN / COMMIT / ROLLBACK answer nothing to the client unless they failed (a chunk's
+     * INSERTs are quiet too). */
+    int failed = pgs_tx_job_output(s, job, out);
     switch (cp->stage) {
     case C_WAIT_BEGIN:
         cp->stage = C_RUN;

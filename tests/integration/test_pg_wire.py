@@ -123,3 +123,30 @@ def test_function_call_is_answered_with_ready_for_query(pg):
     msgs = pg.until("Z")
     assert [e[0] for e in pg_errors(msgs)] == ["0A000"] and msgs[-1] == ("Z", b"I"), msgs
     assert pg.rows("SELECT 1") == [["1"]]
+
+
+@pytest.mark.parametrize("tail", ["SET statement_timeout = 0; INSERT INTO w VALUES (902, 'dup')",  # SET in between
+                                  "SELECT $1",                                   # a parameter no one sends
+                                  "CALL nosuchquery(1)",                         # a named query that is not there
+                                  "SAVEPOINT a",                                 # refused outside a block
+                                  "COPY w FROM STDIN"])
+def test_multi_statement_query_is_all_or_nothing(pg, tail):
+    # Outside a transaction a multi-statement Query is one implicit transaction in PostgreSQL: the
+    # first INSERT is rolled back with the failure, whatever kinds of statements are mixed.
+    pg.ok("DELETE FROM w WHERE id BETWEEN 901 AND 903; INSERT INTO w VALUES (901, 'pre')")
+    pg.send(pg_query(f"DELETE FROM w WHERE id = 901; INSERT INTO w VALUES (902, 'm'); {tail}"))
+    msgs = pg.until("G" if "COPY" in tail else "Z")
+    if "COPY" in tail:
+        pg.send(pg_copy_data(b"903\tx\n903\tdup\n"), PG_COPY_DONE)
+        msgs = pg.until("Z")
+    assert len(pg_errors(msgs)) == 1 and msgs[-1] == ("Z", b"I"), msgs
+    assert not any(t == "C" and b.startswith((b"BEGIN", b"COMMIT", b"ROLLBACK")) for t, b in msgs), msgs
+    assert pg.rows("SELECT id, v FROM w WHERE id BETWEEN 901 AND 903") == [["901", "pre"]]
+
+
+def test_multi_statement_query_with_set_commits_and_says_nothing_more(pg):
+    msgs = pg.ok("INSERT INTO w VALUES (910, 'a'); SET application_name = 'x'; SELECT count(*) FROM w WHERE id = 910")
+    assert [t for t, _ in msgs] == ["C", "S", "C", "T", "D", "C", "Z"] or \
+        [t for t, _ in msgs] == ["C", "C", "T", "D", "C", "Z"], msgs
+    assert [b for t, b in msgs if t == "D"] == [b"\0\1\0\0\0\x011"] and msgs[-1] == ("Z", b"I")
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 910") == [["1"]]
