@@ -323,6 +323,8 @@ static size_t ps_on_data(conn *c, void *state, const char *data, size_t len, int
         if (m.type != 'd' && !conn_may_serve(c))
             break;
         enum pg_step st;
+        s->rest = data + off + m.total;
+        s->rest_len = len - off - m.total;
         switch (s->phase) {
         case PG_STARTUP:  st = on_startup(s, &m); break;
         case PG_READY:    st = on_ready(s, &m); break;

@@ -32,8 +32,10 @@ enum pg_phase {
 /* What the writer job in flight belongs to, so on_job_done knows how to go on. */
 enum pg_wait { PGW_NONE, PGW_QUERY, PGW_PORTAL, PGW_COPY, PGW_AUTH };
 
-/* A simple Query whose statements cannot go to the writer as one job runs in a transaction the
- * session opens and ends itself (pgrun.c implicit_block), so that it is still all or nothing. */
+/* A simple Query whose statements cannot go to the writer as one job, or an extended-protocol
+ * pipeline that writes before running more portals ahead of its Sync, runs in a transaction the
+ * session opens and ends itself (pgrun.c implicit_block, pgext.c pipeline_begin), so that it is
+ * still all or nothing. */
 enum pgq_implicit { PGQ_IMPLICIT_NONE, PGQ_IMPLICIT_BEGIN, PGQ_IMPLICIT_RUN, PGQ_IMPLICIT_END };
 
 /* What message handlers tell the input loop. */
@@ -104,6 +106,9 @@ typedef struct pgsess {
     } q;
     pgext             *ext;
     pgcopy            *copy;
+    /* the input after the message being handled: the extended protocol looks ahead for its Sync */
+    const char        *rest;
+    size_t             rest_len;
     /* reused for every statement */
     pgsql_result       tr;
     pgsink             sink;

@@ -150,3 +150,33 @@ def test_multi_statement_query_with_set_commits_and_says_nothing_more(pg):
         [t for t, _ in msgs] == ["C", "C", "T", "D", "C", "Z"], msgs
     assert [b for t, b in msgs if t == "D"] == [b"\0\1\0\0\0\x011"] and msgs[-1] == ("Z", b"I")
     assert pg.rows("SELECT count(*) FROM w WHERE id = 910") == [["1"]]
+
+
+def test_pipeline_before_sync_is_one_transaction(pg):
+    # Several Executes before one Sync are one implicit transaction in PostgreSQL: the duplicate
+    # key rolls back the first INSERT too.
+    ins = pg_parse("INSERT INTO w VALUES (950, 'p')")
+    pg.send(ins, pg_bind(), pg_execute(), ins, pg_bind(), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert [e[0] for e in pg_errors(msgs)] == ["23505"] and msgs[-1] == ("Z", b"I"), msgs
+    assert not any(t == "C" and b.startswith((b"BEGIN", b"COMMIT", b"ROLLBACK")) for t, b in msgs), msgs
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 950") == [["0"]]
+    # Without a failure it commits at Sync; a read later in the pipeline sees the write.
+    sel = pg_parse("SELECT v FROM w WHERE id = 951")
+    pg.send(pg_parse("INSERT INTO w VALUES (951, 'q')"), pg_bind(), pg_describe_portal(), pg_execute(),
+            sel, pg_bind(), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [] and msgs[-1] == ("Z", b"I"), msgs
+    assert [t for t, _ in msgs] == ["1", "2", "n", "C", "1", "2", "D", "C", "Z"], msgs
+    assert pg.rows("SELECT v FROM w WHERE id = 951") == [["q"]]
+    # An explicit BEGIN in the pipeline makes it the client's transaction: still open after Sync.
+    pg.send(pg_parse("INSERT INTO w VALUES (952, 'r')"), pg_bind(), pg_execute(),
+            pg_parse("BEGIN"), pg_bind(), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [] and msgs[-1] == ("Z", b"T"), msgs
+    pg.ok("ROLLBACK")
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 952") == [["0"]]
+    # A lone Execute commits on its own, as before.
+    pg.send(pg_parse("INSERT INTO w VALUES (953, 's')"), pg_bind(), pg_execute(), PG_SYNC)
+    assert pg_errors(pg.until("Z")) == []
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 953") == [["1"]]
