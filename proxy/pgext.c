@@ -562,7 +562,8 @@ static int more_before_sync(const pgsess *s, const char *name)
 static int pipeline_begin(pgsess *s, const pgx_portal *p)
 {
     pgext *x = s->ext;
-    if (s->txn != WRITER_TX_NONE || !may_write(s, p->st) || !more_before_sync(s, p->name))
+    /* The look-ahead first: it is cheap, and a lone Execute (the common case) needs no prepare. */
+    if (s->txn != WRITER_TX_NONE || !more_before_sync(s, p->name) || !may_write(s, p->st))
         return 0;
     x->implicit = PGQ_IMPLICIT_BEGIN;
     pgs_submit_tx(s, WRITER_BEGIN, PGW_PORTAL);
