@@ -23,6 +23,7 @@ typedef struct pgx_stmt {
     int                  nstmts;
     pg_plan             *plan;        /* parameters or several statements: the plan that binds them */
     int                  readonly;    /* -1: found out when it runs */
+    int                  ncols1;      /* columns + 1, once stmt_columns knew them; 0: not yet */
     int                  nparams;
     uint32_t            *ptypes;      /* nparams OIDs; 0 = unspecified */
     char                 tag_prefix[64]; /* its CommandComplete tag without the count */
@@ -355,18 +356,22 @@ static db_stmt *stmt_probe(pgsess *s, const pgx_stmt *st)
     return ds;
 }
 
-/* Columns the statement returns, or -1 when that is not known before it runs. */
-static int stmt_columns(pgsess *s, const pgx_stmt *st)
+/* Columns the statement returns, or -1 when that is not known before it runs. Kept once known,
+ * so a client that binds per-column formats every time pays for one prepare. */
+static int stmt_columns(pgsess *s, pgx_stmt *st)
 {
     if (st->action == PGSQL_SHOW)
         return 1;
     if (st->action != PGSQL_SQL)
         return 0;
+    if (st->ncols1)
+        return st->ncols1 - 1;
     db_stmt *ds = stmt_probe(s, st);
     if (!ds)
         return -1;
     int n = sqlite3_column_count(db_stmt_handle(ds));
     db_stmt_done(ds);
+    st->ncols1 = n + 1;
     return n;
 }
 
