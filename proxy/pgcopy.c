@@ -161,13 +161,20 @@ static void flush_chunk(pgsess *s)
             break;
         }
         for (int k = 0; k < n; k++) {
+            if (!f[k].null && memchr(f[k].p, '\0', f[k].n)) {
+                /* An escape (\0, \x00) that decodes to NUL: PostgreSQL's encoding check refuses it. */
+                state = "22021";
+                snprintf(msg, sizeof msg, "invalid byte sequence for encoding \"UTF8\": 0x00");
+                ok = 0;
+                break;
+            }
             memset(&args[k], 0, sizeof args[k]);
             args[k].type = f[k].null ? LP_ARG_NULL : LP_ARG_TEXT;
             args[k].s = f[k].p;
             args[k].len = f[k].n;
         }
         query_item it = {.sql = cp->insert.data, .len = cp->insert.len, .plan = cp->plan->p, .args = args, .nargs = n};
-        ok = pgs_job_add(j, &it, cp->plan, NULL) == 0;
+        ok = ok && pgs_job_add(j, &it, cp->plan, NULL) == 0;
         line += len + 1;
     }
     cp->pending = cp->nlines;
@@ -220,10 +227,26 @@ static void on_copy_data(pgsess *s, const char *p, size_t n)
 {
     pgcopy *cp = s->copy;
     const char *end = p + n;
+    /* Lines are kept '\0'-terminated, and PostgreSQL refuses the byte in UTF8 text anyway: the
+     * whole COPY fails rather than a line being cut short (or two being joined). */
+    if (!cp->eod && memchr(p, '\0', n)) {
+        copy_fail(s, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
+        return;
+    }
+    /* A line is bounded as a message is (max_line): one without a newline cannot grow forever. */
+    size_t max_line = (size_t)conn_shared(s->c)->cfg->max_line;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!cp->eod && cp->partial.len + (size_t)((nl ? nl : end) - p) > max_line) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "COPY line %lld is longer than max_line (%zu bytes)",
+                     (long long)(cp->rows + cp->nlines + 1), max_line);
+            copy_fail(s, "54000", msg);
+            return;
+        }
         if (!nl) {
-            buf_append(&cp->partial, p, (size_t)(end - p));
+            if (!cp->eod)
+                buf_append(&cp->partial, p, (size_t)(end - p));
             break;
         }
         if (cp->partial.len) {
@@ -276,13 +299,10 @@ void pgcopy_job_done(pgsess *s, writer_job *job)
     pgcopy *cp = s->copy;
     if (!cp)
         return;
-    buf *out = conn_out(s->c), tmp;
-    /* Our own BEGIN / COMMIT / ROLLBACK answer nothing to the client unless they failed. */
-    buf_init(&tmp);
-    int failed = pgs_job_output(s, job, &tmp);
-    if (failed)
-        buf_append(out, tmp.data, tmp.len);
-    buf_free(&tmp);
+    buf *out = conn_out(s->c);
+    /* Our own BEGIN / COMMIT / ROLLBACK answer nothing to the client unless they failed (a chunk's
+     * INSERTs are quiet too). */
+    int failed = pgs_tx_job_output(s, job, out);
     switch (cp->stage) {
     case C_WAIT_BEGIN:
         cp->stage = C_RUN;

@@ -23,6 +23,7 @@ typedef struct pgx_stmt {
     int                  nstmts;
     pg_plan             *plan;        /* parameters or several statements: the plan that binds them */
     int                  readonly;    /* -1: found out when it runs */
+    int                  ncols1;      /* columns + 1, once stmt_columns knew them; 0: not yet */
     int                  nparams;
     uint32_t            *ptypes;      /* nparams OIDs; 0 = unspecified */
     char                 tag_prefix[64]; /* its CommandComplete tag without the count */
@@ -60,6 +61,7 @@ struct pgext {
     pgx_portal *portals;
     pgx_portal *running;   /* the portal whose job is with the writer */
     pgx_portal *spare;     /* a freed unnamed portal, reused (pgbench binds one per transaction) */
+    int         implicit;  /* enum pgq_implicit: the pipeline's own transaction, until Sync */
     buf         scratch;
 };
 
@@ -342,6 +344,37 @@ static pgx_portal *portal_new(pgext *x, const char *name)
     return p;
 }
 
+/* The statement prepared on the reader, to learn its columns before it runs; NULL when it is
+ * not SQL or SQLite cannot prepare it (running it then reports why). */
+static db_stmt *stmt_probe(pgsess *s, const pgx_stmt *st)
+{
+    const char *sql = st->call ? st->call->q->sql : st->sql;
+    db_stmt *ds;
+    size_t used;
+    if (st->action != PGSQL_SQL || !sql || db_prepare(conn_reader(s->c), sql, strlen(sql), &ds, &used) != SQLITE_OK)
+        return NULL;
+    return ds;
+}
+
+/* Columns the statement returns, or -1 when that is not known before it runs. Kept once known,
+ * so a client that binds per-column formats every time pays for one prepare. */
+static int stmt_columns(pgsess *s, pgx_stmt *st)
+{
+    if (st->action == PGSQL_SHOW)
+        return 1;
+    if (st->action != PGSQL_SQL)
+        return 0;
+    if (st->ncols1)
+        return st->ncols1 - 1;
+    db_stmt *ds = stmt_probe(s, st);
+    if (!ds)
+        return -1;
+    int n = sqlite3_column_count(db_stmt_handle(ds));
+    db_stmt_done(ds);
+    st->ncols1 = n + 1;
+    return n;
+}
+
 static enum pg_step on_bind(pgsess *s, const char *body, size_t len)
 {
     pgext *x = s->ext;
@@ -369,6 +402,14 @@ static enum pg_step on_bind(pgsess *s, const char *body, size_t len)
     if (m.nparam_formats > 1 && m.nparam_formats != m.nparams) {
         snprintf(err, sizeof err, "bind message has %d parameter formats but %d parameters", m.nparam_formats,
                  m.nparams);
+        return ext_fail(s, "08P01", err);
+    }
+    /* As PostgreSQL, one format per column is checked at Bind, before anything runs (a write
+     * with RETURNING must not commit and then fail); a statement without columns ignores them. */
+    int ncols;
+    if (m.nresult_formats > 1 && (ncols = stmt_columns(s, st)) > 0 && ncols != m.nresult_formats) {
+        snprintf(err, sizeof err, "bind message has %d result formats but query has %d columns", m.nresult_formats,
+                 ncols);
         return ext_fail(s, "08P01", err);
     }
     pgx_portal *old;
@@ -478,6 +519,66 @@ static void portal_ready(pgx_portal *p, int failed)
     p->tail = off;
 }
 
+/* May running the statement write? Unknown counts as yes. */
+static int may_write(pgsess *s, const pgx_stmt *st)
+{
+    if (st->call)
+        return !st->call->readonly;
+    if (st->action != PGSQL_SQL)
+        return 0;
+    if (st->readonly >= 0)
+        return !st->readonly;
+    if (st->nstmts > 1)
+        return 1;
+    db_stmt *ds = stmt_probe(s, st);
+    if (!ds)
+        return 1;
+    int ro = sqlite3_stmt_readonly(db_stmt_handle(ds));
+    db_stmt_done(ds);
+    return !ro;
+}
+
+/* Does the client's input hold more to run before the next Sync than portal `name` (another
+ * Bind, an Execute of another portal), or is the Sync not there yet? */
+static int more_before_sync(const pgsess *s, const char *name)
+{
+    const char *r = s->rest;
+    size_t n = s->rest_len, nlen = strlen(name) + 1;
+    while (n >= 5) {
+        size_t len = ((size_t)(unsigned char)r[1] << 24) | ((size_t)(unsigned char)r[2] << 16) |
+                     ((size_t)(unsigned char)r[3] << 8) | (unsigned char)r[4];
+        if (len < 4 || len + 1 > n)
+            return 1; /* not all here: cannot tell */
+        if (r[0] == 'S')
+            return 0;
+        if (r[0] != 'P' && r[0] != 'D' && r[0] != 'C' && r[0] != 'H' &&
+            (r[0] != 'E' || len - 4 < nlen || memcmp(r + 5, name, nlen) != 0))
+            return 1;
+        r += len + 1;
+        n -= len + 1;
+    }
+    return 1;
+}
+
+/* PostgreSQL commits an implicit transaction at Sync, not at each Execute: a write followed by
+ * more portals before the Sync runs inside a transaction the session opens now (BEGIN goes out,
+ * the message is handled again once it is back) and ends at Sync. A lone Execute before its Sync
+ * (pgbench, node-postgres) still commits with its group. Returns 1 when BEGIN went out. */
+static int pipeline_begin(pgsess *s, const pgx_portal *p)
+{
+    pgext *x = s->ext;
+    /* The look-ahead first: it is cheap, and a lone Execute (the common case) needs no prepare. */
+    if (s->txn != WRITER_TX_NONE || !more_before_sync(s, p->name) || !may_write(s, p->st))
+        return 0;
+    x->implicit = PGQ_IMPLICIT_BEGIN;
+    pgs_submit_tx(s, WRITER_BEGIN, PGW_PORTAL);
+    if (s->wait == PGW_PORTAL)
+        return 1;
+    x->implicit = PGQ_IMPLICIT_NONE; /* out of memory, said so */
+    s->ext_error = 1;
+    return 0;
+}
+
 static enum pg_step portal_run(pgsess *s, pgx_portal *p)
 {
     pgx_stmt *st = p->st;
@@ -498,6 +599,13 @@ static enum pg_step portal_run(pgsess *s, pgx_portal *p)
         u.nparams = st->nparams;
         u.readonly = st->readonly;
     }
+    if (s->ext->implicit == PGQ_IMPLICIT_RUN && st->action == PGSQL_BEGIN) {
+        /* BEGIN turns the pipeline's transaction into the client's, as in PostgreSQL. */
+        s->ext->implicit = PGQ_IMPLICIT_NONE;
+        pgwire_command_complete(&p->res, "BEGIN");
+        portal_ready(p, 0);
+        return PGS_DONE;
+    }
     u.orig = st->orig;
     u.orig_len = st->orig_len;
     u.tag_prefix = st->tag_prefix;
@@ -515,6 +623,17 @@ static enum pg_step portal_run(pgsess *s, pgx_portal *p)
 
 void pgext_job_done(pgsess *s, writer_job *job)
 {
+    pgext *x = s->ext;
+    if (x->implicit == PGQ_IMPLICIT_BEGIN || x->implicit == PGQ_IMPLICIT_END) {
+        /* The pipeline's own BEGIN / COMMIT: the client sees only a failure. The message that
+         * sent it (Execute, Describe, Sync) is handled again next. */
+        int failed = pgs_tx_job_output(s, job, conn_out(s->c));
+        int began = x->implicit == PGQ_IMPLICIT_BEGIN;
+        x->implicit = began && !failed ? PGQ_IMPLICIT_RUN : PGQ_IMPLICIT_NONE;
+        if (began && failed)
+            s->ext_error = 1; /* its error is out: skip to Sync */
+        return;
+    }
     pgx_portal *p = s->ext->running;
     s->ext->running = NULL;
     if (p)
@@ -565,7 +684,7 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
             return ext_fail(s, "34000", err);
         }
         /* Types come from the first row, so the portal runs now (Execute then sends its rows). */
-        if (p->state == P_NEW && portal_run(s, p) == PGS_AGAIN)
+        if (p->state == P_NEW && (pipeline_begin(s, p) || portal_run(s, p) == PGS_AGAIN))
             return PGS_AGAIN;
         if (p->failed)
             return portal_error(s, p);
@@ -593,7 +712,7 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
     if (ty != types)
         free(ty);
     /* Columns before any row exists: declared types, else text. */
-    const char *sql = st->call ? st->call->q->sql : st->sql;
+    db_stmt *ds;
     if (st->action == PGSQL_SHOW) {
         buf tmp;
         buf_init(&tmp);
@@ -604,15 +723,9 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
         else
             pgwire_no_data(out);
         buf_free(&tmp);
-    } else if (st->action == PGSQL_SQL && sql) {
-        db_stmt *ds;
-        size_t used;
-        if (db_prepare(conn_reader(s->c), sql, strlen(sql), &ds, &used) == SQLITE_OK && ds) {
-            pgsink_rowdesc_of(db_stmt_handle(ds), out);
-            db_stmt_done(ds);
-        } else {
-            pgwire_no_data(out);
-        }
+    } else if ((ds = stmt_probe(s, st))) {
+        pgsink_rowdesc_of(db_stmt_handle(ds), out);
+        db_stmt_done(ds);
     } else {
         pgwire_no_data(out);
     }
@@ -631,6 +744,8 @@ static enum pg_step on_execute(pgsess *s, const char *body, size_t len)
         return ext_fail(s, "34000", err);
     }
     if (p->state == P_NEW) {
+        if (pipeline_begin(s, p))
+            return PGS_AGAIN;
         stats_request(STATS_PROTO_PG, "execute");
         if (portal_run(s, p) == PGS_AGAIN)
             return PGS_AGAIN;
@@ -638,7 +753,8 @@ static enum pg_step on_execute(pgsess *s, const char *body, size_t len)
     if (p->failed)
         return portal_error(s, p);
     buf *out = conn_out(s->c);
-    int binary = wants_binary(p);
+    /* No RowDescription (INSERT, DDL, an empty query): PostgreSQL ignores the result formats. */
+    int binary = p->rd_len && wants_binary(p);
     uint32_t oids[64], *oid = oids;
     int ncols = 0;
     if (binary) {
@@ -706,6 +822,13 @@ enum pg_step pgext_message(pgsess *s, const pgwire_msg *m)
     if (m->type == 'S') {
         if (pgwire_parse_empty(m->body, m->body_len, err, sizeof err) < 0)
             return ext_fail(s, "08P01", err);
+        if (s->ext->implicit == PGQ_IMPLICIT_RUN && s->txn != WRITER_TX_NONE) {
+            s->ext->implicit = PGQ_IMPLICIT_END;
+            pgs_submit_tx(s, s->txn == WRITER_TX_OPEN ? WRITER_COMMIT : WRITER_ROLLBACK, PGW_PORTAL);
+            if (s->wait == PGW_PORTAL)
+                return PGS_AGAIN; /* handled again once it is back */
+        }
+        s->ext->implicit = PGQ_IMPLICIT_NONE;
         s->ext_error = 0;
         /* Outside a transaction block, Sync ends the implicit one, and its portals with it. */
         if (s->txn == WRITER_TX_NONE)

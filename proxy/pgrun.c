@@ -235,6 +235,7 @@ void pgs_job_submit(pgsess *s, pg_job *j, enum writer_tx tx, int savepoint_op, e
         return;
     }
     s->wait = w;
+    s->wait_tx = tx;
     conn_submit(s->c, &j->wj);
 }
 
@@ -377,7 +378,8 @@ static enum pg_step run_sql(pgsess *s, const pg_unit *u0, buf *out, int *failed,
         return *failed = 1, PGS_DONE;
     }
     if (sp) {
-        if (s->txn == WRITER_TX_NONE) {
+        /* PostgreSQL refuses savepoints in an implicit transaction too. */
+        if (s->txn == WRITER_TX_NONE || s->q.implicit) {
             char msg[96];
             snprintf(msg, sizeof msg, "%s can only be used in transaction blocks", sp);
             pgs_error(out, "25P01", msg);
@@ -568,6 +570,14 @@ static int chars_before(pgsess *s, size_t off)
 
 static void query_finish(pgsess *s)
 {
+    if (s->q.implicit == PGQ_IMPLICIT_RUN && s->txn != WRITER_TX_NONE) {
+        /* The implicit transaction ends: committed, or rolled back after a failure. */
+        s->q.implicit = PGQ_IMPLICIT_END;
+        pgs_submit_tx(s, s->txn == WRITER_TX_OPEN ? WRITER_COMMIT : WRITER_ROLLBACK, PGW_QUERY);
+        if (s->wait == PGW_QUERY)
+            return; /* pgs_query_job_done finishes */
+    }
+    s->q.implicit = 0;
     pgwire_ready(conn_out(s->c), pgs_status(s));
     s->q.active = 0;
 }
@@ -580,53 +590,70 @@ static void query_failed(pgsess *s)
         s->txn = WRITER_TX_FAILED;
 }
 
-/* Several statements outside a transaction are one implicit transaction in PostgreSQL: when they
- * are all plain SQL and some write, they go to the writer as one job (all or nothing). Returns 1
- * when the job went out; 0 to run them one by one. */
+/* Several statements outside a transaction are one implicit transaction in PostgreSQL (all or
+ * nothing). When they are all plain SQL and some write, they go to the writer as one job. When
+ * some write but others cannot join that job (SET, CALL, $n, COPY, ...), the run is wrapped in a
+ * transaction of its own (q.implicit): BEGIN now, COMMIT or ROLLBACK in query_finish, neither
+ * shown to the client. Only a query that reads, or that has its own BEGIN/COMMIT/ROLLBACK, runs
+ * statement by statement. Returns 1 when a job went out. */
 static int implicit_block(pgsess *s)
 {
     if (s->txn != WRITER_TX_NONE || s->q.n < 2)
         return 0;
     pg_job *j = pgs_job_new(s, 0);
-    int writes = 0, ok = j != NULL;
+    int writes = 0, single = j != NULL, txctl = 0;
     buf junk; /* errors are reported by the one-by-one run instead */
     buf_init(&junk);
-    for (size_t i = 0; ok && i < s->q.n; i++) {
+    for (size_t i = 0; !txctl && i < s->q.n; i++) {
         pgsql_span sp = s->q.spans[i];
         pg_unit u;
         const char *text = s->q.text.data + sp.off;
-        ok = !pgcall_is(text, sp.len) && pgs_resolve(s, text, sp.len, chars_before(s, sp.off), &u, &junk) == 0 &&
-             u.action == PGSQL_SQL && u.nparams == 0 && !savepoint_word(u.it.sql, u.it.len);
-        if (!ok)
-            break;
+        if (pgs_resolve(s, text, sp.len, chars_before(s, sp.off), &u, &junk) < 0) {
+            single = 0; /* it fails when its turn comes */
+            continue;
+        }
+        txctl = u.action == PGSQL_BEGIN || u.action == PGSQL_COMMIT || u.action == PGSQL_ROLLBACK;
+        writes |= u.action == PGSQL_COPY_FROM_STDIN || (u.is_call && !u.readonly);
+        if (u.is_call || u.action != PGSQL_SQL || u.nparams > 0 || savepoint_word(u.it.sql, u.it.len)) {
+            single = 0;
+            continue;
+        }
         pg_plan *built = NULL;
         int txn_ctl = 0;
         if (u.nstmts > 1) {
             char why[256];
             int ro;
             query_plan *p = query_plan_build(conn_reader(s->c), u.it.sql, u.it.len, &ro, why, sizeof why);
-            ok = p && (built = pg_plan_new(p)) != NULL;
+            single = single && p && (built = pg_plan_new(p)) != NULL;
             u.it.plan = p;
             u.owner = built;
             writes |= !ro;
         } else {
             writes |= !plain_readonly(s, &u, &txn_ctl);
-            ok = !txn_ctl;
+            txctl = txn_ctl;
         }
         pgsink_stmt m = unit_meta(&u);
-        ok = ok && pgs_job_add(j, &u.it, u.owner, &m) == 0;
+        single = single && pgs_job_add(j, &u.it, u.owner, &m) == 0;
         pg_plan_unref(built);
     }
     buf_free(&junk);
-    if (!ok || !writes) {
-        pgs_job_free(j);
-        return 0;
+    if (single && writes && !txctl) {
+        stats_add(STATS_QUERIES, (int64_t)s->q.n);
+        stats_add(STATS_WRITES, (int64_t)s->q.n);
+        s->q.i = s->q.n;
+        pgs_job_submit(s, j, WRITER_PLAIN, 0, PGW_QUERY);
+        return 1;
     }
-    stats_add(STATS_QUERIES, (int64_t)s->q.n);
-    stats_add(STATS_WRITES, (int64_t)s->q.n);
+    pgs_job_free(j);
+    if (!writes || txctl)
+        return 0;
+    s->q.implicit = PGQ_IMPLICIT_BEGIN;
+    pgs_submit_tx(s, WRITER_BEGIN, PGW_QUERY);
+    if (s->wait == PGW_QUERY)
+        return 1;
+    s->q.implicit = 0; /* out of memory, said so: nothing runs */
     s->q.i = s->q.n;
-    pgs_job_submit(s, j, WRITER_PLAIN, 0, PGW_QUERY);
-    return 1;
+    return 0;
 }
 
 void pgs_query_start(pgsess *s, const char *sql, size_t len)
@@ -699,8 +726,33 @@ void pgs_query_continue(pgsess *s)
     query_finish(s);
 }
 
+int pgs_tx_job_output(pgsess *s, writer_job *job, buf *out)
+{
+    buf tmp;
+    buf_init(&tmp);
+    int failed = pgs_job_output(s, job, &tmp);
+    if (failed)
+        buf_append(out, tmp.data, tmp.len);
+    buf_free(&tmp);
+    return failed;
+}
+
 void pgs_query_job_done(pgsess *s, writer_job *job)
 {
+    if (s->q.implicit == PGQ_IMPLICIT_BEGIN || s->q.implicit == PGQ_IMPLICIT_END) {
+        /* The implicit transaction's own BEGIN / COMMIT: the client sees only a failure. */
+        int failed = pgs_tx_job_output(s, job, conn_out(s->c));
+        if (s->q.implicit == PGQ_IMPLICIT_END) {
+            s->q.implicit = 0;
+            query_finish(s);
+            return;
+        }
+        s->q.implicit = PGQ_IMPLICIT_RUN;
+        if (failed)
+            query_failed(s);
+        pgs_query_continue(s);
+        return;
+    }
     if (pgs_job_output(s, job, conn_out(s->c)))
         query_failed(s);
     pgs_query_continue(s);

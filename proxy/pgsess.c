@@ -241,13 +241,16 @@ static enum pg_step on_ready(pgsess *s, const pgwire_msg *m)
 {
     buf *out = conn_out(s->c);
     char err[256];
+    /* After an extended-protocol error PostgreSQL ignores every message until Sync, a simple
+     * Query or a FunctionCall too (only Terminate still ends the session). */
+    if (s->ext_error && (m->type == 'Q' || m->type == 'F'))
+        return PGS_DONE;
     switch (m->type) {
     case 'Q': {
         const char *sql;
         size_t len;
         if (pgwire_parse_query(m->body, m->body_len, &sql, &len, err, sizeof err) < 0)
             return fatal(s, "08P01", err);
-        s->ext_error = 0;
         pgs_query_start(s, sql, len);
         return PGS_DONE;
     }
@@ -261,9 +264,10 @@ static enum pg_step on_ready(pgsess *s, const pgwire_msg *m)
         /* COPY messages after the COPY ended (it failed early): dropped, as PostgreSQL does. */
         return PGS_DONE;
     case 'F':
-        if (!s->ext_error)
-            pgs_error(out, "0A000", "the fast-path function call interface is not supported");
-        s->ext_error = 1;
+        /* A FunctionCall is a request of its own, as a Query: PostgreSQL ends it with
+         * ReadyForQuery (libpq's PQfn waits for it), not by skipping to a Sync. */
+        pgs_error(out, "0A000", "the fast-path function call interface is not supported");
+        pgwire_ready(out, pgs_status(s));
         return PGS_DONE;
     default:
         snprintf(err, sizeof err, "invalid frontend message type %d", (unsigned char)m->type);
@@ -319,6 +323,8 @@ static size_t ps_on_data(conn *c, void *state, const char *data, size_t len, int
         if (m.type != 'd' && !conn_may_serve(c))
             break;
         enum pg_step st;
+        s->rest = data + off + m.total;
+        s->rest_len = len - off - m.total;
         switch (s->phase) {
         case PG_STARTUP:  st = on_startup(s, &m); break;
         case PG_READY:    st = on_ready(s, &m); break;
@@ -356,7 +362,11 @@ static void ps_close(conn *c, void *state)
 {
     pgsess *s = state;
     (void)c;
-    if (s->txn) {
+    /* A BEGIN still queued at the writer leaves s->txn NONE, yet opens a transaction once it runs:
+     * the writer runs jobs in order, so an ABORT sent now rolls it back (or, if the BEGIN failed,
+     * is an orphan the writer drops). */
+    int begin_queued = s->wait != PGW_NONE && s->wait_tx == WRITER_BEGIN;
+    if (s->txn || begin_queued) {
         /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
         pg_job *j = pgs_job_new(s, 0);
         if (j) /* WRITER_ABORT goes out detached: nobody waits for its reply */

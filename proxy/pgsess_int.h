@@ -32,6 +32,12 @@ enum pg_phase {
 /* What the writer job in flight belongs to, so on_job_done knows how to go on. */
 enum pg_wait { PGW_NONE, PGW_QUERY, PGW_PORTAL, PGW_COPY, PGW_AUTH };
 
+/* A simple Query whose statements cannot go to the writer as one job, or an extended-protocol
+ * pipeline that writes before running more portals ahead of its Sync, runs in a transaction the
+ * session opens and ends itself (pgrun.c implicit_block, pgext.c pipeline_begin), so that it is
+ * still all or nothing. */
+enum pgq_implicit { PGQ_IMPLICIT_NONE, PGQ_IMPLICIT_BEGIN, PGQ_IMPLICIT_RUN, PGQ_IMPLICIT_END };
+
 /* What message handlers tell the input loop. */
 enum pg_step {
     PGS_DONE,  /* the message is handled: consume it */
@@ -75,6 +81,7 @@ typedef struct pgsess {
     enum pg_phase      phase;
     int                txn;          /* enum writer_tx_state, as this session knows it */
     enum pg_wait       wait;
+    enum writer_tx     wait_tx;      /* the transaction control of the writer job in flight */
     int                ext_error;    /* extended protocol: an error happened, skip to Sync */
     /* who */
     char              *user, *database, *app;
@@ -95,9 +102,13 @@ typedef struct pgsess {
         size_t      n, i, cap;
         size_t      pos_byte;     /* chars = characters of text before byte pos_byte */
         int         chars;
+        int         implicit;     /* enum pgq_implicit: the transaction wrapped around it, if any */
     } q;
     pgext             *ext;
     pgcopy            *copy;
+    /* the input after the message being handled: the extended protocol looks ahead for its Sync */
+    const char        *rest;
+    size_t             rest_len;
     /* reused for every statement */
     pgsql_result       tr;
     pgsink             sink;
@@ -128,6 +139,9 @@ enum pg_step pgs_run_unit(pgsess *s, const pg_unit *u, buf *out, int *failed, en
 /* A writer job's reply as PostgreSQL messages appended to out (the writer answers transaction
  * control in line-protocol text; that is translated here). Returns 1 when the job failed. */
 int  pgs_job_output(pgsess *s, writer_job *job, buf *out);
+/* The same for transaction control the session sent on its own (not the client): only a failure
+ * is appended to out. Returns 1 when the job failed. */
+int  pgs_tx_job_output(pgsess *s, writer_job *job, buf *out);
 /* Submit a job with just transaction control (BEGIN, COMMIT, ROLLBACK). */
 void pgs_submit_tx(pgsess *s, enum writer_tx tx, enum pg_wait w);
 
