@@ -433,3 +433,65 @@ def test_batch_lines_that_run_nothing_are_not_cached(server_factory):
             assert c.read_response()[1].startswith("-ERR 42883 batch failed at line 3")
         data, status = c.request("CACHE KEYS 10")
         assert [l.split("\t")[0] for l in data[1:]] == ["=SELECT 5"]
+
+
+def read_until_hit(c, sql, tries=3):
+    """The rows of sql once the cache serves it (a reader first prepares a statement against the
+    schema it loaded last; a run that finds it changed is not stored, so a hit may take two misses)."""
+    for _ in range(tries):
+        rows, st = read(c, sql)
+        if st == "hit":
+            return rows
+    raise AssertionError(f"{sql!r} not served from the cache after {tries} reads")
+
+
+# A statement the schema changed under (SQLite prepares it again inside a run) is judged by what it
+# is now: the tables it reads and writes and the functions it calls after the change.
+
+def assert_fresh_after(c, setup, query, before, change, after):
+    """Run setup; query is then served from the cache with before; run change: query answers after."""
+    for sql in setup:
+        c.write(sql)
+    assert read_until_hit(c, query) == before
+    for sql in change:
+        c.write(sql)
+    assert read(c, query)[0] == after
+
+
+def test_view_redefined_over_another_table(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        q = "SELECT count(*) FROM v"
+        assert_fresh_after(c, ("CREATE TABLE ta(x)", "CREATE TABLE tb(x)", "CREATE VIEW v AS SELECT x FROM ta"),
+                           q, [["0"]], ("DROP VIEW v", "CREATE VIEW v AS SELECT x FROM tb"), [["0"]])
+        assert_fresh_after(c, (), q, [["0"]], ("INSERT INTO tb VALUES(1)",), [["1"]])
+
+
+def test_trigger_added_after_the_write_was_prepared(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        assert_fresh_after(c, ("CREATE TABLE tc(x)", "CREATE TABLE td(x)", "INSERT INTO tc VALUES(1)",
+                               "CREATE TRIGGER trc AFTER INSERT ON tc BEGIN INSERT INTO td VALUES(new.x); END"),
+                           "SELECT count(*) FROM td", [["0"]], ("INSERT INTO tc VALUES(1)",), [["1"]])
+
+
+def test_drop_if_exists_first_prepared_with_nothing_to_drop(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        for sql in ("DROP TABLE IF EXISTS zy", "CREATE TABLE zy(x)", "INSERT INTO zy VALUES(1)"):
+            c.write(sql)
+        assert read_until_hit(c, "SELECT count(*) FROM zy") == [["1"]]
+        c.write("DROP TABLE IF EXISTS zy")
+        c.error("SELECT count(*) FROM zy", "42P01")
+
+
+def test_view_redefined_to_call_random(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.write("CREATE VIEW vn AS SELECT 1 AS r")
+        assert read_until_hit(c, "SELECT r FROM vn") == [["1"]]
+        c.write("DROP VIEW vn")
+        c.write("CREATE VIEW vn AS SELECT random() AS r")
+        answers = [read(c, "SELECT r FROM vn") for _ in range(3)]
+        assert [st for _, st in answers[1:]] == ["off", "off"], answers
+        assert len({rows[0][0] for rows, _ in answers}) == 3, answers
