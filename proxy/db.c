@@ -189,6 +189,10 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     switch (action) {
     case SQLITE_READ:
         tables_add(db, &db->prep_reads, a);
+        /* An INSERT into an AUTOINCREMENT table updates sqlite_sequence in its own code, asking
+         * no authorizer: no note of a write would ever invalidate a cached read of it. */
+        if (a && strcasecmp(a, "sqlite_sequence") == 0)
+            db->prep_flags |= DB_STMT_UNTRACKED;
         /* A PRAGMA as a table (SELECT * FROM pragma_database_list) runs its PRAGMA only when
          * stepped, past this check: judge it here, by the same lists. */
         if (a && strncasecmp(a, "pragma_", 7) == 0 && !in_list(pragma_read_args, a + 7) &&

@@ -489,7 +489,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     int ids[2 * DB_STMT_MAX_TABLES];
     int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
                     !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN | DB_STMT_EXPLAIN |
-                               DB_STMT_ADMIN)) &&
+                               DB_STMT_ADMIN | DB_STMT_UNTRACKED)) &&
                     table_ids(rc, &a, ids) == 0;
     if (!cacheable) {
         cache_abandon_hashed(rc->c, scratch->data, scratch->len, kh, slot);

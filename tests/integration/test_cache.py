@@ -495,3 +495,17 @@ def test_view_redefined_to_call_random(server_factory):
         answers = [read(c, "SELECT r FROM vn") for _ in range(3)]
         assert [st for _, st in answers[1:]] == ["off", "off"], answers
         assert len({rows[0][0] for rows, _ in answers}) == 3, answers
+
+
+def test_sqlite_sequence_is_never_cached(server_factory):
+    """An INSERT into an AUTOINCREMENT table (users) updates sqlite_sequence unseen by the
+    authorizer: a read of it is never cached, so it follows every insert."""
+    srv = server_factory()
+    with srv.client() as c:
+        c.create_user("seq1@x")
+        q = "SELECT seq FROM sqlite_sequence WHERE name = 'users'"
+        first = [read(c, q) for _ in range(2)]
+        assert [st for _, st in first] == ["off", "off"], first
+        c.create_user("seq2@x")
+        rows, st = read(c, q)
+        assert st == "off" and int(rows[0][0]) == int(first[0][0][0][0]) + 1, (first, rows)
