@@ -136,6 +136,16 @@ static const char *const nondet_functions[] = {
     "current_timestamp", "sqlite_offset", NULL,
 };
 
+/* Tables whose rows no write note covers, so no cached read of them could be invalidated: an
+ * INSERT into an AUTOINCREMENT table updates sqlite_sequence in its own code, asking no
+ * authorizer; a PRAGMA as a table (pragma_page_count, pragma_data_version) answers from the file's
+ * state, and the authorizer sees only the pragma's name; dbstat reports the file's pages. */
+static int untracked(const char *table)
+{
+    return strcasecmp(table, "sqlite_sequence") == 0 || strncasecmp(table, "pragma_", 7) == 0 ||
+           strcasecmp(table, "dbstat") == 0;
+}
+
 static void tables_add(db_conn *db, db_tables *t, const char *name)
 {
     if (!name || !*name)
@@ -189,9 +199,7 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     switch (action) {
     case SQLITE_READ:
         tables_add(db, &db->prep_reads, a);
-        /* An INSERT into an AUTOINCREMENT table updates sqlite_sequence in its own code, asking
-         * no authorizer: no note of a write would ever invalidate a cached read of it. */
-        if (a && strcasecmp(a, "sqlite_sequence") == 0)
+        if (a && untracked(a))
             db->prep_flags |= DB_STMT_UNTRACKED;
         /* A PRAGMA as a table (SELECT * FROM pragma_database_list) runs its PRAGMA only when
          * stepped, past this check: judge it here, by the same lists. */
@@ -243,7 +251,7 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
         if (trigger != NULL)
             return SQLITE_OK;
         if (in_list(pragma_read_args, a) || (b == NULL && in_list(pragma_read_bare, a))) {
-            db->prep_flags |= DB_STMT_PRAGMA_READ;
+            db->prep_flags |= DB_STMT_PRAGMA_READ | DB_STMT_UNTRACKED;
             return SQLITE_OK;
         }
         if (b != NULL || strcasecmp(a, "writable_schema") == 0) {

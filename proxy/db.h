@@ -22,8 +22,8 @@ enum db_stmt_flag {
     DB_STMT_EXPLAIN = 1 << 4, /* EXPLAIN or EXPLAIN QUERY PLAN: describes a plan, reads no rows */
     DB_STMT_ADMIN  = 1 << 5, /* a PRAGMA off the read-only allow list: the admin's, never cached */
     DB_STMT_PRAGMA_READ = 1 << 6, /* a PRAGMA on that list: it only reads, whatever SQLite says */
-    DB_STMT_UNTRACKED = 1 << 7, /* reads what SQLite changes without the authorizer seeing a write
-                                 * (sqlite_sequence): no table version covers it, never cached */
+    DB_STMT_UNTRACKED = 1 << 7, /* reads what no table version covers (sqlite_sequence, a PRAGMA's
+                                 * answer, dbstat): never cached */
 };
 
 #define DB_STMT_MAX_TABLES 32

@@ -509,3 +509,31 @@ def test_sqlite_sequence_is_never_cached(server_factory):
         c.create_user("seq2@x")
         rows, st = read(c, q)
         assert st == "off" and int(rows[0][0]) == int(first[0][0][0][0]) + 1, (first, rows)
+
+
+@pytest.mark.parametrize("sql", [
+    "PRAGMA page_count", "PRAGMA data_version", "PRAGMA freelist_count", "PRAGMA table_info(users)",
+    "SELECT page_count FROM pragma_page_count", "SELECT * FROM pragma_data_version",
+    "SELECT name FROM pragma_table_info('users') ORDER BY cid",
+])
+def test_pragmas_are_never_cached(server_factory, sql):
+    """A PRAGMA answers from the file's state, which no table version covers: never cached, in
+    either form (statement or table-valued function)."""
+    srv = server_factory()
+    with srv.client() as c:
+        # The first statement on a connection to name a pragma table makes SQLite create it, which
+        # the authorizer sees as DDL (never cached anyway): name them all once before.
+        read(c, "SELECT 1 FROM pragma_page_count, pragma_data_version, pragma_table_info('users') LIMIT 1")
+        assert [read(c, sql)[1] for _ in range(2)] == ["off", "off"]
+
+
+def test_page_count_follows_writes(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        q = "SELECT page_count FROM pragma_page_count"
+        c.write("CREATE TABLE big(b)")
+        read(c, "SELECT * FROM pragma_page_count")  # see test_pragmas_are_never_cached
+        before = int(read(c, q)[0][0][0])
+        read(c, q)
+        c.write("INSERT INTO big VALUES (zeroblob(200000))")
+        assert int(read(c, q)[0][0][0]) > before
