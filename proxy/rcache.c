@@ -217,7 +217,7 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
     double t0 = clock && *clock > 0 ? *clock : now_ms();
     sqlnorm_hints h;
     make_key(sql, len, NULL, 0, scratch, &h);
-    if (h.nocache)
+    if (h.nocache || h.ttl >= 0) /* a hinted ttl bounds the age it is served: rcache_read judges it */
         return 0;
     cache_hit hit;
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
@@ -274,7 +274,7 @@ int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n
         koff[i] = scratch->len;
         norm_sql_memo(m, sql[i], len[i], th[i], scratch, &h);
         sqlnorm_key_args(scratch, NULL, 0); /* exactly the key rcache_try_hit makes */
-        if (h.nocache || scratch->oom)
+        if (h.nocache || h.ttl >= 0 || scratch->oom)
             return 0;
         ch[i] = cache_key_hash(rc->c, scratch->data + koff[i], scratch->len - koff[i]);
         cache_prefetch(rc->c, ch[i]);
@@ -560,7 +560,9 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     double t0 = now_ms();
     sqlnorm_hints h;
     make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
-    if (h.nocache)
+    /* The hints are not part of the key, so a hinted statement shares its entry with the plain
+     * form: ttl=0 ("never keep") is never served from it either. */
+    if (h.nocache || h.ttl == 0)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     cache_hit hit;
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
@@ -569,7 +571,14 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
      * the versions the lookup checks). */
     cache_prefetch(rc->c, kh);
     extwatch_check(rc->watch);
+    size_t start = out->len;
     int got = cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_LEAD_MISS);
+    if (got == CACHE_HIT && h.ttl > 0 && hit.age_s >= h.ttl) {
+        /* Older than this statement's hinted ttl allows (stored by a form with a longer one): a
+         * plain miss, whose fill replaces the entry as a leader's would. */
+        buf_truncate(out, start);
+        got = CACHE_MISS;
+    }
     if (got == CACHE_HIT) {
         put_hit_status(sink, out, &hit, t0);
         return 0;

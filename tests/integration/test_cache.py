@@ -537,3 +537,31 @@ def test_page_count_follows_writes(server_factory):
         read(c, q)
         c.write("INSERT INTO big VALUES (zeroblob(200000))")
         assert int(read(c, q)[0][0][0]) > before
+
+
+# Hints are not part of the key: a hinted statement shares its entry with the plain form (a hint
+# inside a result column's text stays in the key, as it names the column).
+
+def test_ttl0_hint_is_never_served_from_the_cache(server_factory):
+    srv = server_factory("--cache_ttl", "300")
+    with srv.client() as c:
+        read(c, "SELECT 6 * 7 AS v")
+        assert read(c, "SELECT 6 * 7 AS v")[1] == "hit"
+        assert [read(c, "/*+ ttl=0 */ SELECT 6 * 7 AS v")[1] for _ in range(2)] == ["off", "off"]
+
+
+def test_ttl_hint_bounds_the_age_served(server_factory):
+    srv = server_factory("--cache_ttl", "300")
+    with srv.client() as c:
+        read(c, "SELECT 6 * 7 AS v")
+        assert read(c, "SELECT 6 * 7 AS v")[1] == "hit"
+        time.sleep(2.2)
+        assert read(c, "SELECT /*+ ttl=1 */ 6 * 7 AS v") == ([["42"]], "miss")
+        # Its fill replaced the entry: fresh now, for it and for the plain form.
+        assert read(c, "SELECT /*+ ttl=1 */ 6 * 7 AS v")[1] == "hit"
+        assert read(c, "SELECT 6 * 7 AS v")[1] == "hit"
+        # Through BATCH too (its own fast path).
+        time.sleep(1.2)
+        c.send("BATCH 2", "SELECT /*+ ttl=1 */ 6 * 7 AS v", "SELECT 6 * 7 AS v")
+        replies = [c.read_response() for _ in range(3)]
+        assert [cache_state(st) for _, st in replies[:2]] == ["miss", "hit"], replies
