@@ -565,12 +565,18 @@ static int refresh(db_conn *db, db_stmt *s)
     return SQLITE_OK;
 }
 
-/* A statement found in the cache, made current if the schema changed under it. */
+/* A statement found in the cache, made current if the schema changed under it. The scratch lists
+ * are emptied for the run to come: if SQLite prepares the statement again inside it, they hold
+ * what the authorizer saw then, for db_stmt_done. */
 static int reuse(db_conn *db, db_stmt *s, db_stmt **out, size_t *used)
 {
     int rc = stale(s) ? refresh(db, s) : SQLITE_OK;
     if (rc != SQLITE_OK)
         return rc;
+    db->prep_flags = 0;
+    db->prep_admin[0] = '\0';
+    tables_clear(&db->prep_reads);
+    tables_clear(&db->prep_writes);
     *out = s->st ? s : NULL;
     *used = s->used;
     return SQLITE_OK;
@@ -651,10 +657,34 @@ const char *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen)
     return NULL;
 }
 
+static int same_tables(const db_tables *a, const db_tables *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->names[i], b->names[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Did the authorizer, while SQLite prepared s again during its run, see what it saw before? Most
+ * schema changes leave a statement as it was (another table's), and SQLite also prepares one
+ * again when a binding it planned for changes (LIKE ?): then s is current as it stands. */
+static int unchanged(const db_conn *db, const db_stmt *s)
+{
+    return db->prep_flags == (s->flags & ~(unsigned)DB_STMT_EXPLAIN) &&
+           strcmp(db->prep_admin, s->admin_what ? s->admin_what : "") == 0 &&
+           same_tables(&db->prep_reads, &s->reads) && same_tables(&db->prep_writes, &s->writes);
+}
+
 void db_stmt_done(db_stmt *s)
 {
-    if (stale(s))
-        s->db->reprepared++;
+    if (stale(s)) {
+        if (unchanged(s->db, s))
+            s->reprepares = sqlite3_stmt_status(s->st, SQLITE_STMTSTATUS_REPREPARE, 0);
+        else
+            s->db->reprepared++;
+    }
     sqlite3_reset(s->st);
     sqlite3_clear_bindings(s->st);
 }

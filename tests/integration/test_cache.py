@@ -565,3 +565,26 @@ def test_ttl_hint_bounds_the_age_served(server_factory):
         c.send("BATCH 2", "SELECT /*+ ttl=1 */ 6 * 7 AS v", "SELECT 6 * 7 AS v")
         replies = [c.read_response() for _ in range(3)]
         assert [cache_state(st) for _, st in replies[:2]] == ["miss", "hit"], replies
+
+
+def test_unrelated_schema_change_costs_one_miss(server_factory):
+    """Any DDL makes SQLite prepare every statement again; one whose tables and flags stay the same
+    is stored by its next miss (not only by the one after)."""
+    srv = server_factory()
+    with srv.client() as c:
+        q = "SELECT count(*) FROM users"
+        assert read_until_hit(c, q) == [["0"]]
+        c.write("CREATE TABLE unrelated(x)")
+        assert read(c, q) == ([["0"]], "miss")
+        assert read(c, q) == ([["0"]], "hit")
+
+
+@pytest.mark.parametrize("test", [
+    test_view_redefined_over_another_table, test_trigger_added_after_the_write_was_prepared,
+    test_drop_if_exists_first_prepared_with_nothing_to_drop, test_view_redefined_to_call_random,
+    test_unrelated_schema_change_costs_one_miss, test_sqlite_sequence_is_never_cached,
+    test_page_count_follows_writes,
+], ids=lambda t: t.__name__[5:])
+def test_on_the_replica(server_factory, test):
+    """The same with read_replica = memory: misses are analyzed and run on the replica's connection."""
+    test(lambda *args: server_factory("--read_replica", "memory", *args))
