@@ -526,11 +526,14 @@ static void adopt(db_conn *db, db_stmt *s, sqlite3_stmt *st)
     /* The authorizer sees the explained statement's tables, as if it ran: only SQLite knows it will not. */
     if (st && sqlite3_stmt_isexplain(st))
         s->flags |= DB_STMT_EXPLAIN;
-    /* Hand the collected names over to the statement. */
+    /* Hand the collected names over to the statement; the scratch is then empty, as db_stmt_done
+     * expects it of a run's start. */
     s->reads = db->prep_reads;
     s->writes = db->prep_writes;
     db->prep_reads.n = 0;
     db->prep_writes.n = 0;
+    db->prep_flags = 0;
+    db->prep_admin[0] = '\0';
 }
 
 /* SQLite prepared s again inside a step since its flags and tables were collected (the schema
