@@ -549,14 +549,27 @@ static void do_drop(shard *s, entry *e, int state, entry **gc)
     hot_gc_push(gc, e, 0);
 }
 
+/* Does ne hold a payload in every format old does? */
+static int covers(const entry *ne, const entry *old)
+{
+    for (int f = 0; f < CACHE_NFMT; f++)
+        if (old->slot[f] && !ne->slot[f])
+            return 0;
+    return 1;
+}
+
 /* Store ne's slots under its key: into the present entry when it is live with the same snapshot
- * (ne is then discarded), else as ne, replacing whatever was there. Consumes ne. */
+ * and keeps a format ne lacks (ne is then discarded; the entry's age stays its oldest payload's),
+ * else as ne, replacing whatever was there: a statement whose ttl hint found the entry too old
+ * refills it, and its age must start again. Consumes ne. */
 static void do_store(cache *c, shard *s, uint64_t h, entry *ne, double now, entry **gc)
 {
     entry *old = hot_do_find(s->map, e_key(ne), ne->klen, h);
     if (old) {
         int state = hot_state(c, old, now);
-        if (state == LIVE && same_snapshot(old, ne)) {
+        if (state == LIVE && same_snapshot(old, ne) && covers(ne, old)) {
+            ne->hits += old->hits;
+        } else if (state == LIVE && same_snapshot(old, ne)) {
             for (int f = 0; f < CACHE_NFMT; f++)
                 if (ne->slot[f]) {
                     /* The old payload goes with ne, freed (after any reader's copy) by the drain.

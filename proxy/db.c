@@ -19,6 +19,8 @@ typedef struct db_tables {
 
 struct db_stmt {
     sqlite3_stmt  *st;
+    db_conn       *db;
+    int            reprepares; /* SQLITE_STMTSTATUS_REPREPARE when flags and tables were collected */
     unsigned       flags;
     char          *admin_what; /* with DB_STMT_ADMIN|DB_STMT_DDL: what needs the admin ("PRAGMA x") */
     db_tables      reads, writes;
@@ -41,6 +43,7 @@ struct db_conn {
     int      refused;       /* db_prepare refused the statement itself (denied says why) */
     char     prep_admin[48]; /* what makes the statement being prepared the admin's, or "" */
     int      preparing;     /* inside db_prepare: else the authorizer is asked from a running statement */
+    unsigned long reprepared; /* runs that found their statement prepared again by SQLite */
     enum role run_role;     /* who runs statements now (db_set_role); ROLE_ADMIN for the server's own */
     int64_t  deadline_ns;   /* statement_timeout: CLOCK_MONOTONIC ns, 0 = none (owner thread only) */
     int      timed_out;     /* the last interrupt was ours */
@@ -133,6 +136,16 @@ static const char *const nondet_functions[] = {
     "current_timestamp", "sqlite_offset", NULL,
 };
 
+/* Tables whose rows no write note covers, so no cached read of them could be invalidated: an
+ * INSERT into an AUTOINCREMENT table updates sqlite_sequence in its own code, asking no
+ * authorizer; a PRAGMA as a table (pragma_page_count, pragma_data_version) answers from the file's
+ * state, and the authorizer sees only the pragma's name; dbstat reports the file's pages. */
+static int untracked(const char *table)
+{
+    return strcasecmp(table, "sqlite_sequence") == 0 || strncasecmp(table, "pragma_", 7) == 0 ||
+           strcasecmp(table, "dbstat") == 0;
+}
+
 static void tables_add(db_conn *db, db_tables *t, const char *name)
 {
     if (!name || !*name)
@@ -186,6 +199,8 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
     switch (action) {
     case SQLITE_READ:
         tables_add(db, &db->prep_reads, a);
+        if (a && untracked(a))
+            db->prep_flags |= DB_STMT_UNTRACKED;
         /* A PRAGMA as a table (SELECT * FROM pragma_database_list) runs its PRAGMA only when
          * stepped, past this check: judge it here, by the same lists. */
         if (a && strncasecmp(a, "pragma_", 7) == 0 && !in_list(pragma_read_args, a + 7) &&
@@ -236,7 +251,7 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
         if (trigger != NULL)
             return SQLITE_OK;
         if (in_list(pragma_read_args, a) || (b == NULL && in_list(pragma_read_bare, a))) {
-            db->prep_flags |= DB_STMT_PRAGMA_READ;
+            db->prep_flags |= DB_STMT_PRAGMA_READ | DB_STMT_UNTRACKED;
             return SQLITE_OK;
         }
         if (b != NULL || strcasecmp(a, "writable_schema") == 0) {
@@ -480,15 +495,102 @@ static int refuse_vacuum(db_conn *db, const char *sql, size_t len)
     return 1;
 }
 
+/* Prepare the first statement of sql[0..len) with the authorizer collecting into db's scratch lists. */
+static int collect(db_conn *db, const char *sql, size_t len, sqlite3_stmt **st, const char **tail)
+{
+    db->prep_flags = 0;
+    db->denied[0] = '\0';
+    db->refused = 0;
+    db->prep_admin[0] = '\0';
+    tables_clear(&db->prep_reads);
+    tables_clear(&db->prep_writes);
+    *st = NULL;
+    *tail = NULL;
+    if (len > (size_t)INT32_MAX)
+        return SQLITE_TOOBIG;
+    db->preparing = 1;
+    int rc = sqlite3_prepare_v3(db->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, st, tail);
+    db->preparing = 0;
+    return rc;
+}
+
+/* Give s what the authorizer collected for st, its new SQLite statement. */
+static void adopt(db_conn *db, db_stmt *s, sqlite3_stmt *st)
+{
+    s->st = st;
+    s->db = db;
+    s->reprepares = st ? sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0) : 0;
+    s->flags = db->prep_flags;
+    if (db->prep_admin[0] && !(s->admin_what = strdup(db->prep_admin)))
+        s->flags |= DB_STMT_ADMIN | DB_STMT_MANY; /* fail closed: admin only, never cached */
+    /* The authorizer sees the explained statement's tables, as if it ran: only SQLite knows it will not. */
+    if (st && sqlite3_stmt_isexplain(st))
+        s->flags |= DB_STMT_EXPLAIN;
+    /* Hand the collected names over to the statement; the scratch is then empty, as db_stmt_done
+     * expects it of a run's start. */
+    s->reads = db->prep_reads;
+    s->writes = db->prep_writes;
+    db->prep_reads.n = 0;
+    db->prep_writes.n = 0;
+    db->prep_flags = 0;
+    db->prep_admin[0] = '\0';
+}
+
+/* SQLite prepared s again inside a step since its flags and tables were collected (the schema
+ * changed: a view redefined, a trigger added, a table dropped): what it reads, writes and calls
+ * may differ now. */
+static int stale(const db_stmt *s)
+{
+    return s->st && sqlite3_stmt_status(s->st, SQLITE_STMTSTATUS_REPREPARE, 0) != s->reprepares;
+}
+
+/* Prepare a stale statement anew so the authorizer sees it whole again; what the layers above
+ * memoized from the old one goes too. On failure s stays stale and the caller gets the error. */
+static int refresh(db_conn *db, db_stmt *s)
+{
+    sqlite3_stmt *st;
+    const char *tail;
+    int rc = collect(db, s->key, s->used, &st, &tail);
+    if (rc != SQLITE_OK || !st) {
+        sqlite3_finalize(st);
+        return rc != SQLITE_OK ? rc : SQLITE_SCHEMA;
+    }
+    sqlite3_finalize(s->st);
+    tables_clear(&s->reads);
+    tables_clear(&s->writes);
+    free(s->admin_what);
+    s->admin_what = NULL;
+    for (int i = 0; i < DB_NMEMO; i++) {
+        free(s->memo[i]);
+        s->memo[i] = NULL;
+    }
+    adopt(db, s, st);
+    return SQLITE_OK;
+}
+
+/* A statement found in the cache, made current if the schema changed under it. The scratch lists
+ * are emptied for the run to come: if SQLite prepares the statement again inside it, they hold
+ * what the authorizer saw then, for db_stmt_done. */
+static int reuse(db_conn *db, db_stmt *s, db_stmt **out, size_t *used)
+{
+    int rc = stale(s) ? refresh(db, s) : SQLITE_OK;
+    if (rc != SQLITE_OK)
+        return rc;
+    db->prep_flags = 0;
+    db->prep_admin[0] = '\0';
+    tables_clear(&db->prep_reads);
+    tables_clear(&db->prep_writes);
+    *out = s->st ? s : NULL;
+    *used = s->used;
+    return SQLITE_OK;
+}
+
 int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *used)
 {
     db_stmt *s = db->last;
     /* The same text again, as when a cache miss's analysis is followed by its run: no hashing. */
-    if (s && s->keylen == len && memcmp(s->key, sql, len) == 0) {
-        *out = s->st ? s : NULL;
-        *used = s->used;
-        return SQLITE_OK;
-    }
+    if (s && s->keylen == len && memcmp(s->key, sql, len) == 0)
+        return reuse(db, s, out, used);
     HASH_FIND(hh, db->stmts, sql, len, s);
     if (s) {
         db->last = s;
@@ -497,23 +599,11 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
         unsigned hv = s->hh.hashv;
         HASH_DEL(db->stmts, s);
         HASH_ADD_KEYPTR_BYHASHVALUE(hh, db->stmts, s->key, s->keylen, hv, s);
-        *out = s->st ? s : NULL;
-        *used = s->used;
-        return SQLITE_OK;
+        return reuse(db, s, out, used);
     }
-    db->prep_flags = 0;
-    db->denied[0] = '\0';
-    db->refused = 0;
-    db->prep_admin[0] = '\0';
-    tables_clear(&db->prep_reads);
-    tables_clear(&db->prep_writes);
-    sqlite3_stmt *st = NULL;
-    const char *tail = NULL;
-    if (len > (size_t)INT32_MAX)
-        return SQLITE_TOOBIG;
-    db->preparing = 1;
-    int rc = sqlite3_prepare_v3(db->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, &tail);
-    db->preparing = 0;
+    sqlite3_stmt *st;
+    const char *tail;
+    int rc = collect(db, sql, len, &st, &tail);
     if (rc != SQLITE_OK)
         return rc;
     if (st && refuse_vacuum(db, sql, tail ? (size_t)(tail - sql) : len)) {
@@ -529,18 +619,7 @@ int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *
         return SQLITE_NOMEM;
     }
     memcpy(key, sql, len);
-    s->st = st;
-    s->flags = db->prep_flags;
-    if (db->prep_admin[0] && !(s->admin_what = strdup(db->prep_admin)))
-        s->flags |= DB_STMT_ADMIN | DB_STMT_MANY; /* fail closed: admin only, never cached */
-    /* The authorizer sees the explained statement's tables, as if it ran: only SQLite knows it will not. */
-    if (st && sqlite3_stmt_isexplain(st))
-        s->flags |= DB_STMT_EXPLAIN;
-    /* Hand the collected names over to the statement. */
-    s->reads = db->prep_reads;
-    s->writes = db->prep_writes;
-    db->prep_reads.n = 0;
-    db->prep_writes.n = 0;
+    adopt(db, s, st);
     s->used = tail ? (size_t)(tail - sql) : len;
     s->key = key;
     s->keylen = len;
@@ -581,12 +660,39 @@ const char *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen)
     return NULL;
 }
 
+static int same_tables(const db_tables *a, const db_tables *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->names[i], b->names[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Did the authorizer, while SQLite prepared s again during its run, see what it saw before? Most
+ * schema changes leave a statement as it was (another table's), and SQLite also prepares one
+ * again when a binding it planned for changes (LIKE ?): then s is current as it stands. */
+static int unchanged(const db_conn *db, const db_stmt *s)
+{
+    return db->prep_flags == (s->flags & ~(unsigned)DB_STMT_EXPLAIN) &&
+           strcmp(db->prep_admin, s->admin_what ? s->admin_what : "") == 0 &&
+           same_tables(&db->prep_reads, &s->reads) && same_tables(&db->prep_writes, &s->writes);
+}
+
 void db_stmt_done(db_stmt *s)
 {
+    if (stale(s)) {
+        if (unchanged(s->db, s))
+            s->reprepares = sqlite3_stmt_status(s->st, SQLITE_STMTSTATUS_REPREPARE, 0);
+        else
+            s->db->reprepared++;
+    }
     sqlite3_reset(s->st);
     sqlite3_clear_bindings(s->st);
 }
 
+unsigned long db_reprepares(db_conn *db) { return db->reprepared; }
 sqlite3_stmt *db_stmt_handle(db_stmt *s) { return s->st; }
 unsigned db_stmt_flags(db_stmt *s) { return s->flags; }
 

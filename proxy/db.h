@@ -22,6 +22,8 @@ enum db_stmt_flag {
     DB_STMT_EXPLAIN = 1 << 4, /* EXPLAIN or EXPLAIN QUERY PLAN: describes a plan, reads no rows */
     DB_STMT_ADMIN  = 1 << 5, /* a PRAGMA off the read-only allow list: the admin's, never cached */
     DB_STMT_PRAGMA_READ = 1 << 6, /* a PRAGMA on that list: it only reads, whatever SQLite says */
+    DB_STMT_UNTRACKED = 1 << 7, /* reads what no table version covers (sqlite_sequence, a PRAGMA's
+                                 * answer, dbstat): never cached */
 };
 
 #define DB_STMT_MAX_TABLES 32
@@ -46,17 +48,23 @@ db_conn *db_peer(db_conn *db);
 int db_prepare(db_conn *db, const char *sql, size_t len, db_stmt **out, size_t *used);
 /* Reset a statement after use so it holds no snapshot and no bindings. */
 void db_stmt_done(db_stmt *s);
+/* How many runs (ended with db_stmt_done) found that SQLite had prepared their statement again
+ * because the schema changed: the flags and tables read before such a run described another
+ * statement. A caller that acts on them after the run (stores a result under them, invalidates
+ * by them) compares this count across the run. The next db_prepare of the text collects them anew. */
+unsigned long db_reprepares(db_conn *db);
 sqlite3_stmt *db_stmt_handle(db_stmt *s);
 unsigned      db_stmt_flags(db_stmt *s);
 /* Tables the statement reads (through views, subqueries, CTEs) or writes (triggers and foreign-key
- * cascades included), as the authorizer saw them at prepare time. Names live as long as the statement. */
+ * cascades included), as the authorizer saw them when db_prepare last returned it. Names live until
+ * the next db_prepare on the connection. */
 int           db_stmt_reads(db_stmt *s, const char *const **names);
 int           db_stmt_writes(db_stmt *s, const char *const **names);
 /* May role r run the statement? NULL when it may; else the 42501 message, written into msg.
  * Checked at each run, not at prepare: one cached statement serves clients of every role. */
 const char   *db_stmt_refusal(db_stmt *s, enum role r, char *msg, size_t msglen);
 /* Slots for the layers above to memoize what they derive from the statement, one each; freed with
- * free() when the statement leaves the cache. */
+ * free() when the statement leaves the cache or is prepared anew after a schema change. */
 enum db_memo { DB_MEMO_COLUMNS, DB_MEMO_TABLES, DB_NMEMO };
 void        **db_stmt_memo(db_stmt *s, enum db_memo which);
 

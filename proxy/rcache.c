@@ -24,6 +24,8 @@ struct rcache {
     int           wids[256];
     int           nwids;
     int           wall;       /* DDL, or too many tables: every entry goes stale */
+    db_conn      *wdb;        /* the writer's connection, once a note of this transaction named it */
+    unsigned long wreprepares; /* db_reprepares(wdb) at that first note */
     _Atomic int   pg_seen;    /* a PostgreSQL client has connected since start */
     _Atomic int   line_seen;  /* a line client has read through the cache (as TSV) since start */
 };
@@ -215,7 +217,7 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
     double t0 = clock && *clock > 0 ? *clock : now_ms();
     sqlnorm_hints h;
     make_key(sql, len, NULL, 0, scratch, &h);
-    if (h.nocache)
+    if (h.nocache || h.ttl >= 0) /* a hinted ttl bounds the age it is served: rcache_read judges it */
         return 0;
     cache_hit hit;
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
@@ -272,7 +274,7 @@ int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n
         koff[i] = scratch->len;
         norm_sql_memo(m, sql[i], len[i], th[i], scratch, &h);
         sqlnorm_key_args(scratch, NULL, 0); /* exactly the key rcache_try_hit makes */
-        if (h.nocache || scratch->oom)
+        if (h.nocache || h.ttl >= 0 || scratch->oom)
             return 0;
         ch[i] = cache_key_hash(rc->c, scratch->data + koff[i], scratch->len - koff[i]);
         cache_prefetch(rc->c, ch[i]);
@@ -442,8 +444,8 @@ typedef struct ids_memo {
 
 /* The cache's ids of a's tables, its reads' then its writes', into ids (room for both lists): 0, or
  * -1 when a name cannot be registered. Looking each name up costs a miss more than the rest of its
- * analysis; a statement's tables are fixed when it is prepared, so one statement's ids are kept
- * with it in the statement cache. */
+ * analysis; a statement's tables change only when the schema does (db.c then drops the memo with
+ * the statement's old tables), so one statement's ids are kept with it in the statement cache. */
 static int table_ids(rcache *rc, const query_analysis *a, int *ids)
 {
     int n = a->nreads + a->nwrites;
@@ -487,7 +489,7 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
     int ids[2 * DB_STMT_MAX_TABLES];
     int cacheable = query_analyze(db, it->sql, it->len, &a) == SQLITE_OK && a.nwrites == 0 &&
                     !(a.flags & (DB_STMT_NONDET | DB_STMT_MANY | DB_STMT_DDL | DB_STMT_TXN | DB_STMT_EXPLAIN |
-                               DB_STMT_ADMIN)) &&
+                               DB_STMT_ADMIN | DB_STMT_UNTRACKED)) &&
                     table_ids(rc, &a, ids) == 0;
     if (!cacheable) {
         cache_abandon_hashed(rc->c, scratch->data, scratch->len, kh, slot);
@@ -513,10 +515,13 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
                   sink, other == RCACHE_PG_TEXT ? &pk.k : query_line_sink(LP_FMT_TSV), side,
                   rc->cfg->cache_max_entry_bytes, 1};
     }
+    unsigned long reprepares = db_reprepares(db);
     int r = run(db, it, other >= 0 ? &t.k : sink, lim, out, state, " cache=miss", &info);
     if (other >= 0)
         pgsink_free(&pk);
-    int keep = r == 0 && (int64_t)info.data_len <= rc->cfg->cache_max_entry_bytes &&
+    /* The schema changed before the run: it ran another statement than the one analyzed, whose
+     * tables (and determinism) this entry would wrongly claim. The next miss analyzes it anew. */
+    int keep = r == 0 && db_reprepares(db) == reprepares && (int64_t)info.data_len <= rc->cfg->cache_max_entry_bytes &&
                (rc->cfg->cache_mode != CONFIG_CACHE_EXPENSIVE || info.ms >= rc->cfg->cache_min_ms);
     /* A hint of ttl=0 means "answer, but do not keep". */
     int ttl = h.ttl >= 0 ? h.ttl : it->ttl > 0 ? it->ttl : rc->cfg->cache_ttl;
@@ -555,7 +560,9 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     double t0 = now_ms();
     sqlnorm_hints h;
     make_key(it->sql, it->len, it->args, it->nargs, scratch, &h);
-    if (h.nocache)
+    /* The hints are not part of the key, so a hinted statement shares its entry with the plain
+     * form: ttl=0 ("never keep") is never served from it either. */
+    if (h.nocache || h.ttl == 0)
         return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
     cache_hit hit;
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
@@ -564,7 +571,14 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
      * the versions the lookup checks). */
     cache_prefetch(rc->c, kh);
     extwatch_check(rc->watch);
+    size_t start = out->len;
     int got = cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_LEAD_MISS);
+    if (got == CACHE_HIT && h.ttl > 0 && hit.age_s >= h.ttl) {
+        /* Older than this statement's hinted ttl allows (stored by a form with a longer one): a
+         * plain miss, whose fill replaces the entry as a leader's would. */
+        buf_truncate(out, start);
+        got = CACHE_MISS;
+    }
     if (got == CACHE_HIT) {
         put_hit_status(sink, out, &hit, t0);
         return 0;
@@ -581,6 +595,7 @@ void rcache_hook_begin(void *ud)
     rcache *rc = ud;
     rc->nwids = 0;
     rc->wall = 0;
+    rc->wdb = NULL;
     extwatch_writer_begin(rc->watch);
 }
 
@@ -589,6 +604,10 @@ void rcache_hook_note(void *ud, db_conn *wdb, const query_item *it)
     rcache *rc = ud;
     if (!it->sql || it->literal || it->err_state)
         return;
+    if (!rc->wdb) {
+        rc->wdb = wdb;
+        rc->wreprepares = db_reprepares(wdb);
+    }
     query_analysis a;
     if (query_analyze(wdb, it->sql, it->len, &a) != SQLITE_OK || (a.flags & (DB_STMT_DDL | DB_STMT_MANY))) {
         /* A statement we cannot see into (it will fail anyway, or it changes the schema). */
@@ -617,6 +636,10 @@ void rcache_hook_note(void *ud, db_conn *wdb, const query_item *it)
 void rcache_hook_end(void *ud, int committed)
 {
     rcache *rc = ud;
+    /* A statement the schema changed under (a trigger added, a table dropped since it was first
+     * prepared) wrote what its note could not know. */
+    if (rc->wdb && db_reprepares(rc->wdb) != rc->wreprepares)
+        rc->wall = 1;
     if (committed) {
         if (rc->wall)
             cache_bump_all(rc->c);
@@ -625,6 +648,7 @@ void rcache_hook_end(void *ud, int committed)
     }
     rc->nwids = 0;
     rc->wall = 0;
+    rc->wdb = NULL;
     extwatch_writer_end(rc->watch);
 }
 

@@ -433,3 +433,158 @@ def test_batch_lines_that_run_nothing_are_not_cached(server_factory):
             assert c.read_response()[1].startswith("-ERR 42883 batch failed at line 3")
         data, status = c.request("CACHE KEYS 10")
         assert [l.split("\t")[0] for l in data[1:]] == ["=SELECT 5"]
+
+
+def read_until_hit(c, sql, tries=3):
+    """The rows of sql once the cache serves it (a reader first prepares a statement against the
+    schema it loaded last; a run that finds it changed is not stored, so a hit may take two misses)."""
+    for _ in range(tries):
+        rows, st = read(c, sql)
+        if st == "hit":
+            return rows
+    raise AssertionError(f"{sql!r} not served from the cache after {tries} reads")
+
+
+# A statement the schema changed under (SQLite prepares it again inside a run) is judged by what it
+# is now: the tables it reads and writes and the functions it calls after the change.
+
+def assert_fresh_after(c, setup, query, before, change, after):
+    """Run setup; query is then served from the cache with before; run change: query answers after."""
+    for sql in setup:
+        c.write(sql)
+    assert read_until_hit(c, query) == before
+    for sql in change:
+        c.write(sql)
+    assert read(c, query)[0] == after
+
+
+def test_view_redefined_over_another_table(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        q = "SELECT count(*) FROM v"
+        assert_fresh_after(c, ("CREATE TABLE ta(x)", "CREATE TABLE tb(x)", "CREATE VIEW v AS SELECT x FROM ta"),
+                           q, [["0"]], ("DROP VIEW v", "CREATE VIEW v AS SELECT x FROM tb"), [["0"]])
+        assert_fresh_after(c, (), q, [["0"]], ("INSERT INTO tb VALUES(1)",), [["1"]])
+
+
+def test_trigger_added_after_the_write_was_prepared(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        assert_fresh_after(c, ("CREATE TABLE tc(x)", "CREATE TABLE td(x)", "INSERT INTO tc VALUES(1)",
+                               "CREATE TRIGGER trc AFTER INSERT ON tc BEGIN INSERT INTO td VALUES(new.x); END"),
+                           "SELECT count(*) FROM td", [["0"]], ("INSERT INTO tc VALUES(1)",), [["1"]])
+
+
+def test_drop_if_exists_first_prepared_with_nothing_to_drop(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        for sql in ("DROP TABLE IF EXISTS zy", "CREATE TABLE zy(x)", "INSERT INTO zy VALUES(1)"):
+            c.write(sql)
+        assert read_until_hit(c, "SELECT count(*) FROM zy") == [["1"]]
+        c.write("DROP TABLE IF EXISTS zy")
+        c.error("SELECT count(*) FROM zy", "42P01")
+
+
+def test_view_redefined_to_call_random(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        c.write("CREATE VIEW vn AS SELECT 1 AS r")
+        assert read_until_hit(c, "SELECT r FROM vn") == [["1"]]
+        c.write("DROP VIEW vn")
+        c.write("CREATE VIEW vn AS SELECT random() AS r")
+        answers = [read(c, "SELECT r FROM vn") for _ in range(3)]
+        assert [st for _, st in answers[1:]] == ["off", "off"], answers
+        assert len({rows[0][0] for rows, _ in answers}) == 3, answers
+
+
+def test_sqlite_sequence_is_never_cached(server_factory):
+    """An INSERT into an AUTOINCREMENT table (users) updates sqlite_sequence unseen by the
+    authorizer: a read of it is never cached, so it follows every insert."""
+    srv = server_factory()
+    with srv.client() as c:
+        c.create_user("seq1@x")
+        q = "SELECT seq FROM sqlite_sequence WHERE name = 'users'"
+        first = [read(c, q) for _ in range(2)]
+        assert [st for _, st in first] == ["off", "off"], first
+        c.create_user("seq2@x")
+        rows, st = read(c, q)
+        assert st == "off" and int(rows[0][0]) == int(first[0][0][0][0]) + 1, (first, rows)
+
+
+@pytest.mark.parametrize("sql", [
+    "PRAGMA page_count", "PRAGMA data_version", "PRAGMA freelist_count", "PRAGMA table_info(users)",
+    "SELECT page_count FROM pragma_page_count", "SELECT * FROM pragma_data_version",
+    "SELECT name FROM pragma_table_info('users') ORDER BY cid",
+])
+def test_pragmas_are_never_cached(server_factory, sql):
+    """A PRAGMA answers from the file's state, which no table version covers: never cached, in
+    either form (statement or table-valued function)."""
+    srv = server_factory()
+    with srv.client() as c:
+        # The first statement on a connection to name a pragma table makes SQLite create it, which
+        # the authorizer sees as DDL (never cached anyway): name them all once before.
+        read(c, "SELECT 1 FROM pragma_page_count, pragma_data_version, pragma_table_info('users') LIMIT 1")
+        assert [read(c, sql)[1] for _ in range(2)] == ["off", "off"]
+
+
+def test_page_count_follows_writes(server_factory):
+    srv = server_factory()
+    with srv.client() as c:
+        q = "SELECT page_count FROM pragma_page_count"
+        c.write("CREATE TABLE big(b)")
+        read(c, "SELECT * FROM pragma_page_count")  # see test_pragmas_are_never_cached
+        before = int(read(c, q)[0][0][0])
+        read(c, q)
+        c.write("INSERT INTO big VALUES (zeroblob(200000))")
+        assert int(read(c, q)[0][0][0]) > before
+
+
+# Hints are not part of the key: a hinted statement shares its entry with the plain form (a hint
+# inside a result column's text stays in the key, as it names the column).
+
+def test_ttl0_hint_is_never_served_from_the_cache(server_factory):
+    srv = server_factory("--cache_ttl", "300")
+    with srv.client() as c:
+        read(c, "SELECT 6 * 7 AS v")
+        assert read(c, "SELECT 6 * 7 AS v")[1] == "hit"
+        assert [read(c, "/*+ ttl=0 */ SELECT 6 * 7 AS v")[1] for _ in range(2)] == ["off", "off"]
+
+
+def test_ttl_hint_bounds_the_age_served(server_factory):
+    srv = server_factory("--cache_ttl", "300")
+    with srv.client() as c:
+        read(c, "SELECT 6 * 7 AS v")
+        assert read(c, "SELECT 6 * 7 AS v")[1] == "hit"
+        time.sleep(2.2)
+        assert read(c, "SELECT /*+ ttl=1 */ 6 * 7 AS v") == ([["42"]], "miss")
+        # Its fill replaced the entry: fresh now, for it and for the plain form.
+        assert read(c, "SELECT /*+ ttl=1 */ 6 * 7 AS v")[1] == "hit"
+        assert read(c, "SELECT 6 * 7 AS v")[1] == "hit"
+        # Through BATCH too (its own fast path).
+        time.sleep(1.2)
+        c.send("BATCH 2", "SELECT /*+ ttl=1 */ 6 * 7 AS v", "SELECT 6 * 7 AS v")
+        replies = [c.read_response() for _ in range(3)]
+        assert [cache_state(st) for _, st in replies[:2]] == ["miss", "hit"], replies
+
+
+def test_unrelated_schema_change_costs_one_miss(server_factory):
+    """Any DDL makes SQLite prepare every statement again; one whose tables and flags stay the same
+    is stored by its next miss (not only by the one after)."""
+    srv = server_factory()
+    with srv.client() as c:
+        q = "SELECT count(*) FROM users"
+        assert read_until_hit(c, q) == [["0"]]
+        c.write("CREATE TABLE unrelated(x)")
+        assert read(c, q) == ([["0"]], "miss")
+        assert read(c, q) == ([["0"]], "hit")
+
+
+@pytest.mark.parametrize("test", [
+    test_view_redefined_over_another_table, test_trigger_added_after_the_write_was_prepared,
+    test_drop_if_exists_first_prepared_with_nothing_to_drop, test_view_redefined_to_call_random,
+    test_unrelated_schema_change_costs_one_miss, test_sqlite_sequence_is_never_cached,
+    test_page_count_follows_writes,
+], ids=lambda t: t.__name__[5:])
+def test_on_the_replica(server_factory, test):
+    """The same with read_replica = memory: misses are analyzed and run on the replica's connection."""
+    test(lambda *args: server_factory("--read_replica", "memory", *args))
