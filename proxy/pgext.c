@@ -519,8 +519,8 @@ static void portal_ready(pgx_portal *p, int failed)
     p->tail = off;
 }
 
-/* May running the statement write? Unknown counts as yes. */
-static int may_write(pgsess *s, const pgx_stmt *st)
+/* Does running the statement write, as far as is known without preparing it: 0 no, 1 yes, -1 not known. */
+static int writes_known(const pgx_stmt *st)
 {
     if (st->call)
         return !st->call->readonly;
@@ -528,8 +528,15 @@ static int may_write(pgsess *s, const pgx_stmt *st)
         return 0;
     if (st->readonly >= 0)
         return !st->readonly;
-    if (st->nstmts > 1)
-        return 1;
+    return st->nstmts > 1 ? 1 : -1;
+}
+
+/* May running the statement write? Asks SQLite when not known; unknown counts as yes. */
+static int may_write(pgsess *s, const pgx_stmt *st)
+{
+    int w = writes_known(st);
+    if (w >= 0)
+        return w;
     db_stmt *ds = stmt_probe(s, st);
     if (!ds)
         return 1;
@@ -567,8 +574,10 @@ static int more_before_sync(const pgsess *s, const char *name)
 static int pipeline_begin(pgsess *s, const pgx_portal *p)
 {
     pgext *x = s->ext;
-    /* The look-ahead first: it is cheap, and a lone Execute (the common case) needs no prepare. */
-    if (s->txn != WRITER_TX_NONE || !more_before_sync(s, p->name) || !may_write(s, p->st))
+    /* Cheapest first: a read known as one (pgbench -S) needs no look-ahead, and a lone Execute
+     * (the common case) no prepare. */
+    if (s->txn != WRITER_TX_NONE || writes_known(p->st) == 0 || !more_before_sync(s, p->name) ||
+        !may_write(s, p->st))
         return 0;
     x->implicit = PGQ_IMPLICIT_BEGIN;
     pgs_submit_tx(s, WRITER_BEGIN, PGW_PORTAL);
