@@ -779,6 +779,7 @@ const char *db_sqlstate(db_conn *db, int rc)
         /* load_extension() switched off; sqlite_master under SQLITE_DBCONFIG_DEFENSIVE */
         if (starts(msg, "not authorized") || strstr(msg, "may not be modified")) return "42501";
         if (strstr(msg, "ambiguous column name")) return "42702";
+        if (starts(msg, "no such savepoint")) return "3B001";
         return "42000";
     }
     return "XX000";

@@ -155,6 +155,14 @@ def test_savepoints(client):
     assert client.request("COMMIT")[1] == "+OK COMMIT"
     assert [n_users(client, e) for e in (e1, e2, e3)] == [1, 0, 1]
     client.error("SAVEPOINT outside", "25P01")
+    # A savepoint that does not exist is PostgreSQL's 3B001 (it was 42000), and fails the transaction.
+    client.request("BEGIN")
+    client.error("ROLLBACK TO nope", "3B001")
+    client.error("SELECT 1", "25P02")
+    assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
+    client.request("BEGIN")
+    client.error("RELEASE SAVEPOINT nope", "3B001")
+    assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
 
 
 def test_batch_inside_a_transaction(client):
