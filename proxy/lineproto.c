@@ -489,6 +489,7 @@ void lp_put_tsv_escaped(buf *b, const char *s, size_t n)
         case '\t': e = 't'; break;
         case '\n': e = 'n'; break;
         case '\r': e = 'r'; break;
+        case '\0': e = '0'; break; /* a raw NUL would cut the field short for C string readers */
         default: continue;
         }
         buf_append(b, s + run, i - run);

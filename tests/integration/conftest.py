@@ -79,7 +79,7 @@ def wait_until(pred, timeout=SOCK_TIMEOUT, what="condition", interval=0.01):
 
 
 def unescape_text(s):
-    """Undo the TSV escaping: \\\\ \\t \\n \\r. Any other escape is a protocol error."""
+    """Undo the TSV escaping: \\\\ \\t \\n \\r \\0. Any other escape is a protocol error."""
     if "\\" not in s:
         return s
     out = []
@@ -93,7 +93,7 @@ def unescape_text(s):
             continue
         assert i + 1 < n, f"dangling backslash in field {s!r}"
         e = s[i + 1]
-        mapped = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}.get(e)
+        mapped = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "0": "\0"}.get(e)
         assert mapped is not None, f"unknown escape \\{e} in field {s!r}"
         out.append(mapped)
         i += 2

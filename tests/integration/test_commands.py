@@ -103,6 +103,10 @@ def test_text_escaping_round_trip(client):
     data, _ = client.request("SELECT '\\N' AS n, '\\x00' AS x")
     assert data[1] == "=\\\\N\t\\\\x00"
     assert parse_result(data)[1] == [["\\N", "\\x00"]]
+    # A NUL in a value is written \0, not sent raw (C string readers cut the field there).
+    data, _ = client.request("SELECT 'x' || char(0) || 'y' AS v")
+    assert data[1] == "=x\\0y"
+    assert parse_result(data)[1] == [["x\0y"]]
 
 
 def test_unicode_text(client):

@@ -622,6 +622,8 @@ static void test_tsv_escapes(void **state)
     buf_reset(&b);
     lp_put_tsv_escaped(&b, "", 0);
     assert_int_equal(b.len, 0);
+    lp_put_tsv_escaped(&b, "x\0y\0", 4);
+    assert_buf(&b, "x\\0y\\0");
     buf_free(&b);
 }
 
