@@ -79,7 +79,7 @@ static void check_json_string(const unsigned char *s, size_t n)
     }
 }
 
-/* TSV-unescape and compare: the escaping must be lossless and leave no raw TAB, LF or CR. */
+/* TSV-unescape and compare: the escaping must be lossless and leave no raw TAB, LF, CR or NUL. */
 static void check_tsv_roundtrip(const char *orig, size_t n)
 {
     buf b;
@@ -92,12 +92,12 @@ static void check_tsv_roundtrip(const char *orig, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < b.len; i++) {
         char c = b.data[i];
-        CHECK(c != '\t' && c != '\n' && c != '\r');
+        CHECK(c != '\t' && c != '\n' && c != '\r' && c != '\0');
         if (c == '\\') {
             CHECK(i + 1 < b.len);
             char e = b.data[++i];
-            c = e == '\\' ? '\\' : e == 't' ? '\t' : e == 'n' ? '\n' : e == 'r' ? '\r' : 0;
-            CHECK(c != 0);
+            CHECK(e == '\\' || e == 't' || e == 'n' || e == 'r' || e == '0');
+            c = e == '\\' ? '\\' : e == 't' ? '\t' : e == 'n' ? '\n' : e == 'r' ? '\r' : '\0';
         }
         CHECK(o < n && orig[o] == c);
         o++;
