@@ -68,7 +68,7 @@ pair() {
 start on --db_path "$WORK/data.db"; ON=$PORT
 echo "goals: litecached-bench --populate $USERS" >&2
 ./litecached-bench --no-progress --json --port "$ON" --populate "$USERS" >"$WORK/populate.json"
-POP_S=$(/usr/bin/python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['populate']['seconds']:.1f}\")" "$WORK/populate.json")
+POP_S=$(/usr/bin/python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['populate']['seconds']:.2f}\")" "$WORK/populate.json")
 start off --db_path "$WORK/data.db" --cache_mode off; OFF=$PORT
 # Plain LRU: every miss is stored, and once the cache is full each one evicts (the default, repeat, stores a
 # full cache's miss only when its key comes back: the goal's never-repeated misses are then answered, not stored).
