@@ -235,7 +235,6 @@ void pgs_job_submit(pgsess *s, pg_job *j, enum writer_tx tx, int savepoint_op, e
         return;
     }
     s->wait = w;
-    s->wait_tx = tx;
     conn_submit(s->c, &j->wj);
 }
 

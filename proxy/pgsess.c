@@ -361,12 +361,11 @@ static void ps_on_job_done(conn *c, void *state, writer_job *job)
 static void ps_close(conn *c, void *state)
 {
     pgsess *s = state;
-    (void)c;
     /* A BEGIN still queued at the writer leaves s->txn NONE, yet opens a transaction once it runs:
      * the writer runs jobs in order, so an ABORT sent now rolls it back (or, if the BEGIN failed,
-     * is an orphan the writer drops). */
-    int begin_queued = s->wait != PGW_NONE && s->wait_tx == WRITER_BEGIN;
-    if (s->txn || begin_queued) {
+     * is an orphan the writer drops). The line protocol's ls_close asks the same way. */
+    const writer_job *inflight = conn_inflight_job(c);
+    if (s->txn || (inflight && inflight->tx == WRITER_BEGIN)) {
         /* The client left inside a transaction: roll it back, or the writer waits for nothing. */
         pg_job *j = pgs_job_new(s, 0);
         if (j) /* WRITER_ABORT goes out detached: nobody waits for its reply */

@@ -81,7 +81,6 @@ typedef struct pgsess {
     enum pg_phase      phase;
     int                txn;          /* enum writer_tx_state, as this session knows it */
     enum pg_wait       wait;
-    enum writer_tx     wait_tx;      /* the transaction control of the writer job in flight */
     int                ext_error;    /* extended protocol: an error happened, skip to Sync */
     /* who */
     char              *user, *database, *app;
