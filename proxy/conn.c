@@ -63,7 +63,10 @@ static void drop_over_limit(conn *c, size_t pending)
 static void after_serving(conn *c, int stalled)
 {
     const config *cfg = worker_shared_of(c->w)->cfg;
-    sbuf_flush(c->sb);
+    /* Held, the output leaves in one send with the job's reply: a send and a client wake-up less. */
+    if (c->state != CONN_WAITING || !c->proto || !c->proto->hold_while_waiting ||
+        sbuf_pending(c->sb) > CONN_HOLD_MAX)
+        sbuf_flush(c->sb);
     size_t pending = sbuf_pending(c->sb);
     if (c->state == CONN_CLOSING)
         return;
@@ -274,8 +277,13 @@ void conn_job_returned(writer_job *job)
     worker_set_busy(c->w, 1);
     c->proto->on_job_done(c, c->pstate, job);
     worker_set_busy(c->w, 0);
-    /* Serve what queued up behind the write, if anything did. */
-    after_serving(c, sbuf_buffered(c->sb) > 0);
+    /* Serve what queued up behind the write now (a PostgreSQL client's Sync, say), so that its reply
+     * leaves in the same send as the job's; on_data then flushes. A rescan would cost two epoll_ctl
+     * calls (reading off and on again) and a second send. */
+    if (c->state == CONN_ACTIVE && !c->out_paused && sbuf_buffered(c->sb) > 0)
+        sbuf_deliver(c->sb);
+    else
+        after_serving(c, 0);
 }
 
 int conn_out_over_limit(conn *c)

@@ -11,6 +11,10 @@
 
 typedef struct conn conn;
 
+/* The most output held back while a writer job runs (conn_proto.hold_while_waiting): PostgreSQL's
+ * send buffer is 8 KiB, and it flushes when that fills. */
+#define CONN_HOLD_MAX 8192
+
 /* A wire protocol spoken on a connection. */
 typedef struct conn_proto {
     const char *name;
@@ -28,6 +32,9 @@ typedef struct conn_proto {
     /* Append the error that ends a connection (a timeout), in this protocol's form. No session
      * state needed: a connection whose protocol is not known yet uses it too. */
     void   (*put_fatal)(buf *out, const char *sqlstate, const char *msg);
+    /* Output appended before a writer job stays unsent until the job's reply joins it (up to
+     * CONN_HOLD_MAX bytes): PostgreSQL sends ParseComplete and BindComplete only at Sync. */
+    int    hold_while_waiting;
 } conn_proto;
 
 enum conn_state {

@@ -1418,4 +1418,5 @@ static void ls_put_fatal(buf *out, const char *state, const char *msg)
     lp_put_error(out, state, msg);
 }
 
-const conn_proto linecmd_proto = {"line", ls_open, ls_on_data, ls_on_job_done, ls_close, ls_in_request, ls_put_fatal};
+/* Replies before a write go out at once: each is a whole answer, which a pipelining client may use. */
+const conn_proto linecmd_proto = {"line", ls_open, ls_on_data, ls_on_job_done, ls_close, ls_in_request, ls_put_fatal, 0};

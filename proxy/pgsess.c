@@ -402,4 +402,4 @@ static void ps_put_fatal(buf *out, const char *state, const char *msg)
     pgwire_error(out, &e);
 }
 
-const conn_proto pgsess_proto = {"postgres", ps_open, ps_on_data, ps_on_job_done, ps_close, ps_in_request, ps_put_fatal};
+const conn_proto pgsess_proto = {"postgres", ps_open, ps_on_data, ps_on_job_done, ps_close, ps_in_request, ps_put_fatal, 1};

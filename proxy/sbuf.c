@@ -218,6 +218,8 @@ void sbuf_rescan(sbuf *sb)
     event_add(sb->ev_rescan, &now);
 }
 
+void sbuf_deliver(sbuf *sb) { deliver(sb); }
+
 void sbuf_close_when_flushed(sbuf *sb, const char *why)
 {
     if (!sb->closing)

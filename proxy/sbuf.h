@@ -37,6 +37,8 @@ void   sbuf_flush(sbuf *sb);
 void   sbuf_set_reading(sbuf *sb, int on);
 /* Call on_data again from the event loop soon, with the input already buffered. */
 void   sbuf_rescan(sbuf *sb);
+/* Call on_data now, with the input already buffered (not from inside an sbuf callback). */
+void   sbuf_deliver(sbuf *sb);
 /* Stop reading; once the output is written, close and report on_close(why). */
 void   sbuf_close_when_flushed(sbuf *sb, const char *why);
 /* Drop unsent output and close from the event loop (a client past its hard output limit). */

@@ -180,3 +180,20 @@ def test_pipeline_before_sync_is_one_transaction(pg):
     pg.send(pg_parse("INSERT INTO w VALUES (953, 's')"), pg_bind(), pg_execute(), PG_SYNC)
     assert pg_errors(pg.until("Z")) == []
     assert pg.rows("SELECT count(*) FROM w WHERE id = 953") == [["1"]]
+
+
+def test_write_reply_leaves_in_one_send_with_its_sync(pg):
+    # PostgreSQL sends ParseComplete and BindComplete only at Sync, with the rest. Here they once went
+    # out as soon as the write was queued, and the CommandComplete and ReadyForQuery in two more
+    # sends after it: three wake-ups of the client where one does (a third of pgbench's insert rate).
+    # The write is made slow (100,000 rows) so that anything sent ahead of its reply would arrive alone.
+    pg.ok("CREATE TABLE slow_w(i INTEGER)")
+    pg.send(pg_parse("INSERT INTO slow_w WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)"
+                     " SELECT i FROM n"), pg_bind(), pg_execute(), PG_SYNC)
+    first = pg.sock.recv(65536)
+    types = []
+    while len(first) >= 5:
+        types.append(chr(first[0]))
+        first = first[1 + struct.unpack("!I", first[1:5])[0]:]
+    assert types == ["1", "2", "C", "Z"], types
+    assert pg.rows("SELECT count(*) FROM slow_w") == [["100000"]]
