@@ -1,9 +1,14 @@
 /* backup.c - consistent online copies of the database with SQLite's backup API. */
 #include "backup.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,8 +26,45 @@ int backup_name_ok(const char *name, size_t len)
     return 1;
 }
 
+/* The pid in a temporary copy's name ("<name>.tmp-<pid>-<n>", optionally "-journal"), or 0 when
+ * the name is not of that form. */
+static long temp_owner(const char *name)
+{
+    const char *t = NULL;
+    for (const char *p = strstr(name, ".tmp-"); p; p = strstr(p + 1, ".tmp-"))
+        t = p;
+    if (!t || t == name)
+        return 0;
+    char *end;
+    errno = 0;
+    long pid = strtol(t + 5, &end, 10);
+    if (errno || pid <= 0 || end == t + 5 || *end != '-' || end[1] < '0' || end[1] > '9')
+        return 0;
+    strtoul(end + 1, &end, 10);
+    return *end == '\0' || strcmp(end, "-journal") == 0 ? pid : 0;
+}
+
+/* Delete the temporary copies (and their journals) that dead processes left in dst's directory:
+ * a crash or a killed cron job mid-copy leaves one as big as the database, and nothing else would
+ * ever remove it. A copy of a live process, this one's included, may still be under way. */
+static void sweep_dead_copies(const char *dst)
+{
+    char *copy = strdup(dst);
+    DIR *d = copy ? opendir(dirname(copy)) : NULL;
+    free(copy);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = temp_owner(e->d_name);
+        if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 int backup_copy(const char *src, const char *dst, int busy_ms, int64_t *bytes, char *err, size_t errlen)
 {
+    sweep_dead_copies(dst);
     /* A temporary file of this copy's own: copies of one name made at once (two BACKUPs, the CLI
      * beside the server) would delete or rename each other's half-written file. The last rename
      * wins, and each puts a whole copy in place. */

@@ -507,3 +507,27 @@ def test_concurrent_backups_of_one_name(server_factory, tmp_path):
         for cl in clients:
             cl.close()
     assert sorted(p.name for p in bdir.iterdir()) == ["same.db"], "no temporary file is left behind"
+
+
+def test_backup_removes_copies_dead_processes_left(server_factory, tmp_path):
+    """A crash or a killed cron job mid-copy leaves <name>.tmp-<pid>-<n> (and its -journal), each as
+    big as the database; they piled up for ever. The next backup into the directory removes those of
+    processes that are gone, and nothing else."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    bdir = tmp_path / "backups"
+    bdir.mkdir()
+    stale = [f"old.db.tmp-{dead.pid}-0", f"old.db.tmp-{dead.pid}-0-journal"]
+    kept = [f"live.db.tmp-{os.getpid()}-3", "notes.tmp-abc", f"x.tmp-{dead.pid}-2-keep", "plain.db"]
+    for name in stale + kept:
+        (bdir / name).write_bytes(b"x" * 1000)
+    srv = server_factory("--backup_dir", str(bdir))
+    with srv.client() as c:
+        assert c.request("BACKUP new.db")[1].startswith("+OK backup new.db bytes=")
+    assert sorted(p.name for p in bdir.iterdir()) == sorted(kept + ["new.db"])
+    # The CLI (cron) sweeps the directory it writes into the same way.
+    (bdir / stale[0]).write_bytes(b"x")
+    out = subprocess.run([BIN, "--backup", str(bdir / "cli.db"), "--db", str(srv.db_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in bdir.iterdir()) == sorted(kept + ["new.db", "cli.db"])
