@@ -5,6 +5,7 @@
 # each server on a free port in a throwaway directory, measures, prints every pair with its ratio,
 # writes bench/results/compare-latest.md, and stops every server it started (trap EXIT).
 #
+# Inserts also run as one pgbench script against both servers, with durable Redis SETs as a reference.
 # Hits and inserts run twice: over loopback TCP, and over each server's Unix-domain socket (litecached's
 # unix_socket_dir, Redis's unixsocket, PostgreSQL's socket directory), where the kernel does less a request.
 #
@@ -33,6 +34,7 @@ WORK=$(mktemp -d /tmp/litecached-compare.XXXXXX)
 chmod 755 "$WORK"   # the postgres user must reach its data directory below it
 LC_PID=
 REDIS_PID=
+AOF_PID=
 PG_STARTED=
 cleanup() {
     set +e
@@ -40,10 +42,12 @@ cleanup() {
         kill -TERM "$LC_PID"
         wait "$LC_PID" 2>/dev/null
     fi
-    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
-        kill -TERM "$REDIS_PID"
-        wait "$REDIS_PID" 2>/dev/null
-    fi
+    for p in "$REDIS_PID" "$AOF_PID"; do
+        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p"
+            wait "$p" 2>/dev/null
+        fi
+    done
     if [ -n "$PG_STARTED" ]; then
         runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1
     fi
@@ -77,6 +81,16 @@ REDIS_SOCK=$WORK/redis/redis.sock
     --unixsocket "$REDIS_SOCK" --unixsocketperm 700 --daemonize no --dir "$WORK/redis") >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 wait_port "$REDIS_PORT" "$REDIS_PID" || { cat "$WORK/redis.log" >&2; echo "compare: redis did not start" >&2; exit 1; }
+# A durable Redis, the reference for the inserts: appendfsync always syncs its log once per pass of its event
+# loop, before answering, so one fsync covers every SET of the pass (group commit, nothing else per write).
+AOF_PORT=$(free_port)
+mkdir -p "$WORK/redis-aof"
+AOF_SOCK=$WORK/redis-aof/redis.sock
+(cd "$WORK/redis-aof" && exec redis-server --port "$AOF_PORT" --bind 127.0.0.1 --save '' --appendonly yes \
+    --appendfsync always --unixsocket "$AOF_SOCK" --unixsocketperm 700 --daemonize no --dir "$WORK/redis-aof") \
+    >"$WORK/redis-aof.log" 2>&1 &
+AOF_PID=$!
+wait_port "$AOF_PORT" "$AOF_PID" || { cat "$WORK/redis-aof.log" >&2; echo "compare: redis (appendfsync always) did not start" >&2; exit 1; }
 
 PG_PORT=$(free_port)
 mkdir -p "$WORK/pg"
@@ -121,23 +135,31 @@ done
 
 # ---- 2. single-row inserts vs PostgreSQL (pgbench), both durable at commit ---------------------------
 # Both sides prepare the INSERT once per connection and send only its parameters, as applications
-# do: litecached's PREPARE + CALL, pgbench's -M prepared.
+# do: litecached's PREPARE + CALL, pgbench's -M prepared. pgbench then runs the same script against
+# litecached's PostgreSQL protocol too (one client for both sides), and durable Redis SETs of the same
+# value are the reference: what a server that only logs and syncs each write reaches here.
 "${PSQL[@]}" -c "CREATE TABLE bench_w(id bigserial PRIMARY KEY, k integer NOT NULL, v text NOT NULL)"
 cat >"$WORK/insert.sql" <<EOF
 \set k random(1, 1000000)
-INSERT INTO bench_w(k, v) VALUES (:k, repeat('v', $VALUE));
+INSERT INTO bench_w(k, v) VALUES (:k, '$(printf "%${VALUE}s" "" | tr ' ' v)');
 EOF
+# pgbench_insert PORT HOST OUT: one durable insert run of pgbench (it must report its tps)
+pgbench_insert() {
+    echo "compare: pgbench -h $2 -p $1 -f insert.sql -M prepared -c $CONNS -j 2 -T $DUR" >&2
+    pgbench -h "$2" -p "$1" -U postgres -n -f "$WORK/insert.sql" -M prepared -c "$CONNS" -j 2 -T "$DUR" \
+        postgres >"$3" 2>&1 || { cat "$3" >&2; exit 1; }
+    grep -q '^tps = ' "$3" || { cat "$3" >&2; echo "compare: cannot read pgbench's tps" >&2; exit 1; }
+}
 # Over TCP, then over the Unix-domain sockets (PostgreSQL's is in its -k directory, $WORK/pg).
 for t in t u; do
-    lc_host=127.0.0.1 pg_host=127.0.0.1
-    [ "$t" = u ] && lc_host=$LC_SOCK pg_host=$WORK/pg
+    lc_host=127.0.0.1 pg_host=127.0.0.1 aof_host=127.0.0.1
+    [ "$t" = u ] && lc_host=$LC_SOCK pg_host=$WORK/pg aof_host=$AOF_SOCK
     bench "$WORK/lc_write_$t.json" write --call --host "$lc_host" --port "$LC_PORT" --value-size "$VALUE" \
         --connections "$CONNS" --depth 1 --duration "$DUR" --warmup 1
-    echo "compare: pgbench -h $pg_host -f insert.sql -M prepared -c $CONNS -j 2 -T $DUR" >&2
-    pgbench -h "$pg_host" -p "$PG_PORT" -U postgres -n -f "$WORK/insert.sql" -M prepared -c "$CONNS" -j 2 -T "$DUR" \
-        postgres >"$WORK/pgbench_insert_$t.txt" 2>&1 || { cat "$WORK/pgbench_insert_$t.txt" >&2; exit 1; }
-    grep -q '^tps = ' "$WORK/pgbench_insert_$t.txt" \
-        || { cat "$WORK/pgbench_insert_$t.txt" >&2; echo "compare: cannot read pgbench's tps" >&2; exit 1; }
+    pgbench_insert "$PG_PORT" "$pg_host" "$WORK/pgbench_insert_$t.txt"
+    pgbench_insert "$LC_PG_PORT" "$lc_host" "$WORK/pgbench_lc_insert_$t.txt"
+    bench "$WORK/redis_set_$t.json" write --protocol redis --host "$aof_host" --port "$AOF_PORT" --value-size "$VALUE" \
+        --connections "$CONNS" --depth 1 --duration "$DUR" --warmup 1
 done
 
 # ---- 3. uncached point lookups vs the same lookups in-process on SQLite -------------------------------
@@ -229,16 +251,28 @@ for d in (1, 16):
         pair(f"cache hit vs Redis GET, 100 B, 50 conns, depth {d}, {OVER[t]}", a["requests_per_s"], b["requests_per_s"],
              "req/s", f" (p99 {us(a['latency_us']['p99'])})", f" (p99 {us(b['latency_us']['p99'])})")
 pg_fail = []
-for t in "tu":
-    w, txt = J(f"lc_write_{t}"), open(os.path.join(work, f"pgbench_insert_{t}.txt")).read()
-    pg_tps = float(re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", txt, re.M).group(1))
-    pg_lat = re.search(r"^latency average = ([0-9.]+) ms", txt, re.M)
+
+def pgbench_run(name, who):
+    """(tps, mean latency in ms or '?') of a pgbench insert run; its failed transactions noted in pg_fail."""
+    txt = open(os.path.join(work, name + ".txt")).read()
+    lat = re.search(r"^latency average = ([0-9.]+) ms", txt, re.M)
     failed = re.search(r"^number of failed transactions: ([0-9]+)", txt, re.M)
     if failed and failed.group(1) != "0":
-        pg_fail.append(f"{failed.group(1)} over {OVER[t]}")
+        pg_fail.append(f"{failed.group(1)} by {who}")
+    return float(re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", txt, re.M).group(1)), \
+        lat.group(1) if lat else "?"
+
+for t in "tu":
+    w = J(f"lc_write_{t}")
+    pg_tps, pg_lat = pgbench_run(f"pgbench_insert_{t}", f"PostgreSQL over {OVER[t]}")
+    lc_tps, lc_lat = pgbench_run(f"pgbench_lc_insert_{t}", f"litecached over {OVER[t]}")
+    r = J(f"redis_set_{t}")
     pair(f"single-row prepared INSERT vs PostgreSQL 15 (pgbench -M prepared), 50 conns, durable, {OVER[t]}",
-         w["requests_per_s"], pg_tps, "rows/s", f" (p99 {us(w['latency_us']['p99'])})",
-         f" (mean {pg_lat.group(1) if pg_lat else '?'} ms)")
+         w["requests_per_s"], pg_tps, "rows/s", f" (p99 {us(w['latency_us']['p99'])})", f" (mean {pg_lat} ms)")
+    pair(f"the same, both driven by pgbench -M prepared, {OVER[t]}", lc_tps, pg_tps, "rows/s",
+         f" (mean {lc_lat} ms)", f" (mean {pg_lat} ms)")
+    pair(f"reference, not litecached: Redis SET with appendfsync always vs those PostgreSQL inserts, {OVER[t]}",
+         r["requests_per_s"], pg_tps, "SETs/s", f" (p99 {us(r['latency_us']['p99'])})", f" (mean {pg_lat} ms)")
 m, n, i = J("lc_miss"), J("lc_nocache"), J("inproc")
 pair("uncached point lookup (miss) vs SQLite in-process, 2 threads", m["queries_per_s"], i["queries_per_s"], "q/s")
 pair("/*+ nocache */ point lookup vs SQLite in-process", n["queries_per_s"], i["queries_per_s"], "q/s")
@@ -306,7 +340,9 @@ L.append(f"- hits: `litecached-bench hit --row-bytes 100` reads `SELECT v FROM b
 L.append("- inserts: litecached with `--synchronous full` (the WAL is synced before the acknowledgement, group "
          "commit shares syncs); PostgreSQL 15 with synchronous_commit = on, fsync = on; both insert "
          "`(k, 'v' x 100)` into a table with an integer primary key, one insert per request/transaction"
-         + (f"; pgbench reported failed transactions: {', '.join(pg_fail)}" if pg_fail else "") + ".")
+         + (f"; pgbench reported failed transactions: {', '.join(pg_fail)}" if pg_fail else "") + ". "
+         "Redis (the reference row): `SET w:k` of a 100-byte value with appendonly yes, appendfsync always, which "
+         "syncs its log once per pass of its event loop, so one fsync covers every SET of the pass.")
 L.append(f"- uncached lookups: `SELECT * FROM users WHERE id = k` over {pop['users']:,} populated users; `miss` "
          "makes every statement unique so each is a real cache miss (lookup, SQLite, store), `--nocache` "
          "bypasses the cache; in-process: the same lookups through one prepared statement per thread.")

@@ -4,8 +4,8 @@
 # populate, runs each pair of workloads back to back GOALS_ROUNDS times (interleaved, the order rotating each
 # round, so all sides see the same noise) and prints the medians and their ratios. The hit and durable-insert pairs run over loopback TCP and
 # again over the servers' Unix-domain sockets (unix_socket_dir), where the kernel does less a request. Redis GETs
-# run in the hit rounds as a reference (what a server that does next to nothing per request reaches here), and each
-# run also records its server's CPU per request (bench/cpu_run.py), which is steadier than a rate on a shared machine.
+# run in the hit rounds as a reference (what a server that does next to nothing per request reaches here), durable
+# Redis SETs (appendfsync always) in the insert rounds as another, and each run also records its server's CPU per request (bench/cpu_run.py), which is steadier than a rate on a shared machine.
 # GOALS_DURATION (5) s per run, GOALS_USERS (1000000), GOALS_ROUNDS (3); GOALS_REDIS=0 leaves Redis out (the tests run
 # the script that way, small, on machines without it); GOALS_CALLGRIND=0 leaves out the miss's instruction count.
 set -euo pipefail
@@ -77,7 +77,7 @@ start sync --db_path "$WORK/w1.db" --synchronous full; SYNC=$PORT
 start nogc --db_path "$WORK/w2.db" --synchronous full --group_commit_max 1; NOGC=$PORT
 # Redis, as the reference for the hit pair: a GET costs Redis next to nothing beyond reading the request and
 # writing the reply, so Redis GETs/s here is about the most any server can answer of this shape on this machine.
-REDIS=0 RG='' RG_U=''   # the Redis runs' names: empty, and pair skips them, without Redis
+REDIS=0 RG='' RG_U='' AOF=0 RA='' RA_U=''   # the Redis runs' names: empty, and pair skips them, without Redis
 if [ "$WITH_REDIS" != 0 ]; then
     REDIS=$(free_port) RG=redis_get RG_U=redis_get_u
     mkdir -p "$WORK/redis"
@@ -86,6 +86,17 @@ if [ "$WITH_REDIS" != 0 ]; then
     PIDS+=($!)
     PORT_PID[$REDIS]=$!
     wait_port "$REDIS" "$!" || { cat "$WORK/redis.log" >&2; echo "goals: redis did not start" >&2; exit 1; }
+    # And a durable one, as the reference for the insert pairs: appendfsync always syncs its log once per pass of
+    # its event loop, before answering, so one fsync covers every SET of the pass: group commit with nothing
+    # else to do per write.
+    AOF=$(free_port) RA=redis_set RA_U=redis_set_u
+    mkdir -p "$WORK/redis-aof"
+    (cd "$WORK/redis-aof" && exec redis-server --port "$AOF" --bind 127.0.0.1 --save '' --appendonly yes \
+        --appendfsync always --unixsocket "$WORK/redis-aof/redis.sock" --unixsocketperm 700 --daemonize no) \
+        >"$WORK/redis-aof.log" 2>&1 &
+    PIDS+=($!)
+    PORT_PID[$AOF]=$!
+    wait_port "$AOF" "$!" || { cat "$WORK/redis-aof.log" >&2; echo "goals: redis (appendfsync always) did not start" >&2; exit 1; }
 fi
 # A value of the size of a hit's whole reply (the users row with its header and status lines, 227-234 bytes).
 RGET="hit --protocol redis --value-size 230 --connections 50 --depth 16"
@@ -117,11 +128,14 @@ for r in $(seq 0 $((2 * ROUNDS - 1))); do
     run "${b[0]}" ${b[1]}
     wait "$side"
 done
-pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call"
+RSET="write --protocol redis --connections 50"   # SETs of a 100-byte value, as the inserts carry
+pair write_gc  "write --port $SYNC --connections 50 --call" write_1 "write --port $NOGC --connections 50 --call" \
+     "$RA" "$RSET --port $AOF"
 U="--host $SOCK"
 pair hit_on_u   "hit $U --port $ON --call --connections 50 --depth 16" hit_off_u "hit $U --port $OFF --call --connections 50 --depth 16" \
      "$RG_U" "$RGET --host $WORK/redis/redis.sock --port $REDIS"
-pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write $U --port $NOGC --connections 50 --call"
+pair write_gc_u "write $U --port $SYNC --connections 50 --call" write_1_u "write $U --port $NOGC --connections 50 --call" \
+     "$RA_U" "$RSET --host $WORK/redis-aof/redis.sock --port $AOF"
 
 # A miss's instructions, cache on vs off (bench/miss_instr.sh): one count, as a second would give the same. Its
 # servers run under valgrind, after every timed run, so they slow down none.
@@ -164,8 +178,11 @@ cat <<REPORT
 | the same misses with cache_admission = always (each stored, evicting once the cache is full) vs cache off | $(cells miss_lru miss_off) |
 | the server's CPU per request, µs: such a miss vs the read with the cache off | $(cells miss_lru miss_off cpu) |
 | durable single-row inserts, 50 connections: group commit vs one commit each (goal ≥ 10) | $(cells write_gc write_1) |
+| reference: Redis SETs with appendfsync always (one fsync per event-loop pass), the same 50 connections, vs one commit each: the ratio a server that did nothing per write but log it and sync would reach | $(ref "$RA" write_1) |
+| reference: the same durable inserts, group commit vs those Redis SETs | $(if [ -n "$RA" ]; then cells write_gc "$RA"; else echo "left out (GOALS_REDIS=0) | | |"; fi) |
 | the same hits vs uncached reads, over the Unix-domain socket | $(cells hit_on_u hit_off_u) |
 | reference over the Unix-domain socket: Redis GETs vs those uncached reads | $(ref "$RG_U" hit_off_u) |
 | the same durable inserts, over the Unix-domain socket | $(cells write_gc_u write_1_u) |
+| reference over the Unix-domain socket: Redis SETs with appendfsync always vs one commit each | $(ref "$RA_U" write_1_u) |
 REPORT
 echo "(medians of $ROUNDS interleaved runs ($((2 * ROUNDS)) side by side), and each round's own ratio; $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $DUR s per run, $USERS users)"

@@ -320,7 +320,7 @@ def test_goals_script_small():
     assert r.returncode == 0, r.stdout + r.stderr[-4000:]
     rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in r.stdout.splitlines()
             if ln.startswith("| ") and not ln.startswith("| goal")]
-    assert len(rows) == 17, r.stdout
+    assert len(rows) == 20, r.stdout
     compared = 0
     for what, measured, against, ratio, each in rows:
         if measured.startswith("left out"):
