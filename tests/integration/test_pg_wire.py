@@ -197,3 +197,18 @@ def test_write_reply_leaves_in_one_send_with_its_sync(pg):
         first = first[1 + struct.unpack("!I", first[1:5])[0]:]
     assert types == ["1", "2", "C", "Z"], types
     assert pg.rows("SELECT count(*) FROM slow_w") == [["100000"]]
+
+
+def test_write_tags_count_through_the_writer(pg):
+    # The writer fills in a prepared statement's tag from its template (once it lexed the SQL for
+    # every statement it ran): each count must still be this run's.
+    pg.ok("CREATE TABLE tagged(id INTEGER PRIMARY KEY, v TEXT)")
+    for n in (3, 2):
+        base = 100 * n
+        rows = ", ".join(f"({base + i}, 'a')" for i in range(n))
+        for sql, tag in ((f"INSERT INTO tagged VALUES {rows}", f"INSERT 0 {n}"),
+                         (f"UPDATE tagged SET v = 'b' WHERE id >= {base} AND id < {base + 50}", f"UPDATE {n}"),
+                         (f"DELETE FROM tagged WHERE id >= {base} AND id < {base + 50}", f"DELETE {n}")):
+            pg.send(pg_parse(sql), pg_bind(), pg_execute(), PG_SYNC)
+            msgs = pg.until("Z")
+            assert pg_errors(msgs) == [] and ("C", tag.encode() + b"\0") in msgs, (sql, msgs)
