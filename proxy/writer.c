@@ -145,6 +145,18 @@ static void fail_job(writer *w, writer_job *job, int rc)
     reply_error(job, db_sqlstate(w->db, rc), db_errmsg(w->db));
 }
 
+/* An error kept from when it happened: a ROLLBACK run after it replaces SQLite's own. */
+typedef struct werr {
+    char state[6];
+    char msg[256];
+} werr;
+
+static void werr_take(writer *w, int rc, werr *e)
+{
+    snprintf(e->state, sizeof e->state, "%s", db_sqlstate(w->db, rc));
+    snprintf(e->msg, sizeof e->msg, "%s", db_errmsg(w->db));
+}
+
 static int begin(writer *w)
 {
     pin_release(w);
@@ -154,12 +166,17 @@ static int begin(writer *w)
     return rc;
 }
 
-/* COMMIT, or ROLLBACK when it cannot; tells the hooks either way. Returns a SQLite code. */
-static int commit(writer *w)
+/* COMMIT, or ROLLBACK when it cannot; tells the hooks either way. Returns a SQLite code; when it
+ * fails, *e holds COMMIT's error (a deferred foreign key's), taken before the ROLLBACK: read after
+ * it, the connection would only say "not an error". */
+static int commit(writer *w, werr *e)
 {
     int rc = db_exec(w->db, "COMMIT");
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db_handle(w->db)))
-        db_exec(w->db, "ROLLBACK");
+    if (rc != SQLITE_OK) {
+        werr_take(w, rc, e);
+        if (!sqlite3_get_autocommit(db_handle(w->db)))
+            db_exec(w->db, "ROLLBACK");
+    }
     hook_end(w, rc == SQLITE_OK);
     return rc;
 }
@@ -186,8 +203,9 @@ static void run_alone(writer *w, writer_job *job)
         rollback(w);
         return;
     }
-    if ((rc = commit(w)) != SQLITE_OK)
-        fail_job(w, job, rc);
+    werr e;
+    if (commit(w, &e) != SQLITE_OK)
+        reply_error(job, e.state, e.msg);
 }
 
 static writer_job *do_take_group(writer *w, int limit, int *n);
@@ -234,6 +252,7 @@ static writer_job *take_more(writer *w, int *n)
  * back and every job is run again on its own, so each gets its true outcome. */
 static void run_group(writer *w, writer_job *group, int *n)
 {
+    werr e;
     int broken = begin(w) != SQLITE_OK;
     int began = !broken;
     for (writer_job *j = group; j && !broken; j = j->next) {
@@ -246,7 +265,7 @@ static void run_group(writer *w, writer_job *group, int *n)
         else if (!j->next)
             j->next = take_more(w, n);
     }
-    if (!broken && commit(w) != SQLITE_OK)
+    if (!broken && commit(w, &e) != SQLITE_OK)
         broken = 1;
     else if (broken && began)
         rollback(w);
@@ -298,18 +317,18 @@ static void run_session_job(writer *w, writer_job *job)
             w->session_failed = 1;
         job->tx_state = !w->session ? WRITER_TX_NONE : w->session_failed ? WRITER_TX_FAILED : WRITER_TX_OPEN;
         return;
-    case WRITER_COMMIT:
+    case WRITER_COMMIT: {
+        werr e;
         if (w->session_failed) {
             rollback(w);
             buf_puts(&job->reply, "+OK ROLLBACK\n");
+        } else if (commit(w, &e) != SQLITE_OK) {
+            reply_error(job, e.state, e.msg);
         } else {
-            int rc = commit(w);
-            if (rc != SQLITE_OK)
-                fail_job(w, job, rc);
-            else
-                buf_puts(&job->reply, "+OK COMMIT\n");
+            buf_puts(&job->reply, "+OK COMMIT\n");
         }
         break;
+    }
     case WRITER_ROLLBACK:
     case WRITER_ABORT:
         rollback(w);

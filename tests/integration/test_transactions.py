@@ -165,6 +165,23 @@ def test_savepoints(client):
     assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
 
 
+def test_deferred_foreign_key_commit_error(client):
+    """A COMMIT that fails reports SQLite's error, not what the ROLLBACK after it left behind."""
+    sfx = os.urandom(4).hex()
+    p, ch = f"fkp_{sfx}", f"fkc_{sfx}"
+    client.write(f"CREATE TABLE {p}(id INTEGER PRIMARY KEY)")
+    client.write(f"CREATE TABLE {ch}(id INTEGER PRIMARY KEY, "
+                 f"pid INTEGER REFERENCES {p}(id) DEFERRABLE INITIALLY DEFERRED)")
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(f"INSERT INTO {ch}(pid) VALUES (998)")   # deferred: checked at COMMIT
+    assert "FOREIGN KEY constraint failed" in client.error("COMMIT", "23503")
+    client.error("COMMIT", "25P01")                       # the transaction is over
+    # A plain write commits in a group: the same check, the same message.
+    assert "FOREIGN KEY constraint failed" in client.error(f"INSERT INTO {ch}(pid) VALUES (999)", "23503")
+    assert client.count(ch) == 0
+    client.assert_usable()
+
+
 def test_batch_inside_a_transaction(client):
     e1, e2 = uniq("bt1"), uniq("bt2")
     client.request("BEGIN")
