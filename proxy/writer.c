@@ -157,6 +157,14 @@ static void werr_take(writer *w, int rc, werr *e)
     snprintf(e->msg, sizeof e->msg, "%s", db_errmsg(w->db));
 }
 
+/* Answer every job of the list with e, except one a cancel stopped: it keeps its 57014. */
+static void fail_all(writer_job *jobs, const werr *e)
+{
+    for (writer_job *j = jobs; j; j = j->next)
+        if (!(j->cancelled && j->failed >= 0))
+            reply_error(j, e->state, e->msg);
+}
+
 static int begin(writer *w)
 {
     pin_release(w);
@@ -189,23 +197,25 @@ static void rollback(writer *w)
 }
 
 /* One job, one transaction: the fallback when a group cannot commit as a whole. A job a cancel
- * stopped (SQLite then rolls back the whole group) keeps its 57014 and is not run again. */
-static void run_alone(writer *w, writer_job *job)
+ * stopped (SQLite then rolls back the whole group) keeps its 57014 and is not run again. Returns
+ * BEGIN's code; when BEGIN fails, the job is answered with *e, its error. */
+static int run_alone(writer *w, writer_job *job, werr *e)
 {
     if (job->cancelled && job->failed >= 0)
-        return;
+        return SQLITE_OK;
     int rc = begin(w);
     if (rc != SQLITE_OK) {
-        fail_job(w, job, rc);
-        return;
+        werr_take(w, rc, e);
+        reply_error(job, e->state, e->msg);
+        return rc;
     }
     if (run_job(w, job) >= 0) {
         rollback(w);
-        return;
+        return SQLITE_OK;
     }
-    werr e;
-    if (commit(w, &e) != SQLITE_OK)
-        reply_error(job, e.state, e.msg);
+    if (commit(w, e) != SQLITE_OK)
+        reply_error(job, e->state, e->msg);
+    return SQLITE_OK;
 }
 
 static writer_job *do_take_group(writer *w, int limit, int *n);
@@ -249,12 +259,20 @@ static writer_job *take_more(writer *w, int *n)
 /* Group commit: one transaction for the whole group (*n jobs, and more that take_more adds to the
  * end of the list, counted into *n), a savepoint per job so that a failing job fails alone. If
  * SQLite ends the transaction itself (I/O error, disk full) or COMMIT fails, the group is rolled
- * back and every job is run again on its own, so each gets its true outcome. */
+ * back and every job is run again on its own, so each gets its true outcome. BEGIN IMMEDIATE asks
+ * nothing of the jobs, so when it fails (another process holds the write lock past busy_timeout,
+ * an I/O error) every job is answered with its error at once: run one by one, each would wait out
+ * busy_timeout in turn and fail the same way. */
 static void run_group(writer *w, writer_job *group, int *n)
 {
     werr e;
-    int broken = begin(w) != SQLITE_OK;
-    int began = !broken;
+    int rc = begin(w);
+    if (rc != SQLITE_OK) {
+        werr_take(w, rc, &e);
+        fail_all(group, &e);
+        return;
+    }
+    int broken = 0;
     for (writer_job *j = group; j && !broken; j = j->next) {
         db_exec(w->db, "SAVEPOINT job");
         if (run_job(w, j) >= 0)
@@ -267,11 +285,14 @@ static void run_group(writer *w, writer_job *group, int *n)
     }
     if (!broken && commit(w, &e) != SQLITE_OK)
         broken = 1;
-    else if (broken && began)
+    else if (broken)
         rollback(w);
     if (broken)
         for (writer_job *j = group; j; j = j->next)
-            run_alone(w, j);
+            if (run_alone(w, j, &e) != SQLITE_OK) {
+                fail_all(j->next, &e); /* the same BEGIN would fail them alike */
+                break;
+            }
 }
 
 static void run_session_job(writer *w, writer_job *job)

@@ -1,7 +1,9 @@
 """test_transactions.py - BEGIN/COMMIT/ROLLBACK: atomicity, isolation, failures, savepoints, clients leaving."""
 import os
 import socket
+import sqlite3
 import struct
+import threading
 import time
 
 import pytest
@@ -180,6 +182,44 @@ def test_deferred_foreign_key_commit_error(client):
     assert "FOREIGN KEY constraint failed" in client.error(f"INSERT INTO {ch}(pid) VALUES (999)", "23503")
     assert client.count(ch) == 0
     client.assert_usable()
+
+
+def test_locked_database_fails_queued_writes_at_once(server_factory):
+    """Another process holds the write lock: every queued write gets 40001 after about one
+    busy_timeout, not one busy_timeout after the other."""
+    busy_ms, n = 500, 6
+    srv = server_factory("--busy_timeout_ms", str(busy_ms))
+    t = f"busy_{os.urandom(4).hex()}"
+    clients = [srv.client(timeout=30) for _ in range(n)]
+    try:
+        clients[0].write(f"CREATE TABLE {t}(id INTEGER PRIMARY KEY, v TEXT)")
+        holder = sqlite3.connect(srv.db_path, timeout=10, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            results = [None] * n
+
+            def one(i):
+                t0 = time.monotonic()
+                data, status = clients[i].request(f"INSERT INTO {t}(v) VALUES ('w{i}')")
+                results[i] = (status, time.monotonic() - t0)
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(30)
+            statuses = [r and r[0] for r in results]
+            assert all(s and s.startswith("-ERR 40001 ") for s in statuses), statuses
+            slowest = max(r[1] for r in results)
+            assert slowest < 4 * busy_ms / 1000, f"the last write waited {slowest:.2f}s (busy_timeout {busy_ms} ms)"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        clients[0].write(f"INSERT INTO {t}(v) VALUES ('after')")
+        assert clients[1].count(t) == 1
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_batch_inside_a_transaction(client):
