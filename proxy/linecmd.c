@@ -823,7 +823,7 @@ static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
     buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
 }
 
-enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP, TX_BAD };
+enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT, TX_ROLLBACK_TO, TX_BAD };
 
 /* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
  * the client's text, opens and ends transactions. */
@@ -864,14 +864,14 @@ static enum tx_word tx_word(const char *p, const char *end)
     } else if (tx_next(&q, end, "ROLLBACK") || tx_next(&q, end, "ABORT")) {
         w = TX_ROLLBACK;
     } else if (tx_next(&q, end, "SAVEPOINT") || tx_next(&q, end, "RELEASE")) {
-        return TX_SAVEPOINT_OP;
+        return TX_SAVEPOINT;
     } else {
         return TX_NOT;
     }
     if (noun && !tx_next(&q, end, "TRANSACTION"))
         tx_next(&q, end, "WORK");
     if (w == TX_ROLLBACK && tx_next(&q, end, "TO"))
-        return TX_SAVEPOINT_OP; /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
+        return TX_ROLLBACK_TO; /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
     while (q < end && (*q == ' ' || *q == '\t' || *q == ';'))
         q++;
     return q == end ? w : TX_BAD;
@@ -890,7 +890,7 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
     }
     job_builder b;
     resolved *r = NULL;
-    int nitems = w == TX_SAVEPOINT_OP;
+    int nitems = w == TX_SAVEPOINT || w == TX_ROLLBACK_TO;
     if (jb_init(&b, nitems ? 1 : 0, s, c) < 0 || (nitems && !(r = calloc(1, sizeof *r)))) {
         if (b.job)
             jb_abort(&b);
@@ -909,7 +909,7 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
         free(r);
     }
     line_job *j = jb_finish(&b);
-    j->wj.savepoint_op = w == TX_SAVEPOINT_OP;
+    j->wj.savepoint_op = w == TX_SAVEPOINT ? WRITER_SP_SET : w == TX_ROLLBACK_TO ? WRITER_SP_ROLLBACK_TO : WRITER_SP_NONE;
     submit(s, c, j, w == TX_BEGIN ? WRITER_BEGIN : w == TX_COMMIT ? WRITER_COMMIT
                   : w == TX_ROLLBACK ? WRITER_ROLLBACK : WRITER_IN_TX);
 }

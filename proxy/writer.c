@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -317,8 +316,7 @@ static void run_session_job(writer *w, writer_job *job)
         if (job->savepoint_op) {
             /* Bare: our own savepoint around it would swallow the client's (RELEASE releases
              * everything above it). A successful ROLLBACK TO recovers a failed transaction. */
-            if (run_job(w, job) < 0 && job->nitems == 1 && job->items[0].len >= 8 &&
-                strncasecmp(job->items[0].sql, "ROLLBACK", 8) == 0)
+            if (run_job(w, job) < 0 && job->savepoint_op == WRITER_SP_ROLLBACK_TO)
                 w->session_failed = 0;
             else if (job->failed >= 0)
                 w->session_failed = 1;

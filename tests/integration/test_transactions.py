@@ -167,6 +167,26 @@ def test_savepoints(client):
     assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
 
 
+def unique_table(c):
+    """A fresh table t(id, v UNIQUE) holding 'dupkey'; returns its name and a reader of its v column."""
+    t = f"spf_{os.urandom(4).hex()}"
+    c.write(f"CREATE TABLE {t}(id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+    c.write(f"INSERT INTO {t}(v) VALUES ('dupkey')")
+    return t, lambda: sorted(r[0] for r in c.rows(f"SELECT v FROM {t}"))
+
+
+def test_rollback_to_with_leading_blanks_recovers(client):
+    """The writer takes ROLLBACK TO from the same word test that recognised the line."""
+    t, values = unique_table(client)
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    assert client.request("SAVEPOINT s")[1].startswith("+OK")
+    client.error(f"INSERT INTO {t}(v) VALUES ('dupkey')", "23505")
+    assert client.request(" \tROLLBACK TO s")[1].startswith("+OK")
+    client.write(f"INSERT INTO {t}(v) VALUES ('after')")
+    assert client.request("COMMIT") == ([], "+OK COMMIT")
+    assert values() == ["after", "dupkey"]
+
+
 def test_deferred_foreign_key_commit_error(client):
     """A COMMIT that fails reports SQLite's error, not what the ROLLBACK after it left behind."""
     sfx = os.urandom(4).hex()
