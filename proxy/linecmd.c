@@ -823,6 +823,8 @@ static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
     buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
 }
 
+static const char tx_aborted[] = "current transaction is aborted, commands ignored until end of transaction block";
+
 enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT, TX_ROLLBACK_TO, TX_BAD };
 
 /* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
@@ -886,6 +888,12 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
     }
     if (w != TX_BEGIN && !s->txn) {
         reply_error(c, "25P01", "there is no transaction in progress");
+        return;
+    }
+    /* As on the PostgreSQL port (pgrun.c run_sql): a failed transaction takes only its end, or a
+     * ROLLBACK TO that the writer then judges (the savepoint must predate the failure). */
+    if (w == TX_SAVEPOINT && s->txn == WRITER_TX_FAILED) {
+        reply_error(c, "25P02", tx_aborted);
         return;
     }
     job_builder b;
@@ -1183,7 +1191,7 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
 static void serve_sql(line_sess *s, conn *c, const char *line, size_t len, int probe)
 {
     if (s->txn == WRITER_TX_FAILED) {
-        reply_error(c, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+        reply_error(c, "25P02", tx_aborted);
     } else if (probe && !s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
                                                   conn_out(c), &s->key, NULL)) {
         /* A cached read: answered without preparing anything. */

@@ -294,6 +294,27 @@ static void run_group(writer *w, writer_job *group, int *n)
             }
 }
 
+static const char aborted_msg[] = "current transaction is aborted, commands ignored until end of transaction block";
+
+/* SAVEPOINT, RELEASE or ROLLBACK TO in the open transaction, run bare: our own savepoint around it
+ * would swallow the client's (RELEASE releases everything above it). PostgreSQL's rule: a failed
+ * transaction takes only ROLLBACK TO, which recovers it when it names a savepoint from before the
+ * failure. A transaction SQLite has ended itself (OR ROLLBACK, disk full, an interrupt) takes
+ * none: in autocommit mode SAVEPOINT would open a new transaction, and COMMIT would then commit
+ * what came after the end as if it were the client's whole transaction. */
+static void run_savepoint_op(writer *w, writer_job *job)
+{
+    if (sqlite3_get_autocommit(db_handle(w->db)) ||
+        (w->session_failed && job->savepoint_op != WRITER_SP_ROLLBACK_TO)) {
+        /* session_failed is set already, or by the autocommit check after it */
+        reply_error(job, "25P02", aborted_msg);
+    } else if (run_job(w, job) >= 0) {
+        w->session_failed = 1;
+    } else if (job->savepoint_op == WRITER_SP_ROLLBACK_TO) {
+        w->session_failed = 0;
+    }
+}
+
 static void run_session_job(writer *w, writer_job *job)
 {
     buf_reset(&job->reply);
@@ -314,14 +335,9 @@ static void run_session_job(writer *w, writer_job *job)
     }
     case WRITER_IN_TX:
         if (job->savepoint_op) {
-            /* Bare: our own savepoint around it would swallow the client's (RELEASE releases
-             * everything above it). A successful ROLLBACK TO recovers a failed transaction. */
-            if (run_job(w, job) < 0 && job->savepoint_op == WRITER_SP_ROLLBACK_TO)
-                w->session_failed = 0;
-            else if (job->failed >= 0)
-                w->session_failed = 1;
+            run_savepoint_op(w, job);
         } else if (w->session_failed) {
-            reply_error(job, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+            reply_error(job, "25P02", aborted_msg);
         } else {
             db_exec(w->db, "SAVEPOINT stmt");
             if (run_job(w, job) >= 0) {
@@ -337,8 +353,9 @@ static void run_session_job(writer *w, writer_job *job)
         job->tx_state = !w->session ? WRITER_TX_NONE : w->session_failed ? WRITER_TX_FAILED : WRITER_TX_OPEN;
         return;
     case WRITER_COMMIT: {
+        /* A transaction SQLite has ended itself is failed too, whatever ran after its end. */
         werr e;
-        if (w->session_failed) {
+        if (w->session_failed || sqlite3_get_autocommit(db_handle(w->db))) {
             rollback(w);
             buf_puts(&job->reply, "+OK ROLLBACK\n");
         } else if (commit(w, &e) != SQLITE_OK) {

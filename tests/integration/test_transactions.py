@@ -175,6 +175,49 @@ def unique_table(c):
     return t, lambda: sorted(r[0] for r in c.rows(f"SELECT v FROM {t}"))
 
 
+# INSERT fails one statement; INSERT OR ROLLBACK has SQLite end the whole transaction itself, after
+# which a SAVEPOINT would open a new one, and COMMIT keep what came after the end but not before it.
+FAILURES = [("INSERT", "3B001"), ("INSERT OR ROLLBACK", "25P02")]
+
+
+@pytest.mark.parametrize("verb,rollback_to", FAILURES)
+def test_savepoint_after_a_failure(client, verb, rollback_to):
+    """PostgreSQL: after a failure only the end, or ROLLBACK TO a savepoint set before it."""
+    t, values = unique_table(client)
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(f"INSERT INTO {t}(v) VALUES ('keep1')")
+    client.error(f"{verb} INTO {t}(v) VALUES ('dupkey')", "23505")
+    client.error("SAVEPOINT s", "25P02")
+    client.error("RELEASE s", "25P02")
+    client.error("ROLLBACK TO s", rollback_to)      # s was never made: still aborted
+    client.error(f"INSERT INTO {t}(v) VALUES ('after1')", "25P02")
+    assert client.request("COMMIT") == ([], "+OK ROLLBACK")
+    assert values() == ["dupkey"]
+    client.assert_usable()
+
+
+@pytest.mark.parametrize("verb,rollback_to", FAILURES)
+def test_rollback_to_a_savepoint_from_before_the_failure(client, verb, rollback_to):
+    """It recovers a failed transaction; one that SQLite has ended is gone, savepoints and all."""
+    t, values = unique_table(client)
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(f"INSERT INTO {t}(v) VALUES ('keep')")
+    assert client.request("SAVEPOINT before")[1].startswith("+OK")
+    client.write(f"INSERT INTO {t}(v) VALUES ('dropped')")
+    client.error(f"{verb} INTO {t}(v) VALUES ('dupkey')", "23505")
+    client.error("SAVEPOINT later", "25P02")
+    if rollback_to == "25P02":
+        client.error("ROLLBACK TO before", "25P02")
+        client.error(f"INSERT INTO {t}(v) VALUES ('after')", "25P02")
+        assert client.request("COMMIT") == ([], "+OK ROLLBACK")
+        assert values() == ["dupkey"]
+    else:
+        assert client.request("ROLLBACK TO before")[1].startswith("+OK")
+        client.write(f"INSERT INTO {t}(v) VALUES ('after')")
+        assert client.request("COMMIT") == ([], "+OK COMMIT")
+        assert values() == ["after", "dupkey", "keep"]
+
+
 def test_rollback_to_with_leading_blanks_recovers(client):
     """The writer takes ROLLBACK TO from the same word test that recognised the line."""
     t, values = unique_table(client)
