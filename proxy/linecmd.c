@@ -823,7 +823,9 @@ static void cmd_format(line_sess *s, conn *c, const char *p, const char *end)
     buf_printf(conn_out(c), "+OK format %s\n", s->fmt == LP_FMT_JSON ? "json" : "tsv");
 }
 
-enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT_OP, TX_BAD };
+static const char tx_aborted[] = "current transaction is aborted, commands ignored until end of transaction block";
+
+enum tx_word { TX_NOT, TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT, TX_ROLLBACK_TO, TX_BAD };
 
 /* Transaction control is recognised by its first words, before SQLite sees it: the writer, not
  * the client's text, opens and ends transactions. */
@@ -864,14 +866,14 @@ static enum tx_word tx_word(const char *p, const char *end)
     } else if (tx_next(&q, end, "ROLLBACK") || tx_next(&q, end, "ABORT")) {
         w = TX_ROLLBACK;
     } else if (tx_next(&q, end, "SAVEPOINT") || tx_next(&q, end, "RELEASE")) {
-        return TX_SAVEPOINT_OP;
+        return TX_SAVEPOINT;
     } else {
         return TX_NOT;
     }
     if (noun && !tx_next(&q, end, "TRANSACTION"))
         tx_next(&q, end, "WORK");
     if (w == TX_ROLLBACK && tx_next(&q, end, "TO"))
-        return TX_SAVEPOINT_OP; /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
+        return TX_ROLLBACK_TO; /* ROLLBACK [TRANSACTION] TO [SAVEPOINT] name */
     while (q < end && (*q == ' ' || *q == '\t' || *q == ';'))
         q++;
     return q == end ? w : TX_BAD;
@@ -888,9 +890,15 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
         reply_error(c, "25P01", "there is no transaction in progress");
         return;
     }
+    /* As on the PostgreSQL port (pgrun.c run_sql): a failed transaction takes only its end, or a
+     * ROLLBACK TO that the writer then judges (the savepoint must predate the failure). */
+    if (w == TX_SAVEPOINT && s->txn == WRITER_TX_FAILED) {
+        reply_error(c, "25P02", tx_aborted);
+        return;
+    }
     job_builder b;
     resolved *r = NULL;
-    int nitems = w == TX_SAVEPOINT_OP;
+    int nitems = w == TX_SAVEPOINT || w == TX_ROLLBACK_TO;
     if (jb_init(&b, nitems ? 1 : 0, s, c) < 0 || (nitems && !(r = calloc(1, sizeof *r)))) {
         if (b.job)
             jb_abort(&b);
@@ -909,7 +917,7 @@ static void serve_tx(line_sess *s, conn *c, enum tx_word w, const char *line, si
         free(r);
     }
     line_job *j = jb_finish(&b);
-    j->wj.savepoint_op = w == TX_SAVEPOINT_OP;
+    j->wj.savepoint_op = w == TX_SAVEPOINT ? WRITER_SP_SET : w == TX_ROLLBACK_TO ? WRITER_SP_ROLLBACK_TO : WRITER_SP_NONE;
     submit(s, c, j, w == TX_BEGIN ? WRITER_BEGIN : w == TX_COMMIT ? WRITER_COMMIT
                   : w == TX_ROLLBACK ? WRITER_ROLLBACK : WRITER_IN_TX);
 }
@@ -1183,7 +1191,7 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
 static void serve_sql(line_sess *s, conn *c, const char *line, size_t len, int probe)
 {
     if (s->txn == WRITER_TX_FAILED) {
-        reply_error(c, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+        reply_error(c, "25P02", tx_aborted);
     } else if (probe && !s->txn && rcache_try_hit(conn_shared(c)->rc, line, len, query_line_sink(s->fmt), (int)s->fmt,
                                                   conn_out(c), &s->key, NULL)) {
         /* A cached read: answered without preparing anything. */

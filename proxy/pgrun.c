@@ -396,7 +396,8 @@ static enum pg_step run_sql(pgsess *s, const pg_unit *u0, buf *out, int *failed,
             pgs_error(out, "25P01", msg);
             return *failed = 1, PGS_DONE;
         }
-        return submit_unit(s, u, WRITER_IN_TX, 1, w, out, failed);
+        return submit_unit(s, u, WRITER_IN_TX, strcmp(sp, "ROLLBACK TO SAVEPOINT") ? WRITER_SP_SET : WRITER_SP_ROLLBACK_TO,
+                           w, out, failed);
     }
     /* Several SQLite statements (TRUNCATE a, b) need a plan so that one item runs them all. */
     pg_plan *built = NULL;

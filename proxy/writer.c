@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -145,6 +144,26 @@ static void fail_job(writer *w, writer_job *job, int rc)
     reply_error(job, db_sqlstate(w->db, rc), db_errmsg(w->db));
 }
 
+/* An error kept from when it happened: a ROLLBACK run after it replaces SQLite's own. */
+typedef struct werr {
+    char state[6];
+    char msg[256];
+} werr;
+
+static void werr_take(writer *w, int rc, werr *e)
+{
+    snprintf(e->state, sizeof e->state, "%s", db_sqlstate(w->db, rc));
+    snprintf(e->msg, sizeof e->msg, "%s", db_errmsg(w->db));
+}
+
+/* Answer every job of the list with e, except one a cancel stopped: it keeps its 57014. */
+static void fail_all(writer_job *jobs, const werr *e)
+{
+    for (writer_job *j = jobs; j; j = j->next)
+        if (!(j->cancelled && j->failed >= 0))
+            reply_error(j, e->state, e->msg);
+}
+
 static int begin(writer *w)
 {
     pin_release(w);
@@ -154,12 +173,17 @@ static int begin(writer *w)
     return rc;
 }
 
-/* COMMIT, or ROLLBACK when it cannot; tells the hooks either way. Returns a SQLite code. */
-static int commit(writer *w)
+/* COMMIT, or ROLLBACK when it cannot; tells the hooks either way. Returns a SQLite code; when it
+ * fails, *e holds COMMIT's error (a deferred foreign key's), taken before the ROLLBACK: read after
+ * it, the connection would only say "not an error". */
+static int commit(writer *w, werr *e)
 {
     int rc = db_exec(w->db, "COMMIT");
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db_handle(w->db)))
-        db_exec(w->db, "ROLLBACK");
+    if (rc != SQLITE_OK) {
+        werr_take(w, rc, e);
+        if (!sqlite3_get_autocommit(db_handle(w->db)))
+            db_exec(w->db, "ROLLBACK");
+    }
     hook_end(w, rc == SQLITE_OK);
     return rc;
 }
@@ -172,22 +196,25 @@ static void rollback(writer *w)
 }
 
 /* One job, one transaction: the fallback when a group cannot commit as a whole. A job a cancel
- * stopped (SQLite then rolls back the whole group) keeps its 57014 and is not run again. */
-static void run_alone(writer *w, writer_job *job)
+ * stopped (SQLite then rolls back the whole group) keeps its 57014 and is not run again. Returns
+ * BEGIN's code; when BEGIN fails, the job is answered with *e, its error. */
+static int run_alone(writer *w, writer_job *job, werr *e)
 {
     if (job->cancelled && job->failed >= 0)
-        return;
+        return SQLITE_OK;
     int rc = begin(w);
     if (rc != SQLITE_OK) {
-        fail_job(w, job, rc);
-        return;
+        werr_take(w, rc, e);
+        reply_error(job, e->state, e->msg);
+        return rc;
     }
     if (run_job(w, job) >= 0) {
         rollback(w);
-        return;
+        return SQLITE_OK;
     }
-    if ((rc = commit(w)) != SQLITE_OK)
-        fail_job(w, job, rc);
+    if (commit(w, e) != SQLITE_OK)
+        reply_error(job, e->state, e->msg);
+    return SQLITE_OK;
 }
 
 static writer_job *do_take_group(writer *w, int limit, int *n);
@@ -231,11 +258,20 @@ static writer_job *take_more(writer *w, int *n)
 /* Group commit: one transaction for the whole group (*n jobs, and more that take_more adds to the
  * end of the list, counted into *n), a savepoint per job so that a failing job fails alone. If
  * SQLite ends the transaction itself (I/O error, disk full) or COMMIT fails, the group is rolled
- * back and every job is run again on its own, so each gets its true outcome. */
+ * back and every job is run again on its own, so each gets its true outcome. BEGIN IMMEDIATE asks
+ * nothing of the jobs, so when it fails (another process holds the write lock past busy_timeout,
+ * an I/O error) every job is answered with its error at once: run one by one, each would wait out
+ * busy_timeout in turn and fail the same way. */
 static void run_group(writer *w, writer_job *group, int *n)
 {
-    int broken = begin(w) != SQLITE_OK;
-    int began = !broken;
+    werr e;
+    int rc = begin(w);
+    if (rc != SQLITE_OK) {
+        werr_take(w, rc, &e);
+        fail_all(group, &e);
+        return;
+    }
+    int broken = 0;
     for (writer_job *j = group; j && !broken; j = j->next) {
         db_exec(w->db, "SAVEPOINT job");
         if (run_job(w, j) >= 0)
@@ -246,13 +282,37 @@ static void run_group(writer *w, writer_job *group, int *n)
         else if (!j->next)
             j->next = take_more(w, n);
     }
-    if (!broken && commit(w) != SQLITE_OK)
+    if (!broken && commit(w, &e) != SQLITE_OK)
         broken = 1;
-    else if (broken && began)
+    else if (broken)
         rollback(w);
     if (broken)
         for (writer_job *j = group; j; j = j->next)
-            run_alone(w, j);
+            if (run_alone(w, j, &e) != SQLITE_OK) {
+                fail_all(j->next, &e); /* the same BEGIN would fail them alike */
+                break;
+            }
+}
+
+static const char aborted_msg[] = "current transaction is aborted, commands ignored until end of transaction block";
+
+/* SAVEPOINT, RELEASE or ROLLBACK TO in the open transaction, run bare: our own savepoint around it
+ * would swallow the client's (RELEASE releases everything above it). PostgreSQL's rule: a failed
+ * transaction takes only ROLLBACK TO, which recovers it when it names a savepoint from before the
+ * failure. A transaction SQLite has ended itself (OR ROLLBACK, disk full, an interrupt) takes
+ * none: in autocommit mode SAVEPOINT would open a new transaction, and COMMIT would then commit
+ * what came after the end as if it were the client's whole transaction. */
+static void run_savepoint_op(writer *w, writer_job *job)
+{
+    if (sqlite3_get_autocommit(db_handle(w->db)) ||
+        (w->session_failed && job->savepoint_op != WRITER_SP_ROLLBACK_TO)) {
+        /* session_failed is set already, or by the autocommit check after it */
+        reply_error(job, "25P02", aborted_msg);
+    } else if (run_job(w, job) >= 0) {
+        w->session_failed = 1;
+    } else if (job->savepoint_op == WRITER_SP_ROLLBACK_TO) {
+        w->session_failed = 0;
+    }
 }
 
 static void run_session_job(writer *w, writer_job *job)
@@ -275,15 +335,9 @@ static void run_session_job(writer *w, writer_job *job)
     }
     case WRITER_IN_TX:
         if (job->savepoint_op) {
-            /* Bare: our own savepoint around it would swallow the client's (RELEASE releases
-             * everything above it). A successful ROLLBACK TO recovers a failed transaction. */
-            if (run_job(w, job) < 0 && job->nitems == 1 && job->items[0].len >= 8 &&
-                strncasecmp(job->items[0].sql, "ROLLBACK", 8) == 0)
-                w->session_failed = 0;
-            else if (job->failed >= 0)
-                w->session_failed = 1;
+            run_savepoint_op(w, job);
         } else if (w->session_failed) {
-            reply_error(job, "25P02", "current transaction is aborted, commands ignored until end of transaction block");
+            reply_error(job, "25P02", aborted_msg);
         } else {
             db_exec(w->db, "SAVEPOINT stmt");
             if (run_job(w, job) >= 0) {
@@ -298,18 +352,19 @@ static void run_session_job(writer *w, writer_job *job)
             w->session_failed = 1;
         job->tx_state = !w->session ? WRITER_TX_NONE : w->session_failed ? WRITER_TX_FAILED : WRITER_TX_OPEN;
         return;
-    case WRITER_COMMIT:
-        if (w->session_failed) {
+    case WRITER_COMMIT: {
+        /* A transaction SQLite has ended itself is failed too, whatever ran after its end. */
+        werr e;
+        if (w->session_failed || sqlite3_get_autocommit(db_handle(w->db))) {
             rollback(w);
             buf_puts(&job->reply, "+OK ROLLBACK\n");
+        } else if (commit(w, &e) != SQLITE_OK) {
+            reply_error(job, e.state, e.msg);
         } else {
-            int rc = commit(w);
-            if (rc != SQLITE_OK)
-                fail_job(w, job, rc);
-            else
-                buf_puts(&job->reply, "+OK COMMIT\n");
+            buf_puts(&job->reply, "+OK COMMIT\n");
         }
         break;
+    }
     case WRITER_ROLLBACK:
     case WRITER_ABORT:
         rollback(w);

@@ -25,6 +25,14 @@ enum writer_tx {
 /* Where the session's transaction stands after the job, for the submitter to track. */
 enum writer_tx_state { WRITER_TX_NONE, WRITER_TX_OPEN, WRITER_TX_FAILED };
 
+/* A WRITER_IN_TX job that is a savepoint command, as its submitter's parser saw it (the writer
+ * does not read the SQL's words again, so both agree on what a line is). */
+enum writer_sp {
+    WRITER_SP_NONE,
+    WRITER_SP_SET,         /* SAVEPOINT or RELEASE */
+    WRITER_SP_ROLLBACK_TO, /* ROLLBACK TO: recovers a failed transaction when it succeeds */
+};
+
 /* A message from a worker to the writer and back. The submitter fills the first part and owns
  * the items' memory; the writer fills the reply and calls done() from its own thread (or walsync's). */
 struct writer_job {
@@ -36,7 +44,7 @@ struct writer_job {
     query_limits      limits;
     enum writer_tx    tx;
     uint64_t          session;   /* who sent it: transactions belong to a session */
-    int               savepoint_op; /* SAVEPOINT / RELEASE / ROLLBACK TO: run bare, allowed after a failure */
+    int               savepoint_op; /* enum writer_sp: run bare, without the writer's own savepoint */
     void            (*done)(writer_job *job);
     void            (*release)(writer_job *job); /* frees the job and everything it owns */
     void             *owner;     /* the submitting connection; NULL once it has gone */

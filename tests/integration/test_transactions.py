@@ -1,7 +1,9 @@
 """test_transactions.py - BEGIN/COMMIT/ROLLBACK: atomicity, isolation, failures, savepoints, clients leaving."""
 import os
 import socket
+import sqlite3
 import struct
+import threading
 import time
 
 import pytest
@@ -163,6 +165,124 @@ def test_savepoints(client):
     client.request("BEGIN")
     client.error("RELEASE SAVEPOINT nope", "3B001")
     assert client.request("ROLLBACK")[1] == "+OK ROLLBACK"
+
+
+def unique_table(c):
+    """A fresh table t(id, v UNIQUE) holding 'dupkey'; returns its name and a reader of its v column."""
+    t = f"spf_{os.urandom(4).hex()}"
+    c.write(f"CREATE TABLE {t}(id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+    c.write(f"INSERT INTO {t}(v) VALUES ('dupkey')")
+    return t, lambda: sorted(r[0] for r in c.rows(f"SELECT v FROM {t}"))
+
+
+# INSERT fails one statement; INSERT OR ROLLBACK has SQLite end the whole transaction itself, after
+# which a SAVEPOINT would open a new one, and COMMIT keep what came after the end but not before it.
+FAILURES = [("INSERT", "3B001"), ("INSERT OR ROLLBACK", "25P02")]
+
+
+@pytest.mark.parametrize("verb,rollback_to", FAILURES)
+def test_savepoint_after_a_failure(client, verb, rollback_to):
+    """PostgreSQL: after a failure only the end, or ROLLBACK TO a savepoint set before it."""
+    t, values = unique_table(client)
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(f"INSERT INTO {t}(v) VALUES ('keep1')")
+    client.error(f"{verb} INTO {t}(v) VALUES ('dupkey')", "23505")
+    client.error("SAVEPOINT s", "25P02")
+    client.error("RELEASE s", "25P02")
+    client.error("ROLLBACK TO s", rollback_to)      # s was never made: still aborted
+    client.error(f"INSERT INTO {t}(v) VALUES ('after1')", "25P02")
+    assert client.request("COMMIT") == ([], "+OK ROLLBACK")
+    assert values() == ["dupkey"]
+    client.assert_usable()
+
+
+@pytest.mark.parametrize("verb,rollback_to", FAILURES)
+def test_rollback_to_a_savepoint_from_before_the_failure(client, verb, rollback_to):
+    """It recovers a failed transaction; one that SQLite has ended is gone, savepoints and all."""
+    t, values = unique_table(client)
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(f"INSERT INTO {t}(v) VALUES ('keep')")
+    assert client.request("SAVEPOINT before")[1].startswith("+OK")
+    client.write(f"INSERT INTO {t}(v) VALUES ('dropped')")
+    client.error(f"{verb} INTO {t}(v) VALUES ('dupkey')", "23505")
+    client.error("SAVEPOINT later", "25P02")
+    if rollback_to == "25P02":
+        client.error("ROLLBACK TO before", "25P02")
+        client.error(f"INSERT INTO {t}(v) VALUES ('after')", "25P02")
+        assert client.request("COMMIT") == ([], "+OK ROLLBACK")
+        assert values() == ["dupkey"]
+    else:
+        assert client.request("ROLLBACK TO before")[1].startswith("+OK")
+        client.write(f"INSERT INTO {t}(v) VALUES ('after')")
+        assert client.request("COMMIT") == ([], "+OK COMMIT")
+        assert values() == ["after", "dupkey", "keep"]
+
+
+def test_rollback_to_with_leading_blanks_recovers(client):
+    """The writer takes ROLLBACK TO from the same word test that recognised the line."""
+    t, values = unique_table(client)
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    assert client.request("SAVEPOINT s")[1].startswith("+OK")
+    client.error(f"INSERT INTO {t}(v) VALUES ('dupkey')", "23505")
+    assert client.request(" \tROLLBACK TO s")[1].startswith("+OK")
+    client.write(f"INSERT INTO {t}(v) VALUES ('after')")
+    assert client.request("COMMIT") == ([], "+OK COMMIT")
+    assert values() == ["after", "dupkey"]
+
+
+def test_deferred_foreign_key_commit_error(client):
+    """A COMMIT that fails reports SQLite's error, not what the ROLLBACK after it left behind."""
+    sfx = os.urandom(4).hex()
+    p, ch = f"fkp_{sfx}", f"fkc_{sfx}"
+    client.write(f"CREATE TABLE {p}(id INTEGER PRIMARY KEY)")
+    client.write(f"CREATE TABLE {ch}(id INTEGER PRIMARY KEY, "
+                 f"pid INTEGER REFERENCES {p}(id) DEFERRABLE INITIALLY DEFERRED)")
+    assert client.request("BEGIN") == ([], "+OK BEGIN")
+    client.write(f"INSERT INTO {ch}(pid) VALUES (998)")   # deferred: checked at COMMIT
+    assert "FOREIGN KEY constraint failed" in client.error("COMMIT", "23503")
+    client.error("COMMIT", "25P01")                       # the transaction is over
+    # A plain write commits in a group: the same check, the same message.
+    assert "FOREIGN KEY constraint failed" in client.error(f"INSERT INTO {ch}(pid) VALUES (999)", "23503")
+    assert client.count(ch) == 0
+    client.assert_usable()
+
+
+def test_locked_database_fails_queued_writes_at_once(server_factory):
+    """Another process holds the write lock: every queued write gets 40001 after about one
+    busy_timeout, not one busy_timeout after the other."""
+    busy_ms, n = 500, 6
+    srv = server_factory("--busy_timeout_ms", str(busy_ms))
+    t = f"busy_{os.urandom(4).hex()}"
+    clients = [srv.client(timeout=30) for _ in range(n)]
+    try:
+        clients[0].write(f"CREATE TABLE {t}(id INTEGER PRIMARY KEY, v TEXT)")
+        holder = sqlite3.connect(srv.db_path, timeout=10, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            results = [None] * n
+
+            def one(i):
+                t0 = time.monotonic()
+                data, status = clients[i].request(f"INSERT INTO {t}(v) VALUES ('w{i}')")
+                results[i] = (status, time.monotonic() - t0)
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(30)
+            statuses = [r and r[0] for r in results]
+            assert all(s and s.startswith("-ERR 40001 ") for s in statuses), statuses
+            slowest = max(r[1] for r in results)
+            assert slowest < 4 * busy_ms / 1000, f"the last write waited {slowest:.2f}s (busy_timeout {busy_ms} ms)"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        clients[0].write(f"INSERT INTO {t}(v) VALUES ('after')")
+        assert clients[1].count(t) == 1
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_batch_inside_a_transaction(client):
