@@ -616,7 +616,7 @@ int query_run_ex(db_conn *db, const query_item *it, const query_sink *sink, cons
         memcpy(state, st, sizeof st);
     stats_latency(ms);
     int threshold = atomic_load_explicit(&slow_ms, memory_order_relaxed);
-    if (threshold >= 0 && ms >= threshold) {
+    if (threshold >= 0 && ms >= threshold && !stats_muted()) {
         stats_add(STATS_SLOW_QUERIES, 1);
         log_slow(it, ms, r == 0 ? (info ? info : &local)->rows : 0, status_extra, st);
     }

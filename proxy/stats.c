@@ -85,8 +85,16 @@ static uint64_t pack_state(const char *s)
     return k;
 }
 
+static _Thread_local int muted;
+
+void stats_mute(int on) { muted = on; }
+
+int stats_muted(void) { return muted; }
+
 void stats_error(const char *sqlstate)
 {
+    if (muted)
+        return;
     stats_add(STATS_ERRORS, 1);
     uint64_t k = sqlstate ? pack_state(sqlstate) : 0;
     if (!k) {
@@ -117,6 +125,8 @@ static int bucket_of(const double *bounds, int n, double v)
 
 void stats_latency(double ms)
 {
+    if (muted)
+        return;
     if (ms < 0)
         ms = 0;
     atomic_fetch_add_explicit(&lat_counts[bucket_of(lat_bounds, LAT_N, ms)], 1, memory_order_relaxed);

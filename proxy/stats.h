@@ -38,6 +38,10 @@ void stats_request(enum stats_proto p, const char *command);
 void stats_error(const char *sqlstate);
 /* A statement body ran for ms milliseconds (the latency histogram). */
 void stats_latency(double ms);
+/* While on, this thread's stats_error and stats_latency (and the slow-query log) count nothing:
+ * the writer runs a job a second time when its group had to be run again, and it was counted. */
+void stats_mute(int on);
+int  stats_muted(void);
 /* The writer committed a group of n jobs (the group-size histogram). */
 void stats_group_commit(int n);
 /* Seconds since stats_init. */

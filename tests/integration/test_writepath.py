@@ -139,6 +139,44 @@ def test_group_commit_failing_request_fails_alone(server_factory):
         assert stats["writer_groups"] <= stats["writer_jobs"]
 
 
+def test_failing_jobs_in_one_group_fail_alone_and_count_once(server_factory):
+    """A group first runs without a savepoint per job and, when one fails, is rolled back and run
+    again with them. Held behind a client's transaction, these jobs are sure to form one group: the
+    good ones commit, the failing ones apply nothing (not the first rows of an INSERT OR FAIL that
+    fails on its third), and each error is counted once."""
+    srv = server_factory()
+    with srv.client() as c:
+        c.write("CREATE TABLE g(id INTEGER PRIMARY KEY, v TEXT)")
+        c.write("INSERT INTO g VALUES (13, 'taken')")
+        errors = c.stats()["errors"]
+    sqls = [f"INSERT INTO g VALUES ({i}, 'ok')" for i in range(1, 5)]
+    sqls.append("INSERT OR FAIL INTO g VALUES (11, 'f'), (12, 'f'), (13, 'f'), (14, 'f')")
+    sqls.append("INSERT INTO g VALUES (13, 'dup')")
+    sqls.append("INSERT INTO g VALUES (5, 'ok')")
+    holder = srv.client()
+    clients = [srv.client() for _ in sqls]
+    try:
+        assert holder.request("BEGIN") == ([], "+OK BEGIN")
+        groups = holder.stats()["writer_groups"]
+        for cl, sql in zip(clients, sqls):
+            cl.send(sql)
+        time.sleep(0.5)   # all queued behind the open transaction
+        assert holder.request("COMMIT") == ([], "+OK COMMIT")
+        replies = [cl.read_response()[1] for cl in clients]
+        with srv.client() as c:
+            stats = c.stats()
+            assert sorted(r[0] for r in c.rows("SELECT id FROM g")) == ["1", "13", "2", "3", "4", "5"]
+            assert c.rows("SELECT v FROM g WHERE id = 13") == [["taken"]]
+    finally:
+        holder.close()
+        for cl in clients:
+            cl.close()
+    assert [WRITE_OK.match(r) is not None for r in replies] == [True] * 4 + [False, False, True], replies
+    assert replies[4].startswith("-ERR 23505") and replies[5].startswith("-ERR 23505"), replies
+    assert stats["writer_groups"] == groups + 1, "the seven jobs ran as one group"
+    assert stats["errors"] == errors + 2
+
+
 def test_read_your_writes_across_connections(server_factory):
     srv = server_factory()
     conns = [srv.client() for _ in range(4)]
