@@ -128,7 +128,7 @@ static const struct setting settings[] = {
     S_STRING(unix_socket_dir,    "", 0, RESTART, "directory of the Unix-domain sockets .s.PGSQL.<port> (and <pg_port>), named as PostgreSQL names them; empty = none"),
     S_STRING(users_file,         "", 0, RESTART, "users of both protocols: lines of <user> <role> <SCRAM verifier>; empty = none"),
     S_INT   (wal_autocheckpoint, "1000", 0, INT_MAX, RESTART, "WAL pages that trigger a checkpoint; 0 = never"),
-    S_INT   (wal_checkpoint_pages, "10000", 1, INT_MAX, RESTART, "WAL pages past which the writer forces a checkpoint that waits for readers"),
+    S_INT   (wal_checkpoint_pages, "10000", 1, INT_MAX, RESTART, "WAL pages past which the writer forces a checkpoint that waits briefly for readers"),
     S_INT   (workers,            "0", 0, 256, RESTART, "worker threads; 0 = one per CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -56,7 +56,7 @@ typedef struct config {
     int     temp_store;         /* enum config_temp_store */
     int64_t mmap_size;
     int     wal_autocheckpoint;
-    int     wal_checkpoint_pages; /* past this, the writer runs a RESTART checkpoint that waits for readers */
+    int     wal_checkpoint_pages; /* past this, the writer runs a RESTART checkpoint that waits briefly for readers */
     int     foreign_keys;       /* bool */
     int     busy_timeout_ms;
     int     stmt_cache_size;    /* prepared statements kept per database connection */

@@ -192,6 +192,9 @@ void metrics_render(const metrics_input *in, buf *out)
                       &in->groups, 1);
     single(out, "litecached_checkpoints_total", "counter", "WAL checkpoints the writer forced past wal_checkpoint_pages.",
            (double)k[STATS_CHECKPOINTS]);
+    single(out, "litecached_checkpoints_incomplete_total", "counter",
+           "Forced WAL checkpoints a reader of an older snapshot kept from finishing (tried again after a growing delay).",
+           (double)k[STATS_CHECKPOINTS_INCOMPLETE]);
     if (in->wal_bytes >= 0)
         single(out, "litecached_wal_bytes", "gauge", "Size of the database's write-ahead log file.", (double)in->wal_bytes);
 

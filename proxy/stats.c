@@ -13,7 +13,7 @@ static time_t started;
 static const char *const counter_names[STATS__COUNT] = {
     "connections", "connections_total", "connections_refused", "connections_dropped",
     "queries", "reads", "writes", "errors", "writer_jobs", "writer_groups",
-    "checkpoints", "slow_queries", "config_reloads", "config_reload_errors",
+    "checkpoints", "checkpoints_incomplete", "slow_queries", "config_reloads", "config_reload_errors",
     "auth_ok", "auth_failed", "auth_delayed", "wal_syncs",
 };
 static const char *const cmd_names[STATS_CMD__COUNT] = {

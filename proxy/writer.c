@@ -31,6 +31,10 @@ struct writer {
     /* writer thread only */
     int             wal_pages;      /* frames in the WAL after the last commit (wal hook) */
     int             passive_pages;  /* PRAGMA wal_autocheckpoint, which our wal hook takes over */
+    int             busy_ms;        /* PRAGMA busy_timeout (db.c's), put back after each checkpoint */
+    int             ckpt_fails;     /* forced checkpoints in a row that could not finish */
+    int             ckpt_delay_ms;  /* the backoff after the last of them; 0 after a success */
+    int64_t         ckpt_next_ns;   /* CLOCK_MONOTONIC: no forced checkpoint before this (backoff) */
     uint64_t        session;        /* owner of the open client transaction; 0 when none */
     int             session_failed; /* a statement failed: only ROLLBACK (or COMMIT, which rolls back) now */
     int             pinned;         /* opts.pin holds a read transaction */
@@ -433,8 +437,8 @@ static void run_orphan(writer *w, writer_job *job)
 }
 
 /* SQLite's automatic checkpoints are PASSIVE: under a steady read load they may never catch up,
- * and the WAL grows. Past checkpoint_pages we run one that waits for readers (up to the busy
- * timeout) and restarts the WAL from its beginning. */
+ * and the WAL grows. Past checkpoint_pages we run one that waits for readers (briefly: see
+ * maybe_checkpoint) and restarts the WAL from its beginning. */
 static int on_wal(void *ud, sqlite3 *db, const char *name, int pages)
 {
     writer *w = ud;
@@ -445,17 +449,74 @@ static int on_wal(void *ud, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* The forced checkpoint runs on the writer thread: every write waits while it does. So it waits
+ * for readers at most CKPT_WAIT_NS, polling every CKPT_POLL_NS to land in a gap between short
+ * reads (SQLite's own busy handler sleeps up to 100 ms a try and rarely does), and one that cannot
+ * finish (a reader holds an older snapshot: another process's open transaction, a long SELECT, a
+ * BACKUP) is not tried again for CKPT_BACKOFF_MIN_MS, doubling per failure up to
+ * CKPT_BACKOFF_MAX_MS: a stuck reader costs the writer at most 30 ms every 3.2 s, and a checkpoint
+ * is tried again within 3.2 s of its leaving. */
+#define CKPT_WAIT_NS        30000000LL
+#define CKPT_POLL_NS        100000L
+#define CKPT_BACKOFF_MIN_MS 200
+#define CKPT_BACKOFF_MAX_MS 3200
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Busy handler of the forced checkpoint: retry until the deadline (*ud, mono_ns), then give up. */
+static int ckpt_busy(void *ud, int tries)
+{
+    (void)tries; /* SQLite counts per lock, and a checkpoint waits for several: the deadline spans them */
+    if (mono_ns() >= *(const int64_t *)ud)
+        return 0;
+    struct timespec ts = {0, CKPT_POLL_NS};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* Past checkpoint_pages, and not backing off after a failure: a RESTART checkpoint. */
 static void maybe_checkpoint(writer *w)
 {
     if (w->session || w->wal_pages < w->opts.checkpoint_pages)
         return;
+    int64_t now = mono_ns();
+    if (now < w->ckpt_next_ns)
+        return;
     int log = 0, done = 0;
     pin_release(w);
-    int rc = sqlite3_wal_checkpoint_v2(db_handle(w->db), NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+    sqlite3 *h = db_handle(w->db);
+    int64_t deadline = now + CKPT_WAIT_NS;
+    sqlite3_busy_handler(h, ckpt_busy, &deadline);
+    int rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+    sqlite3_busy_timeout(h, w->busy_ms);
     stats_add(STATS_CHECKPOINTS, 1);
-    if (rc != SQLITE_OK)
-        log_warn("checkpoint: %s (%d of %d pages)", sqlite3_errmsg(db_handle(w->db)), done, log);
     w->wal_pages = 0;
+    if (rc == SQLITE_OK && done >= log) {
+        if (w->ckpt_fails)
+            log_info("checkpoint: finished, after %d that could not", w->ckpt_fails);
+        w->ckpt_fails = 0;
+        w->ckpt_delay_ms = 0;
+        w->ckpt_next_ns = 0;
+        return;
+    }
+    stats_add(STATS_CHECKPOINTS_INCOMPLETE, 1);
+    w->ckpt_fails++;
+    int delay_ms = w->ckpt_delay_ms ? w->ckpt_delay_ms * 2 : CKPT_BACKOFF_MIN_MS;
+    if (delay_ms > CKPT_BACKOFF_MAX_MS)
+        delay_ms = CKPT_BACKOFF_MAX_MS;
+    w->ckpt_next_ns = mono_ns() + (int64_t)delay_ms * 1000000;
+    /* A line per step of the backoff, none once at its longest: a reader left open for hours would
+     * otherwise log every few seconds. STATS and /metrics keep counting. */
+    if (delay_ms != w->ckpt_delay_ms)
+        log_warn("checkpoint: %s (%d of %d pages); next try in %d ms%s",
+                 rc != SQLITE_OK ? sqlite3_errstr(rc) : "incomplete", done, log, delay_ms,
+                 delay_ms == CKPT_BACKOFF_MAX_MS ? " and so on, not logged until one finishes" : "");
+    w->ckpt_delay_ms = delay_ms;
 }
 
 static void deliver(writer_job *job)
@@ -654,6 +715,19 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* A PRAGMA's integer value; 0 when it cannot be read. */
+static int pragma_int(sqlite3 *h, const char *sql)
+{
+    int v = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return v;
+}
+
 writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t errlen)
 {
     writer *w = calloc(1, sizeof *w);
@@ -671,16 +745,11 @@ writer *writer_start(db_conn *db, const writer_opts *opts, char *err, size_t err
         w->opts.checkpoint_pages = 1;
     atomic_init(&w->idle_tx_s, w->opts.idle_tx_s);
     /* Replaces the wal_autocheckpoint hook: do what it did (a PASSIVE checkpoint every N pages), and
-     * remember the WAL's size for the RESTART one. */
-    int autock = 0;
+     * remember the WAL's size for the RESTART one. The busy timeout is read back from the connection,
+     * as db.c set it, for maybe_checkpoint to restore. */
     sqlite3 *h = db_handle(db);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h, "PRAGMA wal_autocheckpoint", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            autock = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-    }
-    w->passive_pages = autock;
+    w->passive_pages = pragma_int(h, "PRAGMA wal_autocheckpoint");
+    w->busy_ms = pragma_int(h, "PRAGMA busy_timeout");
     /* Before walsync starts: its idle callback takes the lock and signals `synced`. */
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->run_lock, NULL);

@@ -257,6 +257,53 @@ def test_wal_stays_bounded_under_reads_and_writes(server_factory):
     assert biggest[0] < bound, f"WAL grew to {biggest[0]} bytes (bound {bound})"
 
 
+def test_checkpoint_behind_an_old_reader_does_not_stall_writes(server_factory):
+    """A reader in another process that holds an old snapshot keeps the forced (RESTART) checkpoint
+    from finishing. The writer must give up on it quickly and try again later, not hold every write
+    for busy_timeout_ms; once the reader is gone a checkpoint finishes and the WAL starts over."""
+    pages = 50
+    srv = server_factory("--wal_checkpoint_pages", str(pages), "--busy_timeout_ms", "5000")
+    wal = srv.db_path.with_name(srv.db_path.name + "-wal")
+    insert = f"INSERT INTO posts(user_id, title, body) VALUES (1, 't', '{'x' * 8000}')"
+    other = sqlite3.connect(srv.db_path, isolation_level=None)
+    try:
+        with srv.client() as c:
+            c.create_user("old@x")
+            other.execute("BEGIN")
+            other.execute("SELECT count(*) FROM users").fetchone()
+            # Past the threshold: every commit from here on is followed by a forced checkpoint try.
+            while not wal.exists() or wal.stat().st_size < (pages + 10) * 4120:
+                c.write(insert)
+            start = time.monotonic()
+            for i in range(20):
+                c.write(insert)
+                took = time.monotonic() - start
+                # The old writer waited the whole busy timeout (5 s) after each commit.
+                assert took < 5, f"{i + 1} inserts took {took:.1f} s behind the reader's snapshot"
+            before = c.stats()
+            assert before["checkpoints_incomplete"] >= 1, before
+
+            other.execute("ROLLBACK")
+            other.close()
+            # The backoff is at most a few seconds: one of the next tries finishes.
+            deadline = time.monotonic() + 30
+            while True:
+                c.write(insert)
+                st = c.stats()
+                finished = st["checkpoints"] - st["checkpoints_incomplete"]
+                if finished > before["checkpoints"] - before["checkpoints_incomplete"]:
+                    break
+                assert time.monotonic() < deadline, f"no checkpoint finished after the reader left: {st}"
+            # Restarted: the next commits overwrite the WAL from its start instead of growing it.
+            size = wal.stat().st_size
+            for _ in range(5):
+                c.write(insert)
+            assert wal.stat().st_size <= size
+    finally:
+        other.close()
+    assert "checkpoint: database is locked" in srv.stderr()
+
+
 def test_clean_shutdown_truncates_the_wal(server_factory):
     srv = server_factory()
     with srv.client() as c:
