@@ -51,6 +51,7 @@ typedef struct pgx_portal {
     int            state;
     int            failed;
     buf            res;       /* [RowDescription][DataRow...][tail: CommandComplete, notices, or the error] */
+    buf            desc;      /* RowDescription or NoData that Describe sent before the run; empty: none */
     size_t         rd_len;    /* the RowDescription at the front; 0: none */
     size_t         next;      /* the next DataRow to send */
     size_t         tail;      /* where the DataRows end */
@@ -102,6 +103,7 @@ static void portal_free(pgx_portal *p)
     free(p->fmts);
     buf_free(&p->arena);
     buf_free(&p->res);
+    buf_free(&p->desc);
     free(p);
 }
 
@@ -162,6 +164,11 @@ int pgext_deallocate(pgsess *s, const char *name)
     HASH_DEL(x->stmts, st);
     stmt_unref(st);
     return 0;
+}
+
+int pgext_implicit(const pgsess *s)
+{
+    return s->ext->implicit != PGQ_IMPLICIT_NONE;
 }
 
 /* An error in the extended protocol: reported once, then everything up to Sync is skipped. */
@@ -328,11 +335,13 @@ static pgx_portal *portal_new(pgext *x, const char *name)
     } else if ((p = calloc(1, sizeof *p))) {
         buf_init(&p->arena);
         buf_init(&p->res);
+        buf_init(&p->desc);
     }
     if (!p)
         return NULL;
     buf_reset(&p->arena);
     buf_reset(&p->res);
+    buf_reset(&p->desc);
     p->nargs = p->nfmts = 0;
     p->state = P_NEW;
     p->failed = 0;
@@ -545,6 +554,68 @@ static int may_write(pgsess *s, const pgx_stmt *st)
     return !ro;
 }
 
+/* May Describe run the portal to learn its column types from its first row? Only a read (or SHOW):
+ * PostgreSQL runs a portal on Execute alone, and a read run early changes nothing. SQLite calls
+ * SAVEPOINT read-only, so transaction control counts as no read. */
+static int describe_runs(pgsess *s, const pgx_stmt *st)
+{
+    if (st->action == PGSQL_SHOW)
+        return 1;
+    if (st->action != PGSQL_SQL)
+        return 0;
+    int w = writes_known(st);
+    if (w >= 0)
+        return !w; /* a plan refuses transaction control; a named query is never one */
+    db_stmt *ds = stmt_probe(s, st);
+    if (!ds)
+        return 0; /* described from the statement, which says why it cannot be prepared */
+    int ro = sqlite3_stmt_readonly(db_stmt_handle(ds)) && !(db_stmt_flags(ds) & DB_STMT_TXN);
+    db_stmt_done(ds);
+    return ro;
+}
+
+/* The RowDescription (declared types, else text) or NoData of statement st, without running it.
+ * Returns 0, or -1 with *state and err when SQLite cannot prepare it (out untouched). */
+static int stmt_rowdesc(pgsess *s, const pgx_stmt *st, buf *out, const char **state, char *err, size_t errlen)
+{
+    const char *sql = st->call ? st->call->q->sql : st->sql;
+    db_conn *db = conn_reader(s->c);
+    db_stmt *ds = NULL;
+    size_t used;
+    int rc;
+    if (st->action == PGSQL_SQL && sql && (rc = db_prepare(db, sql, strlen(sql), &ds, &used)) != SQLITE_OK) {
+        *state = db_sqlstate(db, rc);
+        snprintf(err, errlen, "%s", db_errmsg(db));
+        return -1;
+    }
+    if (!ds) {
+        pgwire_no_data(out); /* not SQL (SET, BEGIN, ...), or an empty query */
+        return 0;
+    }
+    pgsink_rowdesc_of(db_stmt_handle(ds), out);
+    db_stmt_done(ds);
+    return 0;
+}
+
+/* The RowDescription the portal's rows go out under: the one Describe sent before the run, else
+ * the run's own. *len is 0 when there are no columns. */
+static const char *portal_rowdesc(const pgx_portal *p, size_t *len)
+{
+    char type;
+    if (!p->desc.len) {
+        *len = p->rd_len;
+        return p->res.data;
+    }
+    *len = pgsink_msg(p->desc.data, p->desc.len, &type) && type == 'T' ? p->desc.len : 0;
+    return p->desc.data;
+}
+
+/* Columns of RowDescription rd[0..len): 0 when len is 0, -1 when malformed. */
+static int rowdesc_count(const char *rd, size_t len)
+{
+    return len ? pgsink_rowdesc_oids(rd, len, NULL, 0) : 0;
+}
+
 /* Does the client's input hold more to run before the next Sync than portal `name` (another
  * Bind, an Execute of another portal), or is the Sync not there yet? */
 static int more_before_sync(const pgsess *s, const char *name)
@@ -692,16 +763,30 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
             snprintf(err, sizeof err, "portal \"%.100s\" does not exist", t.name);
             return ext_fail(s, "34000", err);
         }
-        /* Types come from the first row, so the portal runs now (Execute then sends its rows). */
-        if (p->state == P_NEW && (pipeline_begin(s, p) || portal_run(s, p) == PGS_AGAIN))
+        if (p->state == P_NEW && !describe_runs(s, p->st)) {
+            /* Only Execute runs it (a write never executed must not happen): its columns come from
+             * the statement, and Execute sends its rows under this description. */
+            const char *state = "53200";
+            if (!p->desc.len && stmt_rowdesc(s, p->st, &p->desc, &state, err, sizeof err) < 0)
+                return ext_fail(s, state, err);
+            if (p->desc.oom) {
+                buf_reset(&p->desc);
+                return ext_fail(s, "53200", "out of memory");
+            }
+        } else if (p->state == P_NEW && portal_run(s, p) == PGS_AGAIN) {
+            /* A read: the types of its expressions come from the first row, so it runs now
+             * (Execute then sends its rows). */
             return PGS_AGAIN;
+        }
         if (p->failed)
             return portal_error(s, p);
-        if (!p->rd_len)
+        size_t rd_len;
+        const char *rd = portal_rowdesc(p, &rd_len);
+        if (!rd_len)
             pgwire_no_data(out);
         else if (!p->nfmts)
-            buf_append(out, p->res.data, p->rd_len);
-        else if (pgsink_rowdesc_with_formats(p->res.data, p->rd_len, p->fmts, p->nfmts, out) < 0)
+            buf_append(out, rd, rd_len);
+        else if (pgsink_rowdesc_with_formats(rd, rd_len, p->fmts, p->nfmts, out) < 0)
             return ext_fail(s, "08P01", "bind message has a result format count that does not match the columns");
         return PGS_DONE;
     }
@@ -721,7 +806,7 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
     if (ty != types)
         free(ty);
     /* Columns before any row exists: declared types, else text. */
-    db_stmt *ds;
+    const char *state;
     if (st->action == PGSQL_SHOW) {
         buf tmp;
         buf_init(&tmp);
@@ -732,11 +817,8 @@ static enum pg_step on_describe(pgsess *s, const char *body, size_t len)
         else
             pgwire_no_data(out);
         buf_free(&tmp);
-    } else if ((ds = stmt_probe(s, st))) {
-        pgsink_rowdesc_of(db_stmt_handle(ds), out);
-        db_stmt_done(ds);
-    } else {
-        pgwire_no_data(out);
+    } else if (stmt_rowdesc(s, st, out, &state, err, sizeof err) < 0) {
+        pgwire_no_data(out); /* running it reports why */
     }
     return PGS_DONE;
 }
@@ -762,14 +844,21 @@ static enum pg_step on_execute(pgsess *s, const char *body, size_t len)
     if (p->failed)
         return portal_error(s, p);
     buf *out = conn_out(s->c);
+    /* Described before it ran: the rows go out as described. A column without a declared type was
+     * described as text, which its value's text form is; only the column count can differ (the
+     * schema changed in between), as PostgreSQL's plan cache would refuse. */
+    size_t rd_len;
+    const char *rd = portal_rowdesc(p, &rd_len);
+    if (p->desc.len && rowdesc_count(rd, rd_len) != rowdesc_count(p->res.data, p->rd_len))
+        return ext_fail(s, "0A000", "cached plan must not change result type");
     /* No RowDescription (INSERT, DDL, an empty query): PostgreSQL ignores the result formats. */
-    int binary = p->rd_len && wants_binary(p);
+    int binary = rd_len && wants_binary(p);
     uint32_t oids[64], *oid = oids;
     int ncols = 0;
     if (binary) {
-        ncols = pgsink_rowdesc_oids(p->res.data, p->rd_len, oids, 64);
+        ncols = pgsink_rowdesc_oids(rd, rd_len, oids, 64);
         if (ncols > 64 && (oid = malloc(sizeof *oid * (size_t)ncols)))
-            pgsink_rowdesc_oids(p->res.data, p->rd_len, oid, ncols);
+            pgsink_rowdesc_oids(rd, rd_len, oid, ncols);
         if (!oid || ncols < 0 || (p->nfmts > 1 && p->nfmts != ncols)) {
             if (oid != oids)
                 free(oid);

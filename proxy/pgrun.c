@@ -389,8 +389,9 @@ static enum pg_step run_sql(pgsess *s, const pg_unit *u0, buf *out, int *failed,
         return *failed = 1, PGS_DONE;
     }
     if (sp) {
-        /* PostgreSQL refuses savepoints in an implicit transaction too. */
-        if (s->txn == WRITER_TX_NONE || s->q.implicit) {
+        /* PostgreSQL refuses savepoints in an implicit transaction too: a multi-statement Query's,
+         * or a pipeline's (an Execute after another before Sync). */
+        if (s->txn == WRITER_TX_NONE || s->q.implicit || pgext_implicit(s)) {
             char msg[96];
             snprintf(msg, sizeof msg, "%s can only be used in transaction blocks", sp);
             pgs_error(out, "25P01", msg);

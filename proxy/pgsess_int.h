@@ -171,6 +171,8 @@ enum pg_step pgext_message(pgsess *s, const pgwire_msg *m);
 void   pgext_job_done(pgsess *s, writer_job *job);
 /* DEALLOCATE name / ALL (name NULL); returns 0, or -1 when the name is unknown. */
 int    pgext_deallocate(pgsess *s, const char *name);
+/* Is the pipeline's own transaction (several Executes before one Sync) what is open now? */
+int    pgext_implicit(const pgsess *s);
 
 /* ---- pgcopy.c: COPY FROM STDIN ---- */
 

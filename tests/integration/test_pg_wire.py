@@ -1,12 +1,12 @@
-"""test_pg_wire.py - the PostgreSQL protocol spoken by hand, for what client libraries never (or only by accident) send: a connection reset while its BEGIN waits at the writer, result formats on statements without columns, NUL bytes and overlong lines in COPY, messages sent while skipping to Sync, FunctionCall."""
+"""test_pg_wire.py - the PostgreSQL protocol spoken by hand, for what client libraries never (or only by accident) send: a connection reset while its BEGIN waits at the writer, result formats on statements without columns, NUL bytes and overlong lines in COPY, messages sent while skipping to Sync, FunctionCall, Describe of a portal that writes, SAVEPOINT in a pipeline."""
 import socket
 import struct
 import time
 
 import pytest
 
-from pghelp import (PG_COPY_DONE, PG_SYNC, PgRaw, pg_bind, pg_copy_data, pg_describe_portal, pg_errors,
-                    pg_execute, pg_msg, pg_parse, pg_query)
+from pghelp import (PG_COPY_DONE, PG_SYNC, PgRaw, pg_bind, pg_copy_data, pg_datarow, pg_describe_portal,
+                    pg_errors, pg_execute, pg_msg, pg_parse, pg_query)
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +212,89 @@ def test_write_tags_count_through_the_writer(pg):
             pg.send(pg_parse(sql), pg_bind(), pg_execute(), PG_SYNC)
             msgs = pg.until("Z")
             assert pg_errors(msgs) == [] and ("C", tag.encode() + b"\0") in msgs, (sql, msgs)
+
+
+def rowdesc(body):
+    """A RowDescription body as [(name, type OID, format)]."""
+    n, off, cols = struct.unpack("!h", body[:2])[0], 2, []
+    for _ in range(n):
+        end = body.index(b"\0", off)
+        _, _, oid, _, _, fmt = struct.unpack("!IhIhih", body[end + 1:end + 19])
+        cols.append((body[off:end].decode(), oid, fmt))
+        off = end + 19
+    return cols
+
+
+@pytest.mark.parametrize("txn", ["none", "explicit", "pipeline"])
+def test_describe_portal_of_a_write_does_not_run_it(pg, txn):
+    # PostgreSQL runs a portal on Execute only: Describe(P) of an INSERT ... RETURNING answers its
+    # RowDescription, and a Sync without Execute leaves nothing written, in a transaction block or
+    # after another Execute of the same pipeline too.
+    pg.ok("DELETE FROM w WHERE v IN ('desc_only', 'desc_pre')")
+    if txn == "explicit":
+        pg.ok("BEGIN")
+    pre = [pg_parse("INSERT INTO w(v) VALUES ('desc_pre')"), pg_bind(), pg_execute()] if txn == "pipeline" else []
+    pg.send(*pre, pg_parse("INSERT INTO w(v) VALUES ($1) RETURNING id"), pg_bind(["desc_only"]),
+            pg_describe_portal(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [], msgs
+    assert [t for t, _ in msgs] == ["1", "2", "C"] * bool(pre) + ["1", "2", "T", "Z"], msgs
+    assert rowdesc(msgs[-2][1]) == [("id", 20, 0)]
+    assert msgs[-1] == ("Z", b"T" if txn == "explicit" else b"I")
+    if txn == "explicit":
+        pg.ok("COMMIT")
+    assert pg.rows("SELECT count(*) FROM w WHERE v = 'desc_only'") == [["0"]]
+    assert pg.rows("SELECT count(*) FROM w WHERE v = 'desc_pre'") == [["1" if pre else "0"]]
+
+
+@pytest.mark.parametrize("rfmts", [[], [1]])
+def test_describe_portal_then_execute_writes_once_under_that_description(pg, rfmts):
+    # Describe(P), Execute: one RowDescription (from Describe), the INSERT runs once, and its
+    # DataRow has the described columns in the described types and formats, the expression with
+    # no declared type included.
+    pg.ok("DELETE FROM w WHERE v = 'desc_exec'")
+    pg.send(pg_parse("INSERT INTO w(v) VALUES ($1) RETURNING id, v, id * 2 AS twice"),
+            pg_bind(["desc_exec"], rfmts=rfmts), pg_describe_portal(), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [], msgs
+    assert [t for t, _ in msgs] == ["1", "2", "T", "D", "C", "Z"], msgs
+    cols = rowdesc(msgs[2][1])
+    assert [(n, f) for n, _, f in cols] == [("id", rfmts[0] if rfmts else 0), ("v", rfmts[0] if rfmts else 0),
+                                           ("twice", rfmts[0] if rfmts else 0)]
+    assert cols[0][1] == 20 and cols[1][1] == 25
+    (new_id,), = pg.rows("SELECT id FROM w WHERE v = 'desc_exec'")
+    new_id = int(new_id)
+
+    def decode(val, oid, fmt):
+        if fmt == 0:
+            return val.decode()
+        if oid == 20:
+            assert len(val) == 8
+            return str(struct.unpack("!q", val)[0])
+        assert oid == 25, oid    # text in binary is its bytes
+        return val.decode()
+    row = pg_datarow(msgs[3][1])
+    assert len(row) == len(cols)
+    assert [decode(v, oid, f) for v, (_, oid, f) in zip(row, cols)] == [str(new_id), "desc_exec", str(new_id * 2)]
+    assert msgs[4][1] == b"INSERT 0 1\0"
+    assert pg.rows("SELECT count(*) FROM w WHERE v = 'desc_exec'") == [["1"]]
+
+
+def test_savepoint_in_a_pipeline_is_refused(pg):
+    # After a first Execute, the rest of a pipeline runs in PostgreSQL's implicit transaction
+    # block, where SAVEPOINT fails with 25P01; the whole pipeline is rolled back at Sync.
+    pg.ok("DELETE FROM w WHERE id = 960")
+    pg.send(pg_parse("INSERT INTO w VALUES (960, 'sp')"), pg_bind(), pg_execute(),
+            pg_parse("SAVEPOINT a"), pg_bind(), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [("25P01", "SAVEPOINT can only be used in transaction blocks")], msgs
+    assert msgs[-1] == ("Z", b"I")
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 960") == [["0"]]
+    # In a transaction block it is still allowed.
+    pg.ok("BEGIN")
+    pg.send(pg_parse("INSERT INTO w VALUES (960, 'sp')"), pg_bind(), pg_execute(),
+            pg_parse("SAVEPOINT a"), pg_bind(), pg_execute(), PG_SYNC)
+    msgs = pg.until("Z")
+    assert pg_errors(msgs) == [] and msgs[-1] == ("Z", b"T"), msgs
+    pg.ok("COMMIT")
+    assert pg.rows("SELECT count(*) FROM w WHERE id = 960") == [["1"]]
