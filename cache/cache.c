@@ -627,8 +627,13 @@ static int do_lookup(cache *c, shard *s, const char *key, size_t klen, uint64_t 
     e->hits++;
     s->hits1++;
     hot_do_touch(s, e);
-    if (hit)
-        *hit = (cache_hit){ .rows = p->rows, .age_s = now - e->created, .tier = 1 };
+    if (hit) {
+        uint64_t newest = e->epoch;
+        for (int i = 0; i < e->ntab; i++)
+            if (e_vers(e)[i] > newest)
+                newest = e_vers(e)[i];
+        *hit = (cache_hit){ .rows = p->rows, .age_s = now - e->created, .tier = 1, .newest = newest };
+    }
     hot_do_copy(p, out, pin);
     return CACHE_HIT;
 }
@@ -649,11 +654,12 @@ static int promo_hit(void *ud, const tier2_row *r)
 {
     promo *pr = ud;
     cache *c = pr->c;
-    if (pr->hit)
-        *pr->hit = (cache_hit){ .rows = r->rows, .age_s = pr->now - r->created_at, .tier = 2 };
     cache_snap snap;
-    if ((int64_t)r->vlen <= c->cfg.hot_entry_bytes && c->shard_cap > 0 &&
-        vers_snap_parse(r->snap, r->snap_len, &snap) == 0) {
+    int parsed = vers_snap_parse(r->snap, r->snap_len, &snap) == 0;
+    if (pr->hit)
+        *pr->hit = (cache_hit){ .rows = r->rows, .age_s = pr->now - r->created_at, .tier = 2,
+                                .newest = parsed ? vers_snap_newest(&snap) : UINT64_MAX };
+    if (parsed && (int64_t)r->vlen <= c->cfg.hot_entry_bytes && c->shard_cap > 0) {
         pr->ne = hot_entry_new(r->key, r->klen, &snap, r->sql, r->sql_len, r->created_at, r->expires_at, r->hits + 1);
         pr->p = hot_payload_new(r->value, r->vlen, r->rows);
         if (pr->ne && pr->p &&
@@ -889,6 +895,8 @@ int cache_table_id(cache *c, const char *name, size_t len) { return vers_table_i
 void cache_snapshot(cache *c, const int *ids, int n, cache_snap *out) { vers_snapshot(c->v, ids, n, out); }
 void cache_bump(cache *c, const int *ids, int n) { vers_bump(c->v, ids, n); }
 void cache_bump_all(cache *c) { vers_bump_all(c->v); }
+uint64_t cache_stamp(cache *c) { return vers_stamp(c->v); }
+uint64_t cache_snap_newest(const cache_snap *s) { return vers_snap_newest(s); }
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 

@@ -45,6 +45,10 @@ void cache_snapshot(cache *c, const int *ids, int n, cache_snap *out);
 void cache_bump(cache *c, const int *ids, int n);
 /* Everything is stale (DDL, a write by another process). */
 void cache_bump_all(cache *c);
+/* Versions and the epoch are stamps of one sequence, so "not bumped since" is one comparison.
+ * The latest stamp (every bump up to it is visible to the caller), and a snapshot's newest. */
+uint64_t cache_stamp(cache *c);
+uint64_t cache_snap_newest(const cache_snap *s);
 
 /* ---- results -------------------------------------------------------------------- */
 
@@ -75,6 +79,7 @@ typedef struct cache_hit {
     int64_t rows;
     double  age_s;
     int     tier;  /* 1 or 2 */
+    uint64_t newest; /* the newest of the versions and epoch it was stored under (cache_stamp) */
     /* On CACHE_LEAD: admission would turn this key's fill away if it were decided now (the shard
      * is full and the key has not come back). A leader may then skip what only storing needs. */
     int     fill_unlikely;

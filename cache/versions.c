@@ -21,12 +21,19 @@ typedef struct vname {
  * published with release once its name is complete and never changes after. The counters are
  * atomics read without a lock: a writer bumps with release after its commit, a reader snapshots
  * with acquire before its query, so a snapshot never shows a version newer than the data the
- * query then reads. */
+ * query then reads.
+ * A version (and the epoch) is not a count of its own but a stamp: the value `seq` took at its last
+ * bump. So versions of different tables compare, and "not newer than seq as read at t" means "not
+ * bumped after t", which is how a read-only BATCH keeps its cache hits on one snapshot (rcache.c).
+ * That needs bumps in stamp order, each published whole before seq shows it: `bump_lock`
+ * serializes them (once per commit; readers never take it). */
 struct vers {
     pthread_mutex_t  lock;
+    pthread_mutex_t  bump_lock;
     _Atomic(vname *) index[NAME_SLOTS];
     const char      *names[VERS_MAX_TABLES];
     _Atomic int      n;
+    _Atomic uint64_t seq;
     _Atomic uint64_t epoch;
     _Atomic uint64_t v[VERS_MAX_TABLES];
 };
@@ -37,10 +44,12 @@ vers *vers_new(void)
     if (!v)
         return NULL;
     pthread_mutex_init(&v->lock, NULL);
+    pthread_mutex_init(&v->bump_lock, NULL);
     for (int i = 0; i < VERS_MAX_TABLES; i++)
         atomic_init(&v->v[i], 0);
     for (int i = 0; i < NAME_SLOTS; i++)
         atomic_init(&v->index[i], NULL);
+    atomic_init(&v->seq, 0);
     atomic_init(&v->epoch, 0);
     atomic_init(&v->n, 0);
     return v;
@@ -53,6 +62,7 @@ void vers_free(vers *v)
     for (int i = 0; i < NAME_SLOTS; i++)
         free(atomic_load_explicit(&v->index[i], memory_order_relaxed));
     pthread_mutex_destroy(&v->lock);
+    pthread_mutex_destroy(&v->bump_lock);
     free(v);
 }
 
@@ -119,14 +129,38 @@ void vers_snapshot(vers *v, const int *ids, int n, cache_snap *out)
     }
 }
 
+/* The stores of a bump go out before seq shows its stamp: a reader that sees seq at x also sees
+ * every bump up to x, and any bump it has not seen carries a stamp above x. */
 void vers_bump(vers *v, const int *ids, int n)
 {
+    pthread_mutex_lock(&v->bump_lock);
+    uint64_t x = atomic_load_explicit(&v->seq, memory_order_relaxed) + 1;
     for (int i = 0; i < n; i++)
         if (ids[i] >= 0 && ids[i] < VERS_MAX_TABLES)
-            atomic_fetch_add_explicit(&v->v[ids[i]], 1, memory_order_release);
+            atomic_store_explicit(&v->v[ids[i]], x, memory_order_release);
+    atomic_store_explicit(&v->seq, x, memory_order_release);
+    pthread_mutex_unlock(&v->bump_lock);
 }
 
-void vers_bump_all(vers *v) { atomic_fetch_add_explicit(&v->epoch, 1, memory_order_release); }
+void vers_bump_all(vers *v)
+{
+    pthread_mutex_lock(&v->bump_lock);
+    uint64_t x = atomic_load_explicit(&v->seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&v->epoch, x, memory_order_release);
+    atomic_store_explicit(&v->seq, x, memory_order_release);
+    pthread_mutex_unlock(&v->bump_lock);
+}
+
+uint64_t vers_stamp(vers *v) { return atomic_load_explicit(&v->seq, memory_order_acquire); }
+
+uint64_t vers_snap_newest(const cache_snap *s)
+{
+    uint64_t m = s->epoch;
+    for (int i = 0; i < s->n; i++)
+        if (s->vers[i] > m)
+            m = s->vers[i];
+    return m;
+}
 
 int vers_fresh(vers *v, const int *ids, const uint64_t *vs, int n, uint64_t epoch)
 {

@@ -20,6 +20,10 @@ int  vers_table_id(vers *v, const char *name, size_t len);
 void vers_snapshot(vers *v, const int *ids, int n, cache_snap *out);
 void vers_bump(vers *v, const int *ids, int n);
 void vers_bump_all(vers *v);
+/* The stamp of the latest bump (versions and the epoch are such stamps): every bump it covers is visible. */
+uint64_t vers_stamp(vers *v);
+/* The newest of a snapshot's versions and its epoch. */
+uint64_t vers_snap_newest(const cache_snap *s);
 /* 1 when every version and the epoch still equal the current ones (lock-free, acquire loads). */
 int  vers_fresh(vers *v, const int *ids, const uint64_t *vs, int n, uint64_t epoch);
 /* 1 when the snapshot is well formed: n in range, every id registered. */

@@ -496,6 +496,7 @@ typedef struct read_ctx {
     line_sess          *s;
     conn               *c;
     const query_limits *lim;
+    const rcache_batch *batch; /* a read-only BATCH's snapshot, or NULL */
 } read_ctx;
 
 /* A read, through the result cache, else on this worker's connection. */
@@ -513,7 +514,8 @@ static int run_batch_read(void *ud, const query_item *it, buf *out, char *state)
     read_ctx *rc = ud;
     if (conn_out_over_limit(rc->c))
         return QUERY_BATCH_STOP;
-    return run_read(ud, it, out, state);
+    return rcache_read_batch(conn_shared(rc->c)->rc, rc->batch, it, query_line_sink(rc->s->fmt), (int)rc->s->fmt,
+                             rc->lim, out, state, &rc->s->key);
 }
 
 static void submit(line_sess *s, conn *c, line_job *j, enum writer_tx tx)
@@ -531,7 +533,7 @@ static void run_single(line_sess *s, conn *c, resolved *r)
     count_item(r);
     if (r->readonly && !s->txn) {
         query_limits lim = limits_of(s, c);
-        read_ctx ctx = {s, c, &lim};
+        read_ctx ctx = {s, c, &lim, NULL};
         run_read(&ctx, &r->it, conn_out(c), NULL);
         return;
     }
@@ -650,10 +652,14 @@ static void run_batch(line_sess *s, conn *c)
         return;
     }
     j->wj.fmt = s->fmt;
-    /* Only reads: run here, each line as it would run alone. */
+    /* Only reads: run here, in one read transaction (the README's "one snapshot"), which ends with
+     * the batch however it stops (an error, a cancel, the output limit). */
     char state[6] = "";
-    read_ctx ctx = {s, c, &j->wj.limits};
+    rcache_batch rb;
+    rcache_batch_begin(conn_shared(c)->rc, conn_reader(c), &rb);
+    read_ctx ctx = {s, c, &j->wj.limits, &rb};
     int failed = query_run_batch(j->items, n, run_batch_read, &ctx, conn_out(c), state);
+    rcache_batch_end(&rb);
     if (failed != QUERY_BATCH_STOP)
         query_put_batch_status(conn_out(c), n, failed, state);
     line_job_release(&j->wj);

@@ -209,8 +209,9 @@ static double put_hit_status(const query_sink *sink, buf *out, const cache_hit *
     return t1;
 }
 
-int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
-                   buf *scratch, double *clock)
+/* rcache_try_hit, serving only an entry stored under versions not newer than stamp. */
+static int try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
+                   buf *scratch, double *clock, uint64_t stamp)
 {
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF)
         return 0;
@@ -223,12 +224,23 @@ int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *si
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
     cache_prefetch(rc->c, kh); /* as in rcache_read */
     extwatch_check(rc->watch);
+    size_t start = out->len;
     if (cache_get_hashed(rc->c, scratch->data, scratch->len, kh, slot, out, &hit, CACHE_PROBE) != CACHE_HIT)
         return 0;
+    if (hit.newest > stamp) {
+        buf_truncate(out, start);
+        return 0;
+    }
     double t1 = put_hit_status(sink, out, &hit, t0);
     if (clock)
         *clock = t1;
     return 1;
+}
+
+int rcache_try_hit(rcache *rc, const char *sql, size_t len, const query_sink *sink, int slot, buf *out,
+                   buf *scratch, double *clock)
+{
+    return try_hit(rc, sql, len, sink, slot, out, scratch, clock, UINT64_MAX);
 }
 
 /* The BATCH fast path. Each hit is a chain of dependent cache misses (memo set, memo text, index
@@ -242,18 +254,20 @@ int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n
 {
     if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || n <= 0)
         return 0;
+    /* One snapshot (see rcache_batch_begin): every hit shows the state as of this stamp. */
+    extwatch_check(rc->watch); /* first: a foreign commit it finds is then older than the stamp */
+    uint64_t stamp = cache_stamp(rc->c);
     if (n > BATCH_STAGED_MAX) { /* rare: one at a time */
         size_t start = out->len;
         double clock = 0;
         for (int i = 0; i < n; i++)
-            if (!rcache_try_hit(rc, sql[i], len[i], sink, slot, out, scratch, &clock)) {
+            if (!try_hit(rc, sql[i], len[i], sink, slot, out, scratch, &clock, stamp)) {
                 buf_truncate(out, start);
                 return 0;
             }
         return 1;
     }
     double clock = now_ms();
-    extwatch_check(rc->watch); /* once: a read-only batch reads one snapshot */
     memo_slot *m = memo_get();
     uint64_t th[BATCH_STAGED_MAX], ch[BATCH_STAGED_MAX];
     size_t koff[BATCH_STAGED_MAX + 1];
@@ -284,7 +298,7 @@ int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n
     for (int i = 0; i < n; i++) {
         cache_hit hit;
         if (cache_get_hashed(rc->c, scratch->data + koff[i], koff[i + 1] - koff[i], ch[i], slot, out, &hit,
-                             CACHE_PROBE) != CACHE_HIT) {
+                             CACHE_PROBE) != CACHE_HIT || hit.newest > stamp) {
             buf_truncate(out, start);
             return 0;
         }
@@ -293,11 +307,11 @@ int rcache_try_hits(rcache *rc, const char *const *sql, const size_t *len, int n
     return 1;
 }
 
-/* Run the item on the reader; several statements read one snapshot. */
+/* Run the item on the reader; several statements read one snapshot (a batch's, when it has one). */
 static int run(db_conn *db, const query_item *it, const query_sink *sink, const query_limits *lim, buf *out,
                char *state, const char *extra, query_info *info)
 {
-    int txn = it->plan && query_plan_nstmts(it->plan) > 1;
+    int txn = it->plan && query_plan_nstmts(it->plan) > 1 && sqlite3_get_autocommit(db_handle(db));
     if (txn)
         db_exec(db, "BEGIN");
     int r = query_run_ex(db, it, sink, lim, out, state, extra, info);
@@ -426,10 +440,13 @@ static int paired_slot(rcache *rc, int slot, const query_item *it)
     return -1;
 }
 
-/* A read that did not come from the cache: on the replica when there is one, else on the file. */
-static int run_uncached(rcache *rc, db_conn *file_db, const query_item *it, const query_sink *sink, const query_limits *lim,
-                        buf *out, char *state, const char *extra)
+/* A read that did not come from the cache: in batch b's snapshot when given, else on the replica
+ * when there is one, else on the file. */
+static int run_uncached(rcache *rc, db_conn *file_db, const rcache_batch *b, const query_item *it,
+                        const query_sink *sink, const query_limits *lim, buf *out, char *state, const char *extra)
 {
+    if (b)
+        return run(b->db, it, sink, lim, out, state, extra, NULL);
     db_conn *db = replica_read_begin(rc->rep, file_db);
     int r = run(db, it, sink, lim, out, state, extra, NULL);
     replica_read_end(rc->rep, file_db, db);
@@ -479,10 +496,11 @@ static uint32_t cost_us(double ms)
 
 /* We lead the miss on scratch's key (or gave up waiting for its leader): every path ends with
  * cache_put or cache_abandon for it. With lean (admission will most likely turn the fill away) no
- * second encoding is made for it. */
-static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
-                const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp, uint64_t kh,
-                int lean)
+ * second encoding is made for it. Inside batch b (db is then its connection) the result is stored
+ * only if it names the batch's state (see rcache_batch_begin). */
+static int fill(rcache *rc, db_conn *db, const rcache_batch *b, const query_item *it, const query_sink *sink,
+                int slot, const query_limits *lim, buf *out, char *state, buf *scratch, const sqlnorm_hints *hp,
+                uint64_t kh, int lean)
 {
     sqlnorm_hints h = *hp;
     query_analysis a;
@@ -499,6 +517,12 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
      * bumps them, so what we store can never outlive the data it was read from. */
     cache_snap snap;
     cache_snapshot(rc->c, ids, a.nreads, &snap);
+    if (b && cache_snap_newest(&snap) > b->stamp) {
+        /* A table was bumped since the batch's snapshot began: the snapshot may be older than these
+         * versions, and what it reads must not be stored under them. */
+        cache_abandon_hashed(rc->c, scratch->data, scratch->len, kh, slot);
+        return run(db, it, sink, lim, out, state, " cache=miss", NULL);
+    }
     size_t start = out->len;
     query_info info;
     int other = lean ? -1 : paired_slot(rc, slot, it);
@@ -543,18 +567,24 @@ static int fill(rcache *rc, db_conn *db, const query_item *it, const query_sink 
         f.data2 = side->data;
         f.len2 = side->len;
     }
+    /* The versions were read before the run, so it may also have read a commit not bumped yet (the
+     * writer bumps right after COMMIT). The watch makes us wait for any such bump, which then makes
+     * the put refuse the stale snapshot: an entry holds exactly the state its versions name, which
+     * a batch's hits count on (rcache_batch_begin). */
+    extwatch_check(rc->watch);
     cache_put(rc->c, &f);
     side_put(side);
     return r;
 }
 
-int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_sink *sink, int slot,
-                const query_limits *lim, buf *out, char *state, buf *scratch)
+/* rcache_read, inside batch b when not NULL (file_db is then b->db). */
+static int read_in(rcache *rc, db_conn *file_db, const rcache_batch *b, const query_item *it, const query_sink *sink,
+                   int slot, const query_limits *lim, buf *out, char *state, buf *scratch)
 {
     if (it->literal || it->err_state)
         return query_run(file_db, it, sink, lim, out, state); /* nothing to run, nothing to cache */
-    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache)
-        return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
+    if (rc->cfg->cache_mode == CONFIG_CACHE_OFF || it->nocache || (b && b->nocache))
+        return run_uncached(rc, file_db, b, it, sink, lim, out, state, " cache=off");
     if (slot == RCACHE_LINE_TSV && !atomic_load_explicit(&rc->line_seen, memory_order_relaxed))
         atomic_store_explicit(&rc->line_seen, 1, memory_order_relaxed);
     double t0 = now_ms();
@@ -563,7 +593,7 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
     /* The hints are not part of the key, so a hinted statement shares its entry with the plain
      * form: ttl=0 ("never keep") is never served from it either. */
     if (h.nocache || h.ttl == 0)
-        return run_uncached(rc, file_db, it, sink, lim, out, state, " cache=off");
+        return run_uncached(rc, file_db, b, it, sink, lim, out, state, " cache=off");
     cache_hit hit;
     uint64_t kh = cache_key_hash(rc->c, scratch->data, scratch->len);
     /* The key's index slot is most likely not in the CPU caches: let it load while the watch
@@ -578,16 +608,69 @@ int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_
          * plain miss, whose fill replaces the entry as a leader's would. */
         buf_truncate(out, start);
         got = CACHE_MISS;
+    } else if (got == CACHE_HIT && b && hit.newest > b->stamp) {
+        /* Stored after the batch's snapshot began: it may show a later state. A plain miss, whose
+         * fill reads the snapshot (and stores nothing, its tables being newer than the batch). */
+        buf_truncate(out, start);
+        got = CACHE_MISS;
     }
     if (got == CACHE_HIT) {
         put_hit_status(sink, out, &hit, t0);
         return 0;
     }
+    if (b)
+        return fill(rc, file_db, b, it, sink, slot, lim, out, state, scratch, &h, kh,
+                    got == CACHE_LEAD && hit.fill_unlikely);
     /* A miss runs on the replica (if any) from its analysis to its end, under the replica's lock. */
     db_conn *db = replica_read_begin(rc->rep, file_db);
-    int r = fill(rc, db, it, sink, slot, lim, out, state, scratch, &h, kh, got == CACHE_LEAD && hit.fill_unlikely);
+    int r = fill(rc, db, NULL, it, sink, slot, lim, out, state, scratch, &h, kh,
+                 got == CACHE_LEAD && hit.fill_unlikely);
     replica_read_end(rc->rep, file_db, db);
     return r;
+}
+
+int rcache_read(rcache *rc, db_conn *file_db, const query_item *it, const query_sink *sink, int slot,
+                const query_limits *lim, buf *out, char *state, buf *scratch)
+{
+    return read_in(rc, file_db, NULL, it, sink, slot, lim, out, state, scratch);
+}
+
+/* Why a batch's lines agree, hits included. Versions are stamps of one sequence, bumped after the
+ * commit they cover (cache_stamp); and a fill stores only once every commit its run may have read
+ * is bumped (the watch before cache_put), so an entry holds exactly the commits to its tables
+ * stamped up to its versions. Let D be the state of the commits stamped up to b->stamp. A hit
+ * served with versions not newer than b->stamp, still fresh when served (after b->stamp was read),
+ * has had no bump of its tables since the stamp: it shows D. The transaction's snapshot S starts
+ * after b->stamp was read, so it holds every commit of D; and once a line's lookup (after its own
+ * extwatch_check, which waits for the bumps of whatever S holds) finds its tables not newer than
+ * b->stamp, S holds no other commit to them: on those tables S is D. A line that finds them newer
+ * reads S and stores nothing (fill). So every line shows S. The fast path (rcache_try_hits) has no
+ * S: all its hits show D by the same rule, read once before its lookups. */
+void rcache_batch_begin(rcache *rc, db_conn *db, rcache_batch *b)
+{
+    b->db = db;
+    b->stamp = cache_stamp(rc->c); /* before the snapshot starts */
+    db_set_limits(db, 0, 0); /* the last request's statement_timeout must not stop these */
+    /* BEGIN alone takes no snapshot, the first read does: take it now, before any line is served.
+     * Without it (out of memory, I/O errors) the lines still share whatever transaction there is,
+     * and the cache stays out of it, since a hit could not be matched to the snapshot. */
+    b->nocache = db_exec(db, "BEGIN") != SQLITE_OK || db_exec(db, "SELECT count(*) FROM sqlite_schema") != SQLITE_OK;
+}
+
+void rcache_batch_end(rcache_batch *b)
+{
+    sqlite3 *h = db_handle(b->db);
+    if (sqlite3_get_autocommit(h))
+        return; /* an error already ended it */
+    db_set_limits(b->db, 0, 0);
+    if (db_exec(b->db, "COMMIT") != SQLITE_OK && !sqlite3_get_autocommit(h))
+        db_exec(b->db, "ROLLBACK");
+}
+
+int rcache_read_batch(rcache *rc, const rcache_batch *b, const query_item *it, const query_sink *sink, int slot,
+                      const query_limits *lim, buf *out, char *state, buf *scratch)
+{
+    return read_in(rc, b->db, b, it, sink, slot, lim, out, state, scratch);
 }
 
 void rcache_hook_begin(void *ud)

@@ -46,6 +46,21 @@ void rcache_pg_client(rcache *rc);
 int rcache_read(rcache *rc, db_conn *db, const query_item *it, const query_sink *sink, int slot,
                 const query_limits *lim, buf *out, char *state, buf *scratch);
 
+/* A read-only BATCH: its lines read one snapshot, cache hits included (the argument is in rcache.c). */
+typedef struct rcache_batch {
+    db_conn  *db;      /* the worker's connection to the file (never the replica), in a read transaction */
+    uint64_t  stamp;   /* cache_stamp before the snapshot began: hits and fills must not be newer */
+    int       nocache; /* the snapshot could not be taken up front: no line uses the cache */
+} rcache_batch;
+
+/* Start b on db with its snapshot taken; always pair with rcache_batch_end, however the batch stops. */
+void rcache_batch_begin(rcache *rc, db_conn *db, rcache_batch *b);
+/* End b's read transaction (it never outlives the batch on the worker's shared connection). */
+void rcache_batch_end(rcache_batch *b);
+/* rcache_read for a line of batch b: run in its snapshot, served from the cache only when it agrees. */
+int  rcache_read_batch(rcache *rc, const rcache_batch *b, const query_item *it, const query_sink *sink, int slot,
+                       const query_limits *lim, buf *out, char *state, buf *scratch);
+
 /* The writer's hooks (writer thread only; ud is the rcache). Around each transaction: begin after
  * BEGIN IMMEDIATE; note what each item may change; end after COMMIT (committed = 1: the noted tables
  * get new versions, so no cached result of them is served again) or ROLLBACK (committed = 0). */

@@ -1,5 +1,6 @@
 """test_batch.py - BATCH <n>: per-line replies, the final status, all-or-nothing writes, limits."""
 import os
+import threading
 
 import pytest
 
@@ -280,3 +281,67 @@ def test_batch_of_calls_keeps_each_lines_arguments(server):
             assert READ_OK.match(status), (i, status)
             cols, rows = parse_result(data)
             assert rows == [[str(i), f"t{i}" if i % 3 else str(i * 10)]], (i, rows)
+
+
+class _Inserter:
+    """A connection inserting into a table as fast as the server takes it, on a thread of its own:
+    pipelined single-row INSERTs, each its own commit (and its own cache invalidation)."""
+
+    def __init__(self, server, table):
+        self.client = server.client()
+        self.table = table
+        self.stop = threading.Event()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            while not self.stop.is_set():
+                self.client.send(*[f"INSERT INTO {self.table} (v) VALUES (1)"] * 16)
+                for _ in range(16):
+                    assert WRITE_OK.match(self.client.read_response()[1])
+        except Exception as e:  # reported by the test, not lost on the thread
+            self.error = e
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+        self.client.close()
+        assert self.error is None, self.error
+
+
+def _counts(c, table, repeat):
+    """Send BATCH 2 of two different count queries on table (separate cache entries), repeat times
+    back to back, and return the pairs of counts each batch answered."""
+    lines = ["BATCH 2", f"SELECT count(*) FROM {table}", f"SELECT count(*), 1 FROM {table}"]
+    c.send(*lines * repeat)
+    pairs = []
+    for _ in range(repeat):
+        replies, final = [c.read_response() for _ in range(2)], c.read_response()
+        assert final == ([], "+OK batch 2"), final
+        (_, a), (_, b) = (parse_result(d) for d, _ in replies)
+        pairs.append((int(a[0][0]), int(b[0][0])))
+    return pairs
+
+
+@pytest.mark.parametrize("repeat", [1, 2], ids=["each-batch-once", "each-batch-twice-so-hits"])
+def test_read_batch_reads_one_snapshot_under_writes(server, repeat):
+    """README: "A read-only batch reads one snapshot" - its cache hits included. Two lines that
+    count the same table must agree while another connection inserts into it. Sent twice in a row,
+    the second batch finds entries the first stored (a hit beside a miss, or two hits)."""
+    table = f"snap_{os.urandom(4).hex()}"
+    with server.client() as c:
+        c.write(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, v INT)")
+        hits = c.stats()["cache_hits"]
+        with _Inserter(server, table):
+            torn = []
+            for _ in range(4000 // repeat):
+                torn += [p for p in _counts(c, table, repeat) if p[0] != p[1]]
+        assert torn == [], f"{len(torn)} batches read two states, e.g. {torn[:5]}"
+        assert c.count(table) > 0
+        if repeat == 2:
+            assert c.stats()["cache_hits"] > hits, "the variant meant to mix in cache hits had none"
