@@ -450,13 +450,16 @@ static int on_wal(void *ud, sqlite3 *db, const char *name, int pages)
 }
 
 /* The forced checkpoint runs on the writer thread: every write waits while it does. So it waits
- * for readers at most CKPT_WAIT_NS, polling every CKPT_POLL_NS to land in a gap between short
- * reads (SQLite's own busy handler sleeps up to 100 ms a try and rarely does), and one that cannot
- * finish (a reader holds an older snapshot: another process's open transaction, a long SELECT, a
- * BACKUP) is not tried again for CKPT_BACKOFF_MIN_MS, doubling per failure up to
- * CKPT_BACKOFF_MAX_MS: a stuck reader costs the writer at most 30 ms every 3.2 s, and a checkpoint
- * is tried again within 3.2 s of its leaving. */
-#define CKPT_WAIT_NS        30000000LL
+ * for readers at most CKPT_WAIT_NS, polling every CKPT_POLL_NS (SQLite's own busy handler sleeps
+ * up to 100 ms a try), and one that cannot finish (a reader holds an older snapshot: another
+ * process's open transaction, a long SELECT, a BACKUP) is not tried again for CKPT_BACKOFF_MIN_MS,
+ * doubling per failure up to CKPT_BACKOFF_MAX_MS: a stuck reader costs the writer at most 250 ms
+ * every 3.2 s, and a checkpoint is tried again within 3.2 s of its leaving. Why 250 ms: the
+ * restart waits for the reads that began before the WAL was all copied back (those that begin
+ * after read the database file and hold nothing up), so the wait must outlast a read, not a gap
+ * between reads: with 30 ms, four clients scanning a table without pause on a loaded machine kept
+ * every try from finishing, and the WAL grew past its bound. */
+#define CKPT_WAIT_NS        250000000LL
 #define CKPT_POLL_NS        100000L
 #define CKPT_BACKOFF_MIN_MS 200
 #define CKPT_BACKOFF_MAX_MS 3200
