@@ -133,8 +133,9 @@ typedef void (*config_change_fn)(void *ud, const char *name, const char *from, c
 
 /* SIGHUP: build the settings again as config_init did (defaults, the -c file, then the command
  * line, which still wins), check them, and store every changed LIVE setting into live with atomic
- * stores (see the rule above), reporting each change to fn. Nothing changes when the file is bad:
- * returns -1 with the problem in err. Returns the number of LIVE settings changed. */
+ * stores (see the rule above), reporting each change to fn. Nothing changes when the file is bad,
+ * or when its LIVE values fail config_check beside the RESTART values still running: returns -1
+ * with the problem in err. Returns the number of LIVE settings changed. */
 int config_reload(config *live, config_change_fn fn, void *ud, char *err, size_t errlen);
 
 /* Write --help: usage, then every setting with its type, default, limits and one line of help. */
