@@ -25,7 +25,7 @@ enum config_auth        { CONFIG_AUTH_TRUST = 0, CONFIG_AUTH_PASSWORD = 1, CONFI
  * (a plain read of it is then an atomic load; a reload stores each with an atomic store), and a
  * LIVE string is replaced, never freed, until config_free: a reader may still hold the old one.
  * A RESTART field never changes after start-up. A derived value cached elsewhere (the log level,
- * the writer's idle timeout) is pushed by the reload; see server.c. */
+ * the writer's idle timeout, the cache's entry cap) is pushed by the reload; see server.c. */
 typedef struct config {
     /* listening and who may connect */
     char   *bind;               /* address to listen on */
