@@ -825,10 +825,11 @@ void cache_put(cache *c, const cache_fill *f)
     uint64_t h = f->hashed ? f->hash : hot_hash(c, f->key, f->klen);
     shard *s = hot_shard(c, h);
     entry *ne = NULL, *gc = NULL;
+    int64_t max_entry = atomic_load(&c->max_entry_bytes);
     int also = f->also && f->fmt2 >= 0 && f->fmt2 < CACHE_NFMT && f->fmt2 != f->fmt &&
-               (f->data2 || f->len2 == 0) && (int64_t)f->len2 <= c->cfg.max_entry_bytes;
+               (f->data2 || f->len2 == 0) && (int64_t)f->len2 <= max_entry;
     int ok = f->snap && f->ttl_s > 0 && (f->data || f->len == 0) &&
-             (int64_t)f->len <= c->cfg.max_entry_bytes && (int64_t)f->klen <= c->cfg.max_entry_bytes &&
+             (int64_t)f->len <= max_entry && (int64_t)f->klen <= max_entry &&
              vers_valid(c->v, f->snap) &&
              vers_fresh(c->v, f->snap->ids, f->snap->vers, f->snap->n, f->snap->epoch); /* never store stale */
     if (ok && s->door && hot_fits(c, f->len)) {
@@ -913,6 +914,7 @@ cache *cache_new(const cache_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&c->dq_lock, NULL);
     pthread_cond_init(&c->dq_wake, NULL);
     c->cfg = *cfg;
+    atomic_init(&c->max_entry_bytes, cfg->max_entry_bytes);
     c->shard_cap = cfg->hot_bytes / cfg->shards;
     c->mask = (uint64_t)cfg->shards - 1;
     if (getrandom(&c->seed, sizeof c->seed, GRND_NONBLOCK) != sizeof c->seed)
@@ -945,6 +947,13 @@ oom:
     snprintf(err, errlen, "cache: out of memory");
     cache_free(c);
     return NULL;
+}
+
+void cache_set_max_entry_bytes(cache *c, int64_t n)
+{
+    /* Tier 2 first, so a fill the new cap lets in never finds SQLite's limit still the old one. */
+    tier2_set_max_value(c->t2, n);
+    atomic_store(&c->max_entry_bytes, n);
 }
 
 void cache_free(cache *c)

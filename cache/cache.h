@@ -25,6 +25,8 @@ typedef struct cache_config {
 
 cache *cache_new(const cache_config *cfg, char *err, size_t errlen);
 void   cache_free(cache *c);
+/* Change cfg's max_entry_bytes while the cache is in use (a reload); entries already stored stay. */
+void   cache_set_max_entry_bytes(cache *c, int64_t n);
 
 /* ---- table versions ------------------------------------------------------------ */
 
@@ -139,7 +141,9 @@ int cache_query(cache *c, const char *sql, size_t len, lp_format fmt, buf *out);
 
 /* ---- key-value tier (sessions, API responses) ------------------------------------- */
 
-/* ttl_s < 0: no expiry. Returns 0, or -1 when out of memory / over the cap. */
+enum { CACHE_KV_TOO_BIG = -2 };
+/* ttl_s < 0: no expiry. Returns 0; CACHE_KV_TOO_BIG when the key or value is over max_entry_bytes;
+ * -1 when out of memory or over the cap. */
 int     cache_kv_set(cache *c, const char *key, size_t klen, const char *val, size_t vlen, int64_t ttl_s);
 /* Appends the value to out; 1 found, 0 absent or expired. */
 int     cache_kv_get(cache *c, const char *key, size_t klen, buf *out);

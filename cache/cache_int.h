@@ -86,6 +86,7 @@ typedef struct shard {
 
 struct cache {
     cache_config    cfg;
+    _Atomic int64_t max_entry_bytes; /* cfg's, until cache_set_max_entry_bytes (a reload) */
     int64_t         shard_cap;
     uint64_t        mask, seed;
     shard          *shards;

@@ -268,9 +268,11 @@ static entry *kv_copy(cache *c, const char *key, size_t klen, const char *val, s
 
 int cache_kv_set(cache *c, const char *key, size_t klen, const char *val, size_t vlen, int64_t ttl_s)
 {
-    if (!c || !key || (!val && vlen) || (int64_t)vlen > c->cfg.max_entry_bytes ||
-        (int64_t)klen > c->cfg.max_entry_bytes)
+    if (!c || !key || (!val && vlen))
         return -1;
+    int64_t max_entry = atomic_load(&c->max_entry_bytes);
+    if ((int64_t)vlen > max_entry || (int64_t)klen > max_entry)
+        return CACHE_KV_TOO_BIG;
     double now = hot_now();
     double expires = ttl_s < 0 ? INFINITY : now + (double)(ttl_s > KV_MAX_TTL ? KV_MAX_TTL : ttl_s);
     uint64_t h = hot_hash(c, key, klen), gen;

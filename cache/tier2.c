@@ -1,6 +1,7 @@
 /* tier2.c - the cache's second tier: results and key-value rows in one private in-memory SQLite database, LRU-capped by estimated bytes. */
 #include "tier2.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -152,6 +153,17 @@ static void fn_pred(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, t->pred(t->pred_ud, snap ? snap : "", snap ? n : 0, exp));
 }
 
+/* SQLITE_LIMIT_LENGTH for values of up to max_value bytes. No value is longer than an entry may be
+ * (keys are held to the same cap by cache.c); the limit also bounds what a CACHE QUERY can allocate
+ * with zeroblob() or printf(). SQLite holds it to its own hard limit. */
+static int length_limit(int64_t max_value)
+{
+    if (max_value > (INT_MAX - 65536) / 2)
+        return INT_MAX;
+    int64_t lim = max_value * 2 + 65536;
+    return lim < (1 << 20) ? 1 << 20 : (int)lim;
+}
+
 tier2 *tier2_new(int64_t max_bytes, int64_t max_value, tier2_stale_fn stale, void *ud, char *err, size_t errlen)
 {
     tier2 *t = calloc(1, sizeof *t);
@@ -180,13 +192,7 @@ tier2 *tier2_new(int64_t max_bytes, int64_t max_value, tier2_stale_fn stale, voi
     sqlite3_db_config(t->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     sqlite3_db_config(t->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(t->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    /* No value is longer than an entry may be (keys are held to the same cap by cache.c); this also
-     * bounds what a CACHE QUERY can allocate with zeroblob() or printf(). */
-    int64_t lim = max_value * 2 + 65536;
-    if (lim < (1 << 20))
-        lim = 1 << 20;
-    if (lim < 1000000000)
-        sqlite3_limit(t->db, SQLITE_LIMIT_LENGTH, (int)lim);
+    sqlite3_limit(t->db, SQLITE_LIMIT_LENGTH, length_limit(max_value));
     if ((rc = sqlite3_exec(t->db, schema, NULL, NULL, NULL)) != SQLITE_OK)
         goto fail;
     rc = sqlite3_create_function(t->db, "lc_pred", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, t, fn_pred, NULL, NULL);
@@ -200,6 +206,17 @@ fail:
     snprintf(err, errlen, "tier 2: %s", t->db ? sqlite3_errmsg(t->db) : sqlite3_errstr(rc));
     tier2_free(t);
     return NULL;
+}
+
+void tier2_set_max_value(tier2 *t, int64_t max_value)
+{
+    int lim = length_limit(max_value);
+    pthread_mutex_lock(&t->lock);
+    /* Only ever raised: SQLite refuses to read a stored value longer than the limit, and rows kept
+     * under a larger cap stay until they expire or are evicted. */
+    if (lim > sqlite3_limit(t->db, SQLITE_LIMIT_LENGTH, -1))
+        sqlite3_limit(t->db, SQLITE_LIMIT_LENGTH, lim);
+    pthread_mutex_unlock(&t->lock);
 }
 
 void tier2_free(tier2 *t)

@@ -50,6 +50,8 @@ enum { TIER2_MISS = 0, TIER2_HIT = 1 };
 
 tier2 *tier2_new(int64_t max_bytes, int64_t max_value, tier2_stale_fn stale, void *ud, char *err, size_t errlen);
 void   tier2_free(tier2 *t);
+/* The longest value (tier2_new's max_value) changed: SQLite's length limit grows to fit it, never shrinks. */
+void   tier2_set_max_value(tier2 *t, int64_t max_value);
 
 /* The accounted size of a row (key twice: the PRIMARY KEY index holds a copy). */
 int64_t tier2_row_bytes(const tier2_row *r);

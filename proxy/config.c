@@ -841,6 +841,79 @@ static int rebuild(config *next, const config *live, char *err, size_t errlen)
     return config_check(next, err, errlen);
 }
 
+/* Whether a and b hold the same value of s. */
+static bool same_value(const config *a, const config *b, const struct setting *s)
+{
+    if (s->type == T_STRING) {
+        const char *x = *(char *const *)cfield_of(a, s), *y = *(char *const *)cfield_of(b, s);
+        return strcmp(x ? x : "", y ? y : "") == 0;
+    }
+    char x[64], y[64];
+    format_value(a, s, x, sizeof x);
+    format_value(b, s, y, sizeof y);
+    return strcmp(x, y) == 0;
+}
+
+/* What would run if next were applied: a copy of live with next's LIVE values. 0, or -1 out of memory. */
+static int effective(config *out, const config *live, const config *next)
+{
+    if (config_copy(out, live) < 0)
+        return -1;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        if (!s->live)
+            continue;
+        void *to = field_of(out, s);
+        const void *from = cfield_of(next, s);
+        switch (s->type) {
+        case T_STRING: {
+            char *const *v = from;
+            char *copy = *v ? strdup(*v) : NULL;
+            if (*v && !copy) {
+                config_free(out);
+                return -1;
+            }
+            free(*(char **)to);
+            *(char **)to = copy;
+            break;
+        }
+        case T_INT64: case T_SIZE:
+            *(int64_t *)to = *(const int64_t *)from;
+            break;
+        default:
+            *(int *)to = *(const int *)from;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* config_check on what would run after the reload. The file alone passing is not enough: its
+ * RESTART values stay unapplied, and the LIVE ones must hold together with what runs instead
+ * (auth = trust with the running non-loopback bind would open the server to the network). */
+static int check_effective(const config *live, const config *next, char *err, size_t errlen)
+{
+    config eff;
+    char why[512], kept[256] = "";
+    size_t n = 0, nkept = 0;
+    if (effective(&eff, live, next) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = config_check(&eff, why, sizeof why);
+    config_free(&eff);
+    if (rc == 0)
+        return 0;
+    for (size_t i = 0; i < NSETTINGS && n < sizeof kept; i++)
+        if (!settings[i].live && !same_value(live, next, &settings[i])) {
+            n += (size_t)snprintf(kept + n, sizeof kept - n, "%s%s", nkept ? ", " : "", settings[i].name);
+            nkept++;
+        }
+    snprintf(err, errlen, "this file needs a restart: with the running %s (a reload cannot change %s), %s", kept,
+             nkept == 1 ? "it" : "them", why);
+    return -1;
+}
+
 /* Move s's value from next into live with an atomic store, as config.h's rule asks. */
 static void store_live(config *live, config *next, const struct setting *s)
 {
@@ -874,7 +947,7 @@ int config_reload(config *live, config_change_fn fn, void *ud, char *err, size_t
     }
     config next;
     config_defaults(&next);
-    if (rebuild(&next, live, err, errlen) < 0) {
+    if (rebuild(&next, live, err, errlen) < 0 || check_effective(live, &next, err, errlen) < 0) {
         config_free(&next);
         return -1;
     }
@@ -882,15 +955,10 @@ int config_reload(config *live, config_change_fn fn, void *ud, char *err, size_t
     char from[256], to[256];
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
+        if (same_value(live, &next, s))
+            continue;
         format_value(live, s, from, sizeof from);
         format_value(&next, s, to, sizeof to);
-        if (s->type == T_STRING) {
-            const char *a = *(char *const *)cfield_of(live, s), *b = *(char *const *)cfield_of(&next, s);
-            if (strcmp(a ? a : "", b ? b : "") == 0)
-                continue;
-        } else if (strcmp(from, to) == 0) {
-            continue;
-        }
         if (s->live) {
             store_live(live, &next, s);
             changed++;

@@ -25,7 +25,7 @@ enum config_auth        { CONFIG_AUTH_TRUST = 0, CONFIG_AUTH_PASSWORD = 1, CONFI
  * (a plain read of it is then an atomic load; a reload stores each with an atomic store), and a
  * LIVE string is replaced, never freed, until config_free: a reader may still hold the old one.
  * A RESTART field never changes after start-up. A derived value cached elsewhere (the log level,
- * the writer's idle timeout) is pushed by the reload; see server.c. */
+ * the writer's idle timeout, the cache's entry cap) is pushed by the reload; see server.c. */
 typedef struct config {
     /* listening and who may connect */
     char   *bind;               /* address to listen on */
@@ -133,8 +133,9 @@ typedef void (*config_change_fn)(void *ud, const char *name, const char *from, c
 
 /* SIGHUP: build the settings again as config_init did (defaults, the -c file, then the command
  * line, which still wins), check them, and store every changed LIVE setting into live with atomic
- * stores (see the rule above), reporting each change to fn. Nothing changes when the file is bad:
- * returns -1 with the problem in err. Returns the number of LIVE settings changed. */
+ * stores (see the rule above), reporting each change to fn. Nothing changes when the file is bad,
+ * or when its LIVE values fail config_check beside the RESTART values still running: returns -1
+ * with the problem in err. Returns the number of LIVE settings changed. */
 int config_reload(config *live, config_change_fn fn, void *ud, char *err, size_t errlen);
 
 /* Write --help: usage, then every setting with its type, default, limits and one line of help. */

@@ -1178,7 +1178,10 @@ static void cmd_kv(line_sess *s, conn *c, const char *cmd, size_t cl, const char
         }
         const char *v;
         size_t vl = kv_text(&args[0], p, end, &v);
-        if (cache_kv_set(ca, key, kl, v, vl, ttl) < 0)
+        int r = cache_kv_set(ca, key, kl, v, vl, ttl);
+        if (r == CACHE_KV_TOO_BIG)
+            reply_error(c, "53200", "the key or value is larger than cache_max_entry_bytes");
+        else if (r < 0)
             reply_error(c, "53200", "the value does not fit in cache_max_bytes");
         else
             buf_puts(out, "+OK\n");

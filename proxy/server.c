@@ -171,6 +171,7 @@ static void apply_live(server *s)
     log_set_level(s->cfg->log_level);
     query_set_slow_log(s->cfg->slow_query_ms, s->cfg->log_parameters);
     writer_set_idle_timeout(s->wr, s->cfg->idle_in_transaction_timeout);
+    cache_set_max_entry_bytes(rcache_cache(s->shared.rc), s->cfg->cache_max_entry_bytes);
     /* Reopening the same file is harmless, so a changed log_file needs no comparison. */
     if (log_open(s->cfg->log_file, err, sizeof err) < 0)
         log_error("%s", err);

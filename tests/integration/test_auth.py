@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import Client, err_state, run_litecached, write_users_file
+from conftest import Client, err_state, run_litecached, wait_until, write_users_file
 from pghelp import needs_psql, psql, run_node
 
 USERS = (("root", "admin", "rootpw"), ("app", "readwrite", "app pw with spaces"), ("viewer", "readonly", "v1ew"))
@@ -223,6 +223,44 @@ def test_reload_adds_a_user(server_factory, tmp_path):
     time.sleep(0.3)
     with login(srv, "viewer") as c:
         assert c.scalar("SELECT 1") == "1"
+
+
+def reload_and_wait(srv):
+    """SIGHUP, then the log from this reload on, once it has been handled (applied or refused)."""
+    before = len(srv.stderr())
+
+    def log():
+        return srv.stderr()[before:]
+    srv.proc.send_signal(1)  # SIGHUP
+    wait_until(lambda: "read again" in log() or "reload failed" in log(), what="the reload")
+    return log()
+
+
+def test_reload_to_trust_with_a_non_loopback_bind_running_is_refused(server_factory, tmp_path, users_file):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"bind = 0.0.0.0\nauth = scram-sha-256\nusers_file = {users_file}\n")
+    srv = server_factory("-c", conf)
+    # Valid as a file, but bind needs a restart: trust would go live on 0.0.0.0, where start-up refuses it.
+    conf.write_text(f"bind = 127.0.0.1\nauth = trust\nusers_file = {users_file}\n")
+    log = reload_and_wait(srv)
+    with Client(srv.port) as c:
+        c.error("SELECT 1", "28000")
+    with login(srv, "viewer") as c:
+        assert c.scalar("SELECT 1") == "1"
+    assert "reload failed" in log and "with the running bind" in log and "bind = 0.0.0.0" in log, log
+    assert "auth changed" not in log
+
+
+def test_reload_to_scram_with_a_users_file_that_needs_a_restart_is_refused(server_factory, tmp_path, users_file):
+    conf = tmp_path / "c.conf"
+    conf.write_text("auth = trust\n")
+    srv = server_factory("-c", conf)
+    # The running users_file is none: scram live now would leave nobody able to log in.
+    conf.write_text(f"auth = scram-sha-256\nusers_file = {users_file}\n")
+    log = reload_and_wait(srv)
+    with Client(srv.port) as c:
+        assert c.scalar("SELECT 1") == "1"
+    assert "reload failed" in log and "with the running users_file" in log, log
 
 
 # ---------------------------------------------------------------- slowing down a failing address

@@ -350,6 +350,28 @@ def test_sighup_slow_query_ms_and_limits(server_factory, tmp_path):
         assert c.read_response() == ([], "+OK batch 20")
 
 
+def test_sighup_raises_cache_max_entry_bytes(server_factory, tmp_path):
+    conf = tmp_path / "lc.conf"
+    conf.write_text("cache_max_entry_bytes = 1k\n")
+    srv = server_factory("-c", conf)
+    big = "SELECT replace(printf('%3000s', ''), ' ', 'x') AS v"
+    value = "x" * 3000
+    with srv.client() as c:
+        assert read_status(c, big)[1] == "miss"
+        assert read_status(c, big)[1] == "miss"
+        too_big = c.error(f"SET k {value}", "53200")
+        conf.write_text("cache_max_entry_bytes = 1m\n")
+        os.kill(srv.pid, signal.SIGHUP)
+        wait_until(lambda: "read again" in srv.stderr(), what="the reload")
+        assert "reload: cache_max_entry_bytes changed from 1k to 1m" in srv.stderr()
+        assert read_status(c, big)[1] == "miss"
+        data, state = read_status(c, big)
+        assert state == "hit" and value in data[-1]
+        assert c.request(f"SET k {value}") == ([], "+OK")
+        assert c.request("GET k") == ([f"={value}"], "+OK 1 rows")
+    assert "cache_max_entry_bytes" in too_big, too_big  # the setting that refused it, not cache_max_bytes
+
+
 def test_sighup_without_a_file(server_factory):
     srv = server_factory()
     os.kill(srv.pid, signal.SIGHUP)

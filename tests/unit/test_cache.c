@@ -695,6 +695,47 @@ static void test_entry_size_limits(void **state)
     cache_free(c);
 }
 
+/* A reload may move max_entry_bytes both ways while the cache holds entries. */
+static void test_entry_size_limit_changes(void **state)
+{
+    (void)state;
+    cache *c = mk(1 << 20, 8 << 20, 8192, 1024, 2);
+    int t = tid(c, "t");
+    /* Past the 1 MiB SQLite length limit tier 2 starts with for an 8 KiB cap, so it must grow too. */
+    const size_t large = 3 << 19;
+    char *data = malloc(large);
+    assert_non_null(data);
+    memset(data, 'z', large);
+    put_n(c, "large", 0, data, large, &t, 1, 60);
+    assert_int_equal(get(c, "large", 0, NULL), CACHE_MISS);
+    assert_int_equal(cache_kv_set(c, "k", 1, data, 9000, -1), CACHE_KV_TOO_BIG);
+
+    cache_set_max_entry_bytes(c, 2 << 20);
+    put_n(c, "large", 0, data, large, &t, 1, 60);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM entries WHERE key = CAST('large' AS BLOB)"), 1);
+    assert_int_equal(cache_kv_set(c, "k", 1, data, large, -1), 0);
+    buf b;
+    buf_init(&b);
+    assert_int_equal(cache_kv_get(c, "k", 1, &b), 1);
+    assert_int_equal(b.len, large);
+
+    /* Lowered: new fills are held to it, but what was stored stays readable until it goes. */
+    cache_set_max_entry_bytes(c, 8192);
+    put_n(c, "large2", 0, data, large, &t, 1, 60);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM entries WHERE key = CAST('large2' AS BLOB)"), 0);
+    assert_int_equal(cache_kv_set(c, "k2", 2, data, 9000, -1), CACHE_KV_TOO_BIG);
+    b.len = 0;
+    assert_int_equal(cache_kv_get(c, "k", 1, &b), 1);
+    assert_int_equal(b.len, large);
+    cache_hit h = { 0 };
+    b.len = 0;
+    assert_int_equal(cache_get(c, "large", 5, 0, &b, &h, 0), CACHE_HIT);
+    assert_int_equal(b.len, large);
+    buf_free(&b);
+    free(data);
+    cache_free(c);
+}
+
 static void test_flush(void **state)
 {
     (void)state;
@@ -961,7 +1002,7 @@ static void test_kv(void **state)
 
     /* over the caps: refused */
     static char big[9000];
-    assert_int_equal(cache_kv_set(c, "big", 3, big, sizeof big, -1), -1);
+    assert_int_equal(cache_kv_set(c, "big", 3, big, sizeof big, -1), CACHE_KV_TOO_BIG);
     assert_int_equal(stats(c).kv_keys, 3);
     cache_free(c);
 }
@@ -1345,6 +1386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admission_tags_do_not_collide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_byte_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_size_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entry_size_limit_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_top, setup, teardown),

@@ -94,6 +94,42 @@ static void test_reload(void **state)
     config_free(&cfg);
 }
 
+/* The rules are checked on what would run: the file's LIVE values with the RESTART values running. */
+static void test_reload_checks_what_would_run(void **state)
+{
+    (void)state;
+    write_conf("bind = 0.0.0.0\nauth = scram-sha-256\nusers_file = users\n");
+    char *argv[] = {"litecached", "-c", path, NULL};
+    config cfg;
+    char err[512];
+    assert_int_equal(config_init(&cfg, 3, argv), CONFIG_RUN);
+
+    /* Valid on its own, but trust would go live on the running 0.0.0.0. */
+    write_conf("bind = 127.0.0.1\nauth = trust\nusers_file = users\n");
+    seen[0] = '\0';
+    assert_int_equal(config_reload(&cfg, note, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "with the running bind (a reload cannot change it), bind = 0.0.0.0"));
+    assert_string_equal(seen, "");
+    assert_int_equal(cfg.auth, CONFIG_AUTH_SCRAM);
+
+    /* The same rule passes with the users_file kept: scram to password is fine live. */
+    write_conf("bind = 0.0.0.0\nauth = password\nusers_file = users\n");
+    assert_int_equal(config_reload(&cfg, note, NULL, err, sizeof err), 1);
+    assert_int_equal(cfg.auth, CONFIG_AUTH_PASSWORD);
+    config_free(&cfg);
+
+    /* Started with trust and no users_file: scram cannot go live while the users_file that goes with it waits. */
+    write_conf("auth = trust\n");
+    assert_int_equal(config_init(&cfg, 3, argv), CONFIG_RUN);
+    write_conf("auth = scram-sha-256\nusers_file = users\n");
+    seen[0] = '\0';
+    assert_int_equal(config_reload(&cfg, note, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "with the running users_file (a reload cannot change it), auth = scram-sha-256 needs"));
+    assert_string_equal(seen, "");
+    assert_int_equal(cfg.auth, CONFIG_AUTH_TRUST);
+    config_free(&cfg);
+}
+
 static void test_reload_without_a_file(void **state)
 {
     (void)state;
@@ -110,6 +146,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_checks_what_would_run, setup, teardown),
         cmocka_unit_test(test_reload_without_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
