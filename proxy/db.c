@@ -192,10 +192,33 @@ static const char *ddl_name(int action)
     }
 }
 
+/* Does this schema change create an object in the temp schema? CREATE TEMP says so in the action;
+ * CREATE TABLE temp.x (and an index or virtual table there) only in the schema's name. */
+static int creates_temp(int action, const char *dbname)
+{
+    switch (action) {
+    case SQLITE_CREATE_TEMP_INDEX: case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+        return 1;
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_VTABLE:
+        return dbname && strcasecmp(dbname, "temp") == 0;
+    default:
+        return 0;
+    }
+}
+
 static int authorize(void *ud, int action, const char *a, const char *b, const char *dbname, const char *trigger)
 {
     db_conn *db = ud;
-    (void)dbname;
+    /* Refused to every role: a client's temporary table or trigger lives on a connection every client
+     * shares and outlives its session; one named like a main table then takes the others' writes
+     * (acknowledged, and never in the file), or a temp trigger runs on them. */
+    if (creates_temp(action, dbname)) {
+        snprintf(db->denied, sizeof db->denied, "CREATE TEMP %s is not allowed: temporary objects would stay on a "
+                 "connection every client shares, in the way of other clients' statements", ddl_name(action) + 7);
+        return SQLITE_DENY;
+    }
     switch (action) {
     case SQLITE_READ:
         tables_add(db, &db->prep_reads, a);
@@ -511,6 +534,12 @@ static int collect(db_conn *db, const char *sql, size_t len, sqlite3_stmt **st, 
     db->preparing = 1;
     int rc = sqlite3_prepare_v3(db->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, st, tail);
     db->preparing = 0;
+    /* A refused CREATE asks SQLite to check the schema, and a reader whose copy is stale then
+     * answers SQLITE_SCHEMA (every time: the refusal comes before the schema is read again). */
+    if (rc != SQLITE_OK && db->denied[0]) {
+        db->refused = 1;
+        rc = SQLITE_AUTH;
+    }
     return rc;
 }
 
