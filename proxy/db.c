@@ -112,12 +112,27 @@ static const char *const pragma_read_bare[] = {
 };
 
 /* PRAGMAs refused to every role, admin included: they would break what litecached promises (a
- * WAL file, foreign keys, durability, a sound schema) on connections every client shares. */
+ * WAL file, foreign keys, durability, a sound schema) on connections every client shares, or
+ * undo what the server set up on them: wal_autocheckpoint installs SQLite's own WAL hook in place
+ * of the writer's (its checkpoints stop and the WAL grows without end); busy_timeout, cache_size
+ * and temp_store come from the configuration. */
 static const char *const pragma_never[] = {
     "writable_schema", "journal_mode", "locking_mode", "query_only", "synchronous", "foreign_keys",
     "ignore_check_constraints", "recursive_triggers", "schema_version", "temp_store_directory",
     "data_store_directory", "trusted_schema", "cell_size_check", "mmap_size", "user_version", "application_id",
-    NULL,
+    "wal_autocheckpoint", "busy_timeout", "cache_size", "temp_store", NULL,
+};
+
+/* ... and these set a connection's behaviour, which stays set after the statement: on a connection
+ * every client shares (the writer; a worker's reader), for all the clients after it. They change
+ * later writes (max_page_count, defer_foreign_keys, secure_delete), the answers to other clients'
+ * queries (case_sensitive_like, reverse_unordered_selects, count_changes, the column names) or the
+ * process (the heap limits). Reading one (no value) stays the admin's. */
+static const char *const pragma_shared[] = {
+    "max_page_count", "journal_size_limit", "cache_spill", "defer_foreign_keys", "secure_delete",
+    "case_sensitive_like", "reverse_unordered_selects", "automatic_index", "legacy_alter_table",
+    "count_changes", "full_column_names", "short_column_names", "empty_result_callbacks", "threads",
+    "analysis_limit", "soft_heap_limit", "hard_heap_limit", "fullfsync", "checkpoint_fullfsync", NULL,
 };
 
 static int in_list(const char *const *list, const char *name)
@@ -281,6 +296,11 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
             if (in_list(pragma_never, a)) {
                 snprintf(db->denied, sizeof db->denied,
                          "PRAGMA %s cannot be set: the server's connections depend on it", a);
+                return SQLITE_DENY;
+            }
+            if (in_list(pragma_shared, a)) {
+                snprintf(db->denied, sizeof db->denied,
+                         "PRAGMA %s cannot be set: it would stay set on a connection every client shares", a);
                 return SQLITE_DENY;
             }
         }

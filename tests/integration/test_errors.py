@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import ERR
+from conftest import ERR, err_state
 
 # A small result limit so 54000 "result too large" is cheap to provoke.
 SERVER_ARGS = ["--max_result_bytes", "4k", "--max_line", "4096"]
@@ -58,6 +58,8 @@ def snapshot(c):
     ("PRAGMA journal_mode = DELETE", "42501"),
     ("PRAGMA user_version = 7", "42501"),
     ("PRAGMA query_only = 0", "42501"),
+    ("PRAGMA wal_autocheckpoint = 0", "42501"),
+    ("PRAGMA max_page_count = 100", "42501"),
     ("COMMIT", "25P01"),
     ("ROLLBACK", "25P01"),
     ("SELECT 1; BEGIN", "42601"),
@@ -234,3 +236,37 @@ def test_statement_timeout_stops_a_runaway_query(server_factory):
         assert c.count("t_to") == 0
         c.write("INSERT INTO t_to VALUES (1)")
         assert c.count("t_to") == 1
+
+
+def test_pragmas_cannot_change_the_shared_writer(server_factory):
+    """A PRAGMA in a client transaction runs on the writer's connection, which every client shares:
+    setting one there stayed for good. wal_autocheckpoint in particular installs SQLite's own WAL
+    hook in place of the writer's, whose checkpoints then stopped while the WAL grew without end."""
+    srv = server_factory("--wal_checkpoint_pages", "5")
+    wal = srv.db_path.with_name(srv.db_path.name + "-wal")
+    with srv.client() as c:
+        c.write("CREATE TABLE wal_fill(b BLOB)")
+        states = {}
+        for pragma in ("wal_autocheckpoint=0", "busy_timeout = 1", "max_page_count = 100000", "cache_size = 1",
+                       "defer_foreign_keys = ON", "case_sensitive_like = 1"):
+            assert c.request("BEGIN")[1] == "+OK BEGIN"
+            c.send(f"PRAGMA {pragma}")
+            status = c.read_response()[1]
+            states[pragma] = err_state(status) if ERR.match(status) else status
+            c.request("COMMIT")
+
+        def writer_value(pragma):
+            assert c.request("BEGIN")[1] == "+OK BEGIN"  # inside a transaction: read on the writer
+            v = c.scalar(f"PRAGMA {pragma}")
+            assert c.request("ROLLBACK")[1] == "+OK ROLLBACK"
+            return v
+        assert writer_value("busy_timeout") == "5000"
+        assert writer_value("max_page_count") != "100000"
+        before = c.stats()["checkpoints"]
+        biggest = 0
+        for _ in range(200):
+            c.write("INSERT INTO wal_fill VALUES (zeroblob(8192))")
+            biggest = max(biggest, wal.stat().st_size if wal.exists() else 0)
+        assert c.stats()["checkpoints"] > before, "the writer's checkpoints stopped"
+        assert biggest < 100 * 4120, f"WAL grew to {biggest} bytes"
+        assert all(s == "42501" for s in states.values()), states
