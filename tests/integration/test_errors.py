@@ -1,5 +1,6 @@
 """test_errors.py - every error kind: the right SQLSTATE, nothing changed, and the connection stays usable."""
 import os
+import subprocess
 import time
 
 import pytest
@@ -270,3 +271,39 @@ def test_pragmas_cannot_change_the_shared_writer(server_factory):
         assert c.stats()["checkpoints"] > before, "the writer's checkpoints stopped"
         assert biggest < 100 * 4120, f"WAL grew to {biggest} bytes"
         assert all(s == "42501" for s in states.values()), states
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs, to run a database out of room; skipped where it cannot be mounted (not root)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_is_53100_not_the_row_limit(small_disk, server_factory):
+    """SQLITE_FULL from a statement is a full disk; it was taken for the max_result_rows limit (54000
+    "result has more than max_result_rows (0) rows"). A small page cache makes the statement spill
+    its pages to the WAL while it runs, so the disk fills inside sqlite3_step, not at COMMIT."""
+    srv = server_factory("--sqlite_cache_kb", "256", db_path=small_disk / "data.db")
+    with srv.client() as c:
+        c.write("CREATE TABLE big(b BLOB)")
+        msg = c.error("INSERT INTO big(b) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                      "WHERE i < 40) SELECT zeroblob(100000) FROM n", "53100")
+        assert msg == "database or disk is full"
+        assert c.count("big") == 0
+        c.assert_usable()
+        assert c.write("INSERT INTO big VALUES (1)")[0] == 1
+
+
+def test_row_limit_is_still_54000(server_factory):
+    srv = server_factory("--max_result_rows", "3")
+    with srv.client() as c:
+        msg = c.error("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) SELECT i FROM n",
+                      "54000")
+        assert msg == "result has more than max_result_rows (3) rows"
+        assert len(c.rows("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")) == 3
