@@ -436,6 +436,10 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         }
         int readonly = sqlite3_stmt_readonly(st) || sqlite3_stmt_isexplain(st);
         int64_t rows = 0;
+        /* sqlite3_changes64 keeps the last INSERT, UPDATE or DELETE's count (maybe another
+         * client's: the writer is shared) through a statement that changes no row, as DDL: the
+         * total, which counts every changed row, tells whether this one changed any. */
+        int64_t total_before = sqlite3_total_changes64(h);
         rc = run_stmt(st, sink, lim, out, start, &rows);
         if (rc == SQLITE_TOOBIG || rc == RUN_TOO_MANY_ROWS) {
             db_stmt_done(ds);
@@ -456,7 +460,7 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         }
         /* Read the counts after the reset: with RETURNING, SQLite settles them only then. */
         db_stmt_done(ds);
-        int64_t changes = readonly ? 0 : sqlite3_changes64(h);
+        int64_t changes = readonly || sqlite3_total_changes64(h) == total_before ? 0 : sqlite3_changes64(h);
         if (!readonly)
             o.wrote = 1;
         o.changes += changes;

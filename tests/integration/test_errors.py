@@ -307,3 +307,39 @@ def test_row_limit_is_still_54000(server_factory):
                       "54000")
         assert msg == "result has more than max_result_rows (3) rows"
         assert len(c.rows("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")) == 3
+
+
+def test_ddl_reports_no_changed_rows(server):
+    """sqlite3_changes keeps the last INSERT/UPDATE/DELETE's count through DDL: CREATE, DROP and
+    CREATE INDEX answered "+OK 7 changed" after an INSERT of 7 rows (on the shared writer, maybe
+    another client's). A statement's own rows are still counted, not its triggers' (the stats
+    tables), over both protocols."""
+    from pghelp import PgRaw
+    with server.client() as c:
+        c.write("CREATE TABLE ddl_count(a)")
+        seven = ("INSERT INTO ddl_count WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7) "
+                 "SELECT i FROM n")
+        assert c.write(seven)[0] == 7
+        for ddl in ("CREATE TABLE ddl1(a)", "DROP TABLE ddl1",
+                    "CREATE INDEX IF NOT EXISTS ddl_count_a ON ddl_count(a)",
+                    "CREATE INDEX IF NOT EXISTS ddl_count_a ON ddl_count(a)", "CREATE VIEW ddl_v AS SELECT 1",
+                    "DROP VIEW ddl_v"):
+            assert c.write(ddl)[0] == 0, ddl
+        assert c.write("INSERT INTO ddl_count SELECT 1 WHERE 0")[0] == 0
+        assert c.write("UPDATE ddl_count SET a = a + 10 WHERE a <= 3")[0] == 3
+        assert c.write("DELETE FROM ddl_count WHERE a > 10")[0] == 3
+        uid = c.create_user(f"ddl{os.urandom(4).hex()}@x")
+        # posts' triggers update user_stats and global_stats: the count stays the statement's own.
+        assert c.write(f"INSERT INTO posts(user_id, title) VALUES ({uid}, 'a'), ({uid}, 'b')")[0] == 2
+        assert c.write(f"DELETE FROM posts WHERE user_id = {uid}")[0] == 2
+        assert c.write("CREATE TABLE ddl2(a)")[0] == 0
+        assert c.write("DROP TABLE ddl2")[0] == 0
+    with PgRaw(server) as p:
+        def tag(q):
+            return [b[:-1].decode() for t, b in p.ok(q) if t == "C"]
+        assert tag(seven) == ["INSERT 0 7"]
+        assert tag("CREATE TABLE ddl3(a)") == ["CREATE TABLE"]
+        assert tag("UPDATE ddl_count SET a = a WHERE a = 4") == ["UPDATE 2"]
+        assert tag("DROP TABLE ddl3") == ["DROP TABLE"]
+        assert tag("DELETE FROM ddl_count WHERE a = 0") == ["DELETE 0"]
+        assert tag("INSERT INTO ddl_count SELECT a FROM ddl_count WHERE a < 0") == ["INSERT 0 0"]
