@@ -112,12 +112,27 @@ static const char *const pragma_read_bare[] = {
 };
 
 /* PRAGMAs refused to every role, admin included: they would break what litecached promises (a
- * WAL file, foreign keys, durability, a sound schema) on connections every client shares. */
+ * WAL file, foreign keys, durability, a sound schema) on connections every client shares, or
+ * undo what the server set up on them: wal_autocheckpoint installs SQLite's own WAL hook in place
+ * of the writer's (its checkpoints stop and the WAL grows without end); busy_timeout, cache_size
+ * and temp_store come from the configuration. */
 static const char *const pragma_never[] = {
     "writable_schema", "journal_mode", "locking_mode", "query_only", "synchronous", "foreign_keys",
     "ignore_check_constraints", "recursive_triggers", "schema_version", "temp_store_directory",
     "data_store_directory", "trusted_schema", "cell_size_check", "mmap_size", "user_version", "application_id",
-    NULL,
+    "wal_autocheckpoint", "busy_timeout", "cache_size", "temp_store", NULL,
+};
+
+/* ... and these set a connection's behaviour, which stays set after the statement: on a connection
+ * every client shares (the writer; a worker's reader), for all the clients after it. They change
+ * later writes (max_page_count, defer_foreign_keys, secure_delete), the answers to other clients'
+ * queries (case_sensitive_like, reverse_unordered_selects, count_changes, the column names) or the
+ * process (the heap limits). Reading one (no value) stays the admin's. */
+static const char *const pragma_shared[] = {
+    "max_page_count", "journal_size_limit", "cache_spill", "defer_foreign_keys", "secure_delete",
+    "case_sensitive_like", "reverse_unordered_selects", "automatic_index", "legacy_alter_table",
+    "count_changes", "full_column_names", "short_column_names", "empty_result_callbacks", "threads",
+    "analysis_limit", "soft_heap_limit", "hard_heap_limit", "fullfsync", "checkpoint_fullfsync", NULL,
 };
 
 static int in_list(const char *const *list, const char *name)
@@ -192,10 +207,33 @@ static const char *ddl_name(int action)
     }
 }
 
+/* Does this schema change create an object in the temp schema? CREATE TEMP says so in the action;
+ * CREATE TABLE temp.x (and an index or virtual table there) only in the schema's name. */
+static int creates_temp(int action, const char *dbname)
+{
+    switch (action) {
+    case SQLITE_CREATE_TEMP_INDEX: case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+        return 1;
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_VTABLE:
+        return dbname && strcasecmp(dbname, "temp") == 0;
+    default:
+        return 0;
+    }
+}
+
 static int authorize(void *ud, int action, const char *a, const char *b, const char *dbname, const char *trigger)
 {
     db_conn *db = ud;
-    (void)dbname;
+    /* Refused to every role: a client's temporary table or trigger lives on a connection every client
+     * shares and outlives its session; one named like a main table then takes the others' writes
+     * (acknowledged, and never in the file), or a temp trigger runs on them. */
+    if (creates_temp(action, dbname)) {
+        snprintf(db->denied, sizeof db->denied, "CREATE TEMP %s is not allowed: temporary objects would stay on a "
+                 "connection every client shares, in the way of other clients' statements", ddl_name(action) + 7);
+        return SQLITE_DENY;
+    }
     switch (action) {
     case SQLITE_READ:
         tables_add(db, &db->prep_reads, a);
@@ -258,6 +296,11 @@ static int authorize(void *ud, int action, const char *a, const char *b, const c
             if (in_list(pragma_never, a)) {
                 snprintf(db->denied, sizeof db->denied,
                          "PRAGMA %s cannot be set: the server's connections depend on it", a);
+                return SQLITE_DENY;
+            }
+            if (in_list(pragma_shared, a)) {
+                snprintf(db->denied, sizeof db->denied,
+                         "PRAGMA %s cannot be set: it would stay set on a connection every client shares", a);
                 return SQLITE_DENY;
             }
         }
@@ -511,6 +554,12 @@ static int collect(db_conn *db, const char *sql, size_t len, sqlite3_stmt **st, 
     db->preparing = 1;
     int rc = sqlite3_prepare_v3(db->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, st, tail);
     db->preparing = 0;
+    /* A refused CREATE asks SQLite to check the schema, and a reader whose copy is stale then
+     * answers SQLITE_SCHEMA (every time: the refusal comes before the schema is read again). */
+    if (rc != SQLITE_OK && db->denied[0]) {
+        db->refused = 1;
+        rc = SQLITE_AUTH;
+    }
     return rc;
 }
 

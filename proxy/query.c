@@ -295,8 +295,12 @@ static int fail_db(const query_sink *k, db_conn *db, int rc, buf *out, size_t st
     return fail(k, out, start, db_sqlstate(db, rc), db_errmsg(db), sqlite3_error_offset(db_handle(db)), state_out);
 }
 
+/* run_stmt's answer when the reply reached max_result_rows. Not a SQLite code (they are all
+ * positive): sqlite3_step may return any of those itself, SQLITE_FULL for a full disk. */
+enum { RUN_TOO_MANY_ROWS = -1 };
+
 /* Step one prepared statement to the end, encoding its rows. Returns a SQLite code; SQLITE_TOOBIG
- * when the reply outgrew the limit. */
+ * when the reply outgrew the limit, RUN_TOO_MANY_ROWS when it reached max_result_rows. */
 static int run_stmt(sqlite3_stmt *st, const query_sink *k, const query_limits *lim, buf *out, size_t start,
                     int64_t *rows)
 {
@@ -307,7 +311,7 @@ static int run_stmt(sqlite3_stmt *st, const query_sink *k, const query_limits *l
         k->columns(k, st, ncols, out);
     for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
         if (lim->max_result_rows > 0 && *rows >= lim->max_result_rows) {
-            rc = SQLITE_FULL; /* not a SQLite code here: too many rows */
+            rc = RUN_TOO_MANY_ROWS;
             break;
         }
         k->row(k, st, ncols, out);
@@ -432,8 +436,12 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         }
         int readonly = sqlite3_stmt_readonly(st) || sqlite3_stmt_isexplain(st);
         int64_t rows = 0;
+        /* sqlite3_changes64 keeps the last INSERT, UPDATE or DELETE's count (maybe another
+         * client's: the writer is shared) through a statement that changes no row, as DDL: the
+         * total, which counts every changed row, tells whether this one changed any. */
+        int64_t total_before = sqlite3_total_changes64(h);
         rc = run_stmt(st, sink, lim, out, start, &rows);
-        if (rc == SQLITE_TOOBIG || rc == SQLITE_FULL) {
+        if (rc == SQLITE_TOOBIG || rc == RUN_TOO_MANY_ROWS) {
             db_stmt_done(ds);
             char msg[128];
             if (rc == SQLITE_TOOBIG && out->oom && out->limit)
@@ -452,7 +460,7 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         }
         /* Read the counts after the reset: with RETURNING, SQLite settles them only then. */
         db_stmt_done(ds);
-        int64_t changes = readonly ? 0 : sqlite3_changes64(h);
+        int64_t changes = readonly || sqlite3_total_changes64(h) == total_before ? 0 : sqlite3_changes64(h);
         if (!readonly)
             o.wrote = 1;
         o.changes += changes;

@@ -111,7 +111,6 @@ MATRIX = [
     ("CALL createUser \"c-{u}@x\" \"h\" \"C\" {{}}", OK, OK, RO),
     ("INSERT INTO users(email, password_hash) SELECT 'q-{u}@x', 'h' RETURNING id", OK, OK, RO),
     ("CREATE TABLE t_matrix(a)", OK, ADM, ADM),
-    ("CREATE TEMP TABLE t_temp(a)", OK, ADM, ADM),
     ("CREATE INDEX i_matrix ON users(full_name)", OK, ADM, ADM),
     ("CREATE VIEW v_matrix AS SELECT 1", OK, ADM, ADM),
     ("ALTER TABLE users ADD COLUMN extra_matrix TEXT", OK, ADM, ADM),
@@ -121,6 +120,7 @@ MATRIX = [
     # refused to everyone, admin included
     ("ATTACH DATABASE '/tmp/litecached-attack.db' AS evil", "42501", "42501", "42501"),
     ("DETACH DATABASE main", "42501", "42501", "42501"),
+    ("CREATE TEMP TABLE t_temp(a)", "42501", "42501", "42501"),  # it would stay on a shared connection
     ("VACUUM", "42501", "42501", "42501"),
     ("VACUUM INTO '/tmp/litecached-attack.db'", "42501", "42501", "42501"),
     ("VACUUM main INTO '/tmp/litecached-attack.db'", "42501", "42501", "42501"),

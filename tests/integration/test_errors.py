@@ -1,10 +1,11 @@
 """test_errors.py - every error kind: the right SQLSTATE, nothing changed, and the connection stays usable."""
 import os
+import subprocess
 import time
 
 import pytest
 
-from conftest import ERR
+from conftest import ERR, err_state
 
 # A small result limit so 54000 "result too large" is cheap to provoke.
 SERVER_ARGS = ["--max_result_bytes", "4k", "--max_line", "4096"]
@@ -58,6 +59,8 @@ def snapshot(c):
     ("PRAGMA journal_mode = DELETE", "42501"),
     ("PRAGMA user_version = 7", "42501"),
     ("PRAGMA query_only = 0", "42501"),
+    ("PRAGMA wal_autocheckpoint = 0", "42501"),
+    ("PRAGMA max_page_count = 100", "42501"),
     ("COMMIT", "25P01"),
     ("ROLLBACK", "25P01"),
     ("SELECT 1; BEGIN", "42601"),
@@ -234,3 +237,109 @@ def test_statement_timeout_stops_a_runaway_query(server_factory):
         assert c.count("t_to") == 0
         c.write("INSERT INTO t_to VALUES (1)")
         assert c.count("t_to") == 1
+
+
+def test_pragmas_cannot_change_the_shared_writer(server_factory):
+    """A PRAGMA in a client transaction runs on the writer's connection, which every client shares:
+    setting one there stayed for good. wal_autocheckpoint in particular installs SQLite's own WAL
+    hook in place of the writer's, whose checkpoints then stopped while the WAL grew without end."""
+    srv = server_factory("--wal_checkpoint_pages", "5")
+    wal = srv.db_path.with_name(srv.db_path.name + "-wal")
+    with srv.client() as c:
+        c.write("CREATE TABLE wal_fill(b BLOB)")
+        states = {}
+        for pragma in ("wal_autocheckpoint=0", "busy_timeout = 1", "max_page_count = 100000", "cache_size = 1",
+                       "defer_foreign_keys = ON", "case_sensitive_like = 1"):
+            assert c.request("BEGIN")[1] == "+OK BEGIN"
+            c.send(f"PRAGMA {pragma}")
+            status = c.read_response()[1]
+            states[pragma] = err_state(status) if ERR.match(status) else status
+            c.request("COMMIT")
+
+        def writer_value(pragma):
+            assert c.request("BEGIN")[1] == "+OK BEGIN"  # inside a transaction: read on the writer
+            v = c.scalar(f"PRAGMA {pragma}")
+            assert c.request("ROLLBACK")[1] == "+OK ROLLBACK"
+            return v
+        assert writer_value("busy_timeout") == "5000"
+        assert writer_value("max_page_count") != "100000"
+        before = c.stats()["checkpoints"]
+        biggest = 0
+        for _ in range(200):
+            c.write("INSERT INTO wal_fill VALUES (zeroblob(8192))")
+            biggest = max(biggest, wal.stat().st_size if wal.exists() else 0)
+        assert c.stats()["checkpoints"] > before, "the writer's checkpoints stopped"
+        assert biggest < 100 * 4120, f"WAL grew to {biggest} bytes"
+        assert all(s == "42501" for s in states.values()), states
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs, to run a database out of room; skipped where it cannot be mounted (not root)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_is_53100_not_the_row_limit(small_disk, server_factory):
+    """SQLITE_FULL from a statement is a full disk; it was taken for the max_result_rows limit (54000
+    "result has more than max_result_rows (0) rows"). A small page cache makes the statement spill
+    its pages to the WAL while it runs, so the disk fills inside sqlite3_step, not at COMMIT."""
+    srv = server_factory("--sqlite_cache_kb", "256", db_path=small_disk / "data.db")
+    with srv.client() as c:
+        c.write("CREATE TABLE big(b BLOB)")
+        msg = c.error("INSERT INTO big(b) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                      "WHERE i < 40) SELECT zeroblob(100000) FROM n", "53100")
+        assert msg == "database or disk is full"
+        assert c.count("big") == 0
+        c.assert_usable()
+        assert c.write("INSERT INTO big VALUES (1)")[0] == 1
+
+
+def test_row_limit_is_still_54000(server_factory):
+    srv = server_factory("--max_result_rows", "3")
+    with srv.client() as c:
+        msg = c.error("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) SELECT i FROM n",
+                      "54000")
+        assert msg == "result has more than max_result_rows (3) rows"
+        assert len(c.rows("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")) == 3
+
+
+def test_ddl_reports_no_changed_rows(server):
+    """sqlite3_changes keeps the last INSERT/UPDATE/DELETE's count through DDL: CREATE, DROP and
+    CREATE INDEX answered "+OK 7 changed" after an INSERT of 7 rows (on the shared writer, maybe
+    another client's). A statement's own rows are still counted, not its triggers' (the stats
+    tables), over both protocols."""
+    from pghelp import PgRaw
+    with server.client() as c:
+        c.write("CREATE TABLE ddl_count(a)")
+        seven = ("INSERT INTO ddl_count WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7) "
+                 "SELECT i FROM n")
+        assert c.write(seven)[0] == 7
+        for ddl in ("CREATE TABLE ddl1(a)", "DROP TABLE ddl1",
+                    "CREATE INDEX IF NOT EXISTS ddl_count_a ON ddl_count(a)",
+                    "CREATE INDEX IF NOT EXISTS ddl_count_a ON ddl_count(a)", "CREATE VIEW ddl_v AS SELECT 1",
+                    "DROP VIEW ddl_v"):
+            assert c.write(ddl)[0] == 0, ddl
+        assert c.write("INSERT INTO ddl_count SELECT 1 WHERE 0")[0] == 0
+        assert c.write("UPDATE ddl_count SET a = a + 10 WHERE a <= 3")[0] == 3
+        assert c.write("DELETE FROM ddl_count WHERE a > 10")[0] == 3
+        uid = c.create_user(f"ddl{os.urandom(4).hex()}@x")
+        # posts' triggers update user_stats and global_stats: the count stays the statement's own.
+        assert c.write(f"INSERT INTO posts(user_id, title) VALUES ({uid}, 'a'), ({uid}, 'b')")[0] == 2
+        assert c.write(f"DELETE FROM posts WHERE user_id = {uid}")[0] == 2
+        assert c.write("CREATE TABLE ddl2(a)")[0] == 0
+        assert c.write("DROP TABLE ddl2")[0] == 0
+    with PgRaw(server) as p:
+        def tag(q):
+            return [b[:-1].decode() for t, b in p.ok(q) if t == "C"]
+        assert tag(seven) == ["INSERT 0 7"]
+        assert tag("CREATE TABLE ddl3(a)") == ["CREATE TABLE"]
+        assert tag("UPDATE ddl_count SET a = a WHERE a = 4") == ["UPDATE 2"]
+        assert tag("DROP TABLE ddl3") == ["DROP TABLE"]
+        assert tag("DELETE FROM ddl_count WHERE a = 0") == ["DELETE 0"]
+        assert tag("INSERT INTO ddl_count SELECT a FROM ddl_count WHERE a < 0") == ["INSERT 0 0"]

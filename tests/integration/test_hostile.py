@@ -323,6 +323,27 @@ def vacuum_into(srv):
     assert not os.path.exists("/tmp/hostile-vacuum-copy.db")
 
 
+def temp_shadow_table(srv):
+    # A temporary object would stay on the writer's connection, which every client shares: a TEMP
+    # table named like a main one took the next clients' writes (acknowledged, never in the file),
+    # and a TEMP trigger would run on them. Refused to every role, in and out of a transaction.
+    with srv.client() as a:
+        a.write("CREATE TABLE IF NOT EXISTS hostile_shadow(v TEXT)")
+        for sql in ("CREATE TEMP TABLE hostile_shadow(v TEXT)", "CREATE TEMPORARY TABLE hostile_t(v)",
+                    "CREATE TABLE temp.hostile_shadow(v TEXT)", "CREATE TEMP VIEW hostile_v AS SELECT 1",
+                    "CREATE VIEW temp.hostile_v AS SELECT 1",
+                    "CREATE TEMP TRIGGER hostile_tt AFTER INSERT ON hostile_shadow BEGIN SELECT 1; END",
+                    "CREATE VIRTUAL TABLE temp.hostile_vt USING json_each"):
+            assert "TEMP" in a.error(sql, "42501"), sql
+        assert a.request("BEGIN")[1] == "+OK BEGIN"
+        a.error("CREATE TEMP TABLE hostile_shadow(v TEXT)", "42501")
+        assert a.request("ROLLBACK")[1] == "+OK ROLLBACK"
+    with srv.client() as b:
+        before = b.count("hostile_shadow")
+        assert b.write("INSERT INTO hostile_shadow VALUES ('acked')")[0] == 1
+        assert b.count("hostile_shadow") == before + 1
+
+
 def trigger_recursion(srv):
     with srv.client() as c:
         c.write("CREATE TABLE IF NOT EXISTS hostile_r(x)")
@@ -468,6 +489,7 @@ CASES = [
     ("sandbox_writable_schema", sql_case("line", "PRAGMA writable_schema = 1", "42501")),
     ("sandbox_pragma_sets_value", sql_case("line", "PRAGMA query_only = 0", "42501")),
     ("sandbox_load_extension", sql_case("line", "SELECT load_extension('/tmp/hostile.so')", "42501")),
+    ("sandbox_temp_table", temp_shadow_table),
     ("sandbox_update_sqlite_master", sql_case("line", "UPDATE sqlite_master SET sql = 'CREATE TABLE users(x)' WHERE name = 'users'", "42501")),
     ("sandbox_insert_sqlite_master", sql_case("line", "INSERT INTO sqlite_master VALUES ('table', 'evil', 'evil', 0, 'CREATE TABLE evil(a)')", "42501")),
     ("trigger_recursion", trigger_recursion),
@@ -508,6 +530,7 @@ CASES = [
     ("pg_unterminated_quote", sql_case("pg", "SELECT 'abc", "42601")),
     ("pg_attach", sql_case("pg", "ATTACH DATABASE '/tmp/hostile-attach.db' AS x", "42501")),
     ("pg_pragma", sql_case("pg", "PRAGMA writable_schema = 1", "42501")),
+    ("pg_temp_table", sql_case("pg", "CREATE TEMP TABLE pg_tmp (a int)", "42501")),
     ("pg_endless_cte", sql_case("pg", "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT max(x) FROM r", "57014")),
     ("pg_zeroblob_1g", sql_case("pg", "SELECT zeroblob(1000000000)", "54000")),
     ("pg_bind_too_many", pg_bind_too_many),
