@@ -479,6 +479,11 @@ static int run_body(db_conn *db, const query_item *it, const query_sink *sink, c
         info->ms = o.ms;
     }
     sink->done(sink, &o, out);
+    if (out->oom && out->limit) { /* the status line did not fit under the limit */
+        char msg[128];
+        snprintf(msg, sizeof msg, "reply larger than output_hard_limit (%zu bytes)", out->limit);
+        return fail(sink, out, start, "54000", msg, -1, state);
+    }
     if (out->oom)
         return fail(sink, out, start, "53200", "out of memory", -1, state);
     return 0;

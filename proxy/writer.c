@@ -106,6 +106,19 @@ static int run_item(void *ud, const query_item *it, buf *out, char *state)
                      out, state);
 }
 
+/* Replace the job's reply with this error: for a batch, on its first line, 25P02 on the others and
+ * then its status line. */
+static void put_refusal(writer_job *job, const char *state, const char *msg)
+{
+    buf_reset(&job->reply);
+    lp_put_error(&job->reply, state, msg);
+    if (job->batch) {
+        for (int i = 1; i < job->nitems; i++)
+            lp_put_error(&job->reply, "25P02", "batch aborted");
+        query_put_batch_status(&job->reply, job->nitems, 0, state);
+    }
+}
+
 /* Run one job's items inside the current transaction; returns the failed index or -1. */
 static int run_job(writer *w, writer_job *job)
 {
@@ -125,6 +138,18 @@ static int run_job(writer *w, writer_job *job)
     pthread_mutex_unlock(&w->run_lock);
     if (job->batch)
         query_put_batch_status(&job->reply, job->nitems, failed, state);
+    if (job->batch && job->reply.oom && job->reply.limit) {
+        /* Cut short at output_hard_limit although every line kept to it: the error lines and the
+         * status after a failure may not fit either. Refused whole instead, n short lines and the
+         * status, so that the client keeps its place; and nothing is applied. */
+        size_t limit = job->reply.limit;
+        char msg[96];
+        snprintf(msg, sizeof msg, "reply larger than output_hard_limit (%zu bytes)", limit);
+        job->reply.limit = 0;
+        put_refusal(job, "54000", msg);
+        job->reply.limit = limit;
+        failed = 0;
+    }
     job->failed = failed;
     return failed;
 }
@@ -133,13 +158,7 @@ static int run_job(writer *w, writer_job *job)
  * itself (query_run_batch): its client reads n replies and then the batch's status line. */
 static void reply_error(writer_job *job, const char *state, const char *msg)
 {
-    buf_reset(&job->reply);
-    lp_put_error(&job->reply, state, msg);
-    if (job->batch) {
-        for (int i = 1; i < job->nitems; i++)
-            lp_put_error(&job->reply, "25P02", "batch aborted");
-        query_put_batch_status(&job->reply, job->nitems, 0, state);
-    }
+    put_refusal(job, state, msg);
     job->failed = 0;
     stats_error(state);
 }

@@ -213,3 +213,24 @@ def test_write_batch_reply_past_the_hard_limit_applies_nothing(server_factory):
         assert any(s.startswith("-ERR 54000") and "output_hard_limit" in s for _, s in replies), replies
         assert c.scalar("SELECT count(*) FROM bp_w") == "0"
         c.assert_usable()
+
+
+def test_write_batch_whose_error_lines_pass_the_hard_limit_keeps_the_client(server_factory):
+    """A write batch whose lines all fit under output_hard_limit, but whose error lines after a
+    failure (and its status) pass it: the client got its connection dropped, as if the batch had
+    gone over by itself. Now it is answered as refused whole (n lines and the status), nothing is
+    applied, and the client keeps its place. The first line's size sweeps the boundary, which lies
+    exactly at a reallocation (256k, a power of two)."""
+    srv = limited_server(server_factory)
+    with srv.client() as c:
+        c.request("CREATE TABLE IF NOT EXISTS bp_u (v UNIQUE)")
+        for x in range(130990, 131050):
+            lines = [f"SELECT hex(zeroblob({x})) AS h", f"INSERT INTO bp_u VALUES ({x})",
+                     f"INSERT INTO bp_u VALUES ({x})", "SELECT 1"]
+            c.send(f"BATCH {len(lines)}", *lines)
+            replies = [c.read_response() for _ in lines]
+            _, final = c.read_response()
+            assert final.startswith(("-ERR 23505", "-ERR 54000")), (x, final)
+            assert [s for _, s in replies][-1] == "-ERR 25P02 batch aborted", (x, replies[-1])
+        assert c.scalar("SELECT count(*) FROM bp_u") == "0"
+        c.assert_usable()
